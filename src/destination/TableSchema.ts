@@ -1,0 +1,57 @@
+/**
+ * Tables and columns as the normalizer infers them and destinations create them.
+ *
+ * @since 0.1.0
+ */
+import type { BigDecimal } from "effect"
+
+/**
+ * The column types inferred from record values.
+ *
+ * @since 0.1.0
+ */
+export type ColumnType = "text" | "bigint" | "double" | "boolean" | "timestamp" | "decimal" | "bytes" | "json"
+
+/** @since 0.1.0 */
+export interface Column {
+  readonly name: string
+  readonly type: ColumnType
+  readonly nullable: boolean
+  readonly primaryKey: boolean
+}
+
+/** @since 0.1.0 */
+export type WriteDisposition = "append" | "replace" | "merge"
+
+/** @since 0.1.0 */
+export interface TableSchema {
+  readonly name: string
+  readonly writeDisposition: WriteDisposition
+  readonly primaryKey: ReadonlyArray<string>
+  readonly columns: ReadonlyArray<Column>
+}
+
+/**
+ * One cell as it travels from the normalizer to a destination. `json` columns carry any JSON-able
+ * value (object or array); every other type carries the JS value named in its `ColumnType`:
+ * text → string, bigint → bigint, double → number, boolean → boolean, timestamp → Date,
+ * decimal → BigDecimal, bytes → Uint8Array. `null` is a missing value.
+ *
+ * @since 0.1.0
+ */
+export type Cell = null | string | number | bigint | boolean | Date | BigDecimal.BigDecimal | Uint8Array | JsonCell
+
+/** @since 0.1.0 */
+export type JsonCell = { readonly [key: string]: unknown } | ReadonlyArray<unknown>
+
+/**
+ * Rows of one table, each row aligned with `columns` (a row may be shorter: missing trailing cells
+ * are null).
+ *
+ * @since 0.1.0
+ */
+export interface RowBatch {
+  readonly table: string
+  readonly columns: ReadonlyArray<Column>
+  readonly rows: ReadonlyArray<ReadonlyArray<Cell>>
+}
