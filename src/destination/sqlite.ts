@@ -1,0 +1,297 @@
+/**
+ * The embedded destinations: a SQLite file per dataset (the default) and an in-memory SQLite
+ * (for tests), both through @effect/sql-sqlite-node.
+ *
+ * @since 0.1.0
+ */
+import * as NodePath from "node:path"
+import * as Reactivity from "@effect/experimental/Reactivity"
+import type { SqlClient } from "@effect/sql"
+import { SqliteClient } from "@effect/sql-sqlite-node"
+import { BigDecimal, Effect, Layer, Option, Scope } from "effect"
+import { type DatasetTarget, Destination, DestinationError } from "./Destination.js"
+import * as SqlDestination from "./SqlDestination.js"
+import type { Cell, ColumnType, TableSchema } from "./TableSchema.js"
+
+const TYPES: Record<ColumnType, string> = {
+  text: "TEXT",
+  bigint: "INTEGER",
+  double: "REAL",
+  boolean: "BOOLEAN",
+  timestamp: "TIMESTAMP",
+  // a declared type containing TEXT gives TEXT affinity, so "1.50" is never turned into a REAL
+  decimal: "DECIMAL_TEXT",
+  bytes: "BLOB",
+  json: "JSON"
+}
+
+const FROM_SQL = new Map(Object.entries(TYPES).map(([type, sql]) => [sql, type as ColumnType]))
+
+const q = SqlDestination.quoteIdentifier
+
+/**
+ * SQLite's dialect. A dataset is a database file (or an in-memory database), so tables are
+ * qualified by `main`, which keeps them apart from an attached staging database.
+ *
+ * @since 0.1.0
+ */
+export const dialect: SqlDestination.SqlDialect = {
+  columnType: (type) => TYPES[type],
+  fromSqlType: (sqlType) => FROM_SQL.get(sqlType.toUpperCase()) ?? null,
+  qualify: (_dataset, table) => `"main".${q(table)}`,
+  ensureDataset: () => Effect.void,
+  datasetExists: (sql) =>
+    Effect.map(
+      sql.unsafe<{ name: string }>("SELECT name FROM main.sqlite_master WHERE type = 'table' AND name = ?", [
+        SqlDestination.LOADS_TABLE
+      ]),
+      (rows) => rows.length > 0
+    ),
+  describeTable: (sql, _dataset, table) =>
+    Effect.map(
+      sql.unsafe<{ name: string; type: string }>("SELECT name, type FROM pragma_table_info(?, 'main')", [table]),
+      (rows) => (rows.length === 0 ? Option.none() : Option.some(rows.map((r) => ({ name: r.name, sqlType: r.type }))))
+    ),
+  dropDataset: (sql) =>
+    Effect.gen(function* () {
+      const tables = yield* sql.unsafe<{ name: string }>(
+        "SELECT name FROM main.sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+      )
+      for (const { name } of tables) yield* sql.unsafe(`DROP TABLE IF EXISTS "main".${q(name)}`)
+    }),
+  // one connection per database file serializes this process's commits; other processes meet
+  // SQLite's own write lock
+  lockPipeline: () => Effect.void,
+  timestampParam: (date) => date.toISOString(),
+  parseTimestamp: (value) => new Date(String(value)),
+  addColumn: "ADD COLUMN",
+  placeholder: () => "?"
+}
+
+const toSqlite = (type: ColumnType, cell: Cell | undefined): unknown => {
+  if (cell === null || cell === undefined) return null
+  switch (type) {
+    case "boolean":
+      return cell ? 1 : 0
+    case "timestamp":
+      return cell instanceof Date ? cell.toISOString() : String(cell)
+    case "decimal":
+      return BigDecimal.isBigDecimal(cell) ? BigDecimal.format(cell) : String(cell)
+    case "bytes":
+      return cell instanceof Uint8Array ? Buffer.from(cell.buffer, cell.byteOffset, cell.byteLength) : cell
+    case "json":
+      return JSON.stringify(cell)
+    default:
+      return cell
+  }
+}
+
+// SQLite allows 32766 bound parameters per statement
+const MAX_PARAMS = 32_000
+const MAX_ROWS_PER_STATEMENT = 500
+
+/**
+ * Stages rows in a throwaway SQLite file in the load's spool directory; at commit the file is
+ * attached to the destination's connection and copied with `INSERT ... SELECT` inside the
+ * transaction.
+ *
+ * @since 0.1.0
+ */
+export const makeStager = (
+  destination: string,
+  spoolDir: string
+): Effect.Effect<SqlDestination.Stager & { readonly attachTo: (sql: SqlClient.SqlClient) => SqlDestination.Stager }, DestinationError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const fail = (operation: string) => (cause: unknown) =>
+      new DestinationError({
+        destination,
+        operation,
+        reason: cause instanceof Error ? cause.message : String((cause as { message?: unknown })?.message ?? cause)
+      })
+    const file = NodePath.join(spoolDir, "stage.sqlite")
+    const stage = yield* SqliteClient.make({ filename: file, disableWAL: true }).pipe(
+      Effect.provide(Reactivity.layer),
+      Effect.catchAllDefect((defect) => Effect.fail(fail("open the staging file")(defect)))
+    )
+    yield* stage.unsafe("PRAGMA journal_mode = OFF").pipe(Effect.mapError(fail("configure the staging file")))
+    yield* stage.unsafe("PRAGMA synchronous = OFF").pipe(Effect.mapError(fail("configure the staging file")))
+    const staged = new Map<string, Map<string, ColumnType>>()
+    const lock = yield* Effect.makeSemaphore(1)
+    const alias = `stage_${SqlDestination.uniqueId().replace(/[^A-Za-z0-9]/g, "x")}`
+
+    const write: SqlDestination.Stager["write"] = (table, batch) =>
+      lock.withPermits(1)(
+        Effect.gen(function* () {
+          if (batch.rows.length === 0) return
+          let columns = staged.get(table.name)
+          if (columns === undefined) {
+            const defs = batch.columns.map((c) => `${q(c.name)} ${TYPES[c.type]}`).join(", ")
+            yield* stage.unsafe(`CREATE TABLE ${q(table.name)} (${defs})`)
+            columns = new Map(batch.columns.map((c) => [c.name, c.type]))
+            staged.set(table.name, columns)
+          } else {
+            for (const c of batch.columns) {
+              if (columns.has(c.name)) continue
+              yield* stage.unsafe(`ALTER TABLE ${q(table.name)} ADD COLUMN ${q(c.name)} ${TYPES[c.type]}`)
+              columns.set(c.name, c.type)
+            }
+          }
+          const width = batch.columns.length
+          const perStatement = Math.max(1, Math.min(MAX_ROWS_PER_STATEMENT, Math.floor(MAX_PARAMS / width)))
+          const head = `INSERT INTO ${q(table.name)} (${SqlDestination.columnList(batch.columns)}) VALUES `
+          const tuple = `(${Array.from({ length: width }, () => "?").join(", ")})`
+          const types = batch.columns.map((c) => c.type)
+          yield* stage.withTransaction(
+            Effect.gen(function* () {
+              for (let start = 0; start < batch.rows.length; start += perStatement) {
+                const end = Math.min(batch.rows.length, start + perStatement)
+                const params: Array<unknown> = new Array((end - start) * width)
+                let p = 0
+                for (let r = start; r < end; r++) {
+                  const row = batch.rows[r]!
+                  for (let c = 0; c < width; c++) params[p++] = toSqlite(types[c]!, row[c])
+                }
+                yield* stage.unsafe(head + Array.from({ length: end - start }, () => tuple).join(", "), params)
+              }
+            })
+          )
+        })
+      ).pipe(Effect.mapError(fail(`stage rows of ${table.name}`)))
+
+    const apply =
+      (_sql: SqlClient.SqlClient) =>
+      (sql: SqlClient.SqlClient, table: TableSchema, qualified: string) =>
+        Effect.gen(function* () {
+          const columns = staged.get(table.name)
+          if (columns === undefined) return
+          const list = [...columns.keys()].map(q).join(", ")
+          const source = `${q(alias)}.${q(table.name)}`
+          const key = table.primaryKey.map(q).join(", ")
+          if (table.writeDisposition === "merge" && key !== "") {
+            yield* sql.unsafe(`DELETE FROM ${qualified} WHERE (${key}) IN (SELECT ${key} FROM ${source})`)
+            yield* sql.unsafe(
+              `INSERT INTO ${qualified} (${list}) SELECT ${list} FROM ${source} WHERE rowid IN (SELECT max(rowid) FROM ${source} GROUP BY ${key}) ORDER BY rowid`
+            )
+          } else {
+            yield* sql.unsafe(`INSERT INTO ${qualified} (${list}) SELECT ${list} FROM ${source} ORDER BY rowid`)
+          }
+        })
+
+    const attachTo = (sql: SqlClient.SqlClient): SqlDestination.Stager => ({
+      write,
+      beforeCommit:
+        staged.size === 0
+          ? Effect.void
+          : sql.unsafe(`ATTACH DATABASE ? AS ${q(alias)}`, [file]).pipe(Effect.asVoid, Effect.mapError(fail("attach the staged rows"))),
+      afterCommit: staged.size === 0 ? Effect.void : sql.unsafe(`DETACH DATABASE ${q(alias)}`).pipe(Effect.ignore),
+      apply: apply(sql)
+    })
+    return { ...attachTo(stage), attachTo }
+  })
+
+/**
+ * Opens (once) and caches a SQLite client per key, closed with the layer.
+ */
+const clientCache = (
+  destination: string,
+  filenameFor: (target: DatasetTarget) => string
+): Effect.Effect<(target: DatasetTarget) => Effect.Effect<SqlClient.SqlClient, DestinationError>, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const scope = yield* Effect.scope
+    const clients = new Map<string, SqlClient.SqlClient>()
+    const lock = yield* Effect.makeSemaphore(1)
+    return (target) => {
+      const filename = filenameFor(target)
+      // every ":memory:" connection is a private database: one per dataset
+      const key = filename === ":memory:" ? `:memory:${target.dataset}` : filename
+      return lock.withPermits(1)(
+        Effect.suspend(() => {
+          const cached = clients.get(key)
+          if (cached !== undefined) return Effect.succeed(cached)
+          return SqliteClient.make({ filename }).pipe(
+            Effect.provide(Reactivity.layer),
+            Scope.extend(scope),
+            Effect.catchAllDefect((defect) =>
+              Effect.fail(
+                new DestinationError({
+                  destination,
+                  operation: `open ${filename}`,
+                  reason: defect instanceof Error ? defect.message : String(defect)
+                })
+              )
+            ),
+            Effect.tap((client) =>
+              Effect.sync(() => {
+                clients.set(key, client)
+              })
+            )
+          )
+        })
+      )
+    }
+  })
+
+const makeSqlite = (options: {
+  readonly name: string
+  readonly filenameFor: (target: DatasetTarget) => string
+  readonly location: (target: DatasetTarget) => string
+}) =>
+  Effect.gen(function* () {
+    const client = yield* clientCache(options.name, options.filenameFor)
+    return SqlDestination.make({
+      name: options.name,
+      type: `pipestate.destinations.${options.name}`,
+      location: options.location,
+      dialect,
+      client,
+      stager: (_target, sql, spoolDir) => Effect.map(makeStager(options.name, spoolDir), (stager) => stager.attachTo(sql))
+    })
+  })
+
+/**
+ * @since 0.1.0
+ */
+export interface SqliteOptions {
+  /** one database file for every dataset; by default each dataset is `<dataset>.sqlite` in `directory` */
+  readonly path?: string
+  /** where `<dataset>.sqlite` files go; by default the pipeline's working directory */
+  readonly directory?: string
+}
+
+/**
+ * The embedded default destination: a SQLite file per dataset.
+ *
+ * @example
+ * ```ts
+ * Pipeline.run(source).pipe(Effect.provide(Destination.sqlite({ directory: "./data" })))
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const layer = (options: SqliteOptions = {}): Layer.Layer<Destination> => {
+  const filenameFor = (target: DatasetTarget) =>
+    NodePath.resolve(options.path ?? NodePath.join(options.directory ?? target.pipelineDir, `${target.dataset}.sqlite`))
+  return Layer.scoped(Destination, makeSqlite({ name: "sqlite", filenameFor, location: filenameFor }))
+}
+
+/**
+ * An in-memory destination for tests: one in-memory SQLite database per dataset, alive as long as
+ * the layer. Build the layer once and share it between runs to see state restored from it.
+ *
+ * @example
+ * ```ts
+ * const destination = Destination.memory()
+ * it.layer(destination)("restore", (it) => ...)
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const memoryLayer = (): Layer.Layer<Destination> =>
+  Layer.scoped(
+    Destination,
+    makeSqlite({
+      name: "memory",
+      filenameFor: () => ":memory:",
+      location: (target) => `memory:${target.dataset}`
+    })
+  )

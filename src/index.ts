@@ -1,0 +1,38 @@
+/**
+ * pipestate: pipeline state for TypeScript data loading on Effect.
+ *
+ * @since 0.1.0
+ */
+
+/** @since 0.1.0 */
+export * as Destination from "./destination/index.js"
+/** @since 0.1.0 */
+export * as TableSchema from "./destination/TableSchema.js"
+/** @since 0.1.0 */
+export * as PipelineContext from "./context/PipelineContext.js"
+/** @since 0.1.0 */
+export * as ResourceState from "./context/ResourceState.js"
+/** @since 0.1.0 */
+export * as SourceState from "./context/SourceState.js"
+/** @since 0.1.0 */
+export * as StateSlot from "./context/StateSlot.js"
+/** @since 0.1.0 */
+export * as Normalize from "./pipeline/Normalize.js"
+/** @since 0.1.0 */
+export * as Pipeline from "./pipeline/Pipeline.js"
+/** @since 0.1.0 */
+export * as Resource from "./pipeline/Resource.js"
+/** @since 0.1.0 */
+export * as Source from "./pipeline/Source.js"
+/** @since 0.1.0 */
+export * as StateSync from "./pipeline/StateSync.js"
+/** @since 0.1.0 */
+export * as WorkingDir from "./pipeline/WorkingDir.js"
+/** @since 0.1.0 */
+export * as PipelineState from "./state/PipelineState.js"
+/** @since 0.1.0 */
+export * as StateBlob from "./state/StateBlob.js"
+/** @since 0.1.0 */
+export * as StatePath from "./state/StatePath.js"
+/** @since 0.1.0 */
+export * as StateValue from "./state/StateValue.js"
