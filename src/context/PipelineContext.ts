@@ -39,7 +39,10 @@ export interface PipelineContextShape {
  *
  * @since 0.1.0
  */
-export class PipelineContext extends Context.Tag("pipestate/PipelineContext")<PipelineContext, PipelineContextShape>() {}
+export class PipelineContext extends Context.Tag("pipestate/PipelineContext")<
+  PipelineContext,
+  PipelineContextShape
+>() {}
 
 /** @since 0.1.0 */
 export const layer = (context: PipelineContextShape): Layer.Layer<PipelineContext> =>

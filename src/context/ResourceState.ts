@@ -111,7 +111,9 @@ export const setDefault = (
   Effect.flatMap(ResourceState, (slot) => slot.setDefault(key, value))
 
 /** @since 0.1.0 */
-export const remove = (key: string): Effect.Effect<void, StateSlot.ReadOnlyState | StateSlot.ReservedStateKey, ResourceState> =>
+export const remove = (
+  key: string
+): Effect.Effect<void, StateSlot.ReadOnlyState | StateSlot.ReservedStateKey, ResourceState> =>
   Effect.flatMap(ResourceState, (slot) => slot.delete(key))
 
 /**

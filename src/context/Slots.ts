@@ -16,7 +16,8 @@ const isSlot = (value: StateValue.StateValue | undefined): value is Slot =>
   !Array.isArray(value) &&
   (Object.getPrototypeOf(value) === Object.prototype || Object.getPrototypeOf(value) === null)
 
-const pathSegment = (name: string): string => (/^[A-Za-z_$][\w$]*$/.test(name) ? `.${name}` : `[${JSON.stringify(name)}]`)
+const pathSegment = (name: string): string =>
+  /^[A-Za-z_$][\w$]*$/.test(name) ? `.${name}` : `[${JSON.stringify(name)}]`
 
 /** @since 0.1.0 */
 export const sourcePath = (source: string): string => `sources${pathSegment(source)}`

@@ -101,7 +101,9 @@ export const setDefault = (
   Effect.flatMap(SourceState, (slot) => slot.setDefault(key, value))
 
 /** @since 0.1.0 */
-export const remove = (key: string): Effect.Effect<void, StateSlot.ReadOnlyState | StateSlot.ReservedStateKey, SourceState> =>
+export const remove = (
+  key: string
+): Effect.Effect<void, StateSlot.ReadOnlyState | StateSlot.ReservedStateKey, SourceState> =>
   Effect.flatMap(SourceState, (slot) => slot.delete(key))
 
 /**

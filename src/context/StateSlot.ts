@@ -152,7 +152,7 @@ export const make = (
       const checked = validate(key, next.value)
       if (Either.isLeft(checked)) return [Either.left(checked.left), state]
       return [Either.right(out), lens.write(state, { ...slot, [key]: checked.right })]
-    }).pipe(Effect.flatMap((either) => either))
+    }).pipe(Effect.flatten)
 
   return {
     path: lens.path,

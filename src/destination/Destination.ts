@@ -49,7 +49,8 @@ export class StateConflict extends Schema.TaggedError<StateConflict>()("StateCon
   foundHash: Schema.NullOr(Schema.String)
 }) {
   override get message(): string {
-    const show = (v: number | null, h: string | null) => (v === null ? "no state" : `version ${v} (hash ${h ?? "none"})`)
+    const show = (v: number | null, h: string | null) =>
+      v === null ? "no state" : `version ${v} (hash ${h ?? "none"})`
     return `pipeline ${this.pipelineName}: the state in dataset ${this.dataset} moved from ${show(this.expectedVersion, this.expectedHash)}, which this run started from, to ${show(this.foundVersion, this.foundHash)} committed by another run; nothing was written. Run again to start from the new state.`
   }
 }
@@ -103,7 +104,10 @@ export interface StateRow {
  */
 export type Expectation =
   | { readonly _tag: "Unchecked" }
-  | { readonly _tag: "Newest"; readonly newest: Option.Option<{ readonly version: number; readonly hash: string | null }> }
+  | {
+      readonly _tag: "Newest"
+      readonly newest: Option.Option<{ readonly version: number; readonly hash: string | null }>
+    }
 
 /**
  * Everything a load commits in ONE transaction.

@@ -425,17 +425,23 @@ const awaitClose = (stream: CopyStreamQuery): Effect.Effect<void> =>
     })
   }).pipe(Effect.timeoutOption(CLOSE_TIMEOUT), Effect.asVoid)
 
-/** Destroying sends CopyFail: the server aborts the COPY, which fails (so rolls back) the transaction. */
-const abortCopy = (stream: CopyStreamQuery, why: string): Effect.Effect<void> =>
-  Effect.suspend(() => {
-    if (!stream.destroyed) stream.destroy(new Error(why))
-    return awaitClose(stream)
-  })
-
 interface RunningCopy {
   readonly stream: CopyStreamQuery
+  /** The first error the stream reported; once set, pg has dropped this COPY as its active query. */
   readonly failure: () => PgCopyError | undefined
 }
+
+/**
+ * Destroying sends CopyFail: the server aborts the COPY, which fails (so rolls back) the transaction.
+ * After an error there is nothing to abort, and nothing to wait for: a stream destroyed before the
+ * server accepted the COPY never closes.
+ */
+const abortCopy = (copy: RunningCopy, why: string): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    if (copy.failure() !== undefined) return Effect.void
+    if (!copy.stream.destroyed) copy.stream.destroy(new Error(why))
+    return awaitClose(copy.stream)
+  })
 
 const startCopy = (client: ClientBase, statement: string, at: Location): Effect.Effect<RunningCopy, PgCopyError> =>
   Effect.try({
@@ -476,9 +482,13 @@ const waitFor = (copy: RunningCopy, event: "drain" | "finish", at: Location): Ef
       stream.off("error", onError)
       stream.off("close", onError)
     }
+    let immediate: ReturnType<typeof setImmediate> | undefined
     const onEvent = () => {
       cleanup()
-      resume(Effect.void)
+      if (event === "finish") return resume(Effect.void)
+      // 'drain' often fires on the next tick, before Node polls sockets again; without a turn of the
+      // event loop pg would read the server's ErrorResponse (a bad row) only after the whole stream.
+      immediate = setImmediate(() => resume(copy.failure() === undefined ? Effect.void : Effect.fail(copy.failure()!)))
     }
     const onError = () => {
       cleanup()
@@ -487,7 +497,10 @@ const waitFor = (copy: RunningCopy, event: "drain" | "finish", at: Location): Ef
     stream.on(event, onEvent)
     stream.on("error", onError)
     stream.on("close", onError)
-    return Effect.sync(cleanup)
+    return Effect.sync(() => {
+      cleanup()
+      if (immediate !== undefined) clearImmediate(immediate)
+    })
   })
 
 /** Writes items from `index` on, pausing for 'drain' whenever write() says the buffer is full. */
@@ -555,7 +568,7 @@ export const copyFrom = <E, R>(
     (copy, exit) =>
       Exit.isSuccess(exit)
         ? Effect.void
-        : abortCopy(copy.stream, Exit.isInterrupted(exit) ? "the load was interrupted" : "the load failed")
+        : abortCopy(copy, Exit.isInterrupted(exit) ? "the load was interrupted" : "the load failed")
   )
 }
 
@@ -596,7 +609,7 @@ export const copyFromFile = (
           resume(
             // Wait for the abort to reach the server before the caller rolls back.
             Effect.zipRight(
-              abortCopy(copy.stream, "the spool file could not be read"),
+              abortCopy(copy, "the spool file could not be read"),
               Effect.fail(fileError ?? copy.failure() ?? copyError(describeFailure(cause), at, cause))
             )
           )
@@ -604,7 +617,7 @@ export const copyFromFile = (
       )
       return Effect.suspend(() => {
         controller.abort()
-        return abortCopy(copy.stream, "the load was interrupted")
+        return abortCopy(copy, "the load was interrupted")
       })
     })
   )

@@ -38,7 +38,10 @@ export interface SqlDialect {
     sql: SqlClient.SqlClient,
     dataset: string,
     table: string
-  ) => Effect.Effect<Option.Option<ReadonlyArray<{ readonly name: string; readonly sqlType: string }>>, SqlError.SqlError>
+  ) => Effect.Effect<
+    Option.Option<ReadonlyArray<{ readonly name: string; readonly sqlType: string }>>,
+    SqlError.SqlError
+  >
   readonly dropDataset: (sql: SqlClient.SqlClient, dataset: string) => Effect.Effect<void, SqlError.SqlError>
   /** serializes commits of one pipeline inside the transaction (e.g. an advisory lock); may be a no-op where transactions are serialized anyway */
   readonly lockPipeline: (
@@ -282,12 +285,10 @@ export const make = (options: SqlDestinationOptions): DestinationShape => {
               Effect.mapError(fail("create the system tables"))
             )
             yield* stager.beforeCommit
-            yield* sql
-              .withTransaction(commitLoad(sql, target, stager, commit))
-              .pipe(
-                Effect.mapError((error) => (error instanceof StateConflict ? error : fail("commit the load")(error))),
-                Effect.ensuring(stager.afterCommit)
-              )
+            yield* sql.withTransaction(commitLoad(sql, target, stager, commit)).pipe(
+              Effect.mapError((error) => (error instanceof StateConflict ? error : fail("commit the load")(error))),
+              Effect.ensuring(stager.afterCommit)
+            )
           })
       }
     })
@@ -298,9 +299,13 @@ export const make = (options: SqlDestinationOptions): DestinationShape => {
       sql: Option.some(sql),
       table: (name) => q(target, name),
       tableExists: (name) =>
-        dialect.describeTable(sql, target.dataset, name).pipe(Effect.map(Option.isSome), Effect.mapError(fail("read a table"))),
+        dialect
+          .describeTable(sql, target.dataset, name)
+          .pipe(Effect.map(Option.isSome), Effect.mapError(fail("read a table"))),
       rows: (table) =>
-        sql.unsafe<Record<string, unknown>>(`SELECT * FROM ${q(target, table)}`).pipe(Effect.mapError(fail(`read ${table}`))),
+        sql
+          .unsafe<Record<string, unknown>>(`SELECT * FROM ${q(target, table)}`)
+          .pipe(Effect.mapError(fail(`read ${table}`))),
       execute: (statement, params) =>
         sql.unsafe<Record<string, unknown>>(statement, params ?? []).pipe(Effect.mapError(fail("run a query")))
     }))
@@ -363,4 +368,5 @@ export const uniqueId = (): string => {
  *
  * @since 0.1.0
  */
-export const columnList = (columns: ReadonlyArray<Column>): string => columns.map((c) => quoteIdentifier(c.name)).join(", ")
+export const columnList = (columns: ReadonlyArray<Column>): string =>
+  columns.map((c) => quoteIdentifier(c.name)).join(", ")

@@ -100,7 +100,11 @@ const MAX_ROWS_PER_STATEMENT = 500
 export const makeStager = (
   destination: string,
   spoolDir: string
-): Effect.Effect<SqlDestination.Stager & { readonly attachTo: (sql: SqlClient.SqlClient) => SqlDestination.Stager }, DestinationError, Scope.Scope> =>
+): Effect.Effect<
+  SqlDestination.Stager & { readonly attachTo: (sql: SqlClient.SqlClient) => SqlDestination.Stager },
+  DestinationError,
+  Scope.Scope
+> =>
   Effect.gen(function* () {
     const fail = (operation: string) => (cause: unknown) =>
       new DestinationError({
@@ -120,70 +124,75 @@ export const makeStager = (
     const alias = `stage_${SqlDestination.uniqueId().replace(/[^A-Za-z0-9]/g, "x")}`
 
     const write: SqlDestination.Stager["write"] = (table, batch) =>
-      lock.withPermits(1)(
-        Effect.gen(function* () {
-          if (batch.rows.length === 0) return
-          let columns = staged.get(table.name)
-          if (columns === undefined) {
-            const defs = batch.columns.map((c) => `${q(c.name)} ${TYPES[c.type]}`).join(", ")
-            yield* stage.unsafe(`CREATE TABLE ${q(table.name)} (${defs})`)
-            columns = new Map(batch.columns.map((c) => [c.name, c.type]))
-            staged.set(table.name, columns)
-          } else {
-            for (const c of batch.columns) {
-              if (columns.has(c.name)) continue
-              yield* stage.unsafe(`ALTER TABLE ${q(table.name)} ADD COLUMN ${q(c.name)} ${TYPES[c.type]}`)
-              columns.set(c.name, c.type)
-            }
-          }
-          const width = batch.columns.length
-          const perStatement = Math.max(1, Math.min(MAX_ROWS_PER_STATEMENT, Math.floor(MAX_PARAMS / width)))
-          const head = `INSERT INTO ${q(table.name)} (${SqlDestination.columnList(batch.columns)}) VALUES `
-          const tuple = `(${Array.from({ length: width }, () => "?").join(", ")})`
-          const types = batch.columns.map((c) => c.type)
-          yield* stage.withTransaction(
-            Effect.gen(function* () {
-              for (let start = 0; start < batch.rows.length; start += perStatement) {
-                const end = Math.min(batch.rows.length, start + perStatement)
-                const params: Array<unknown> = new Array((end - start) * width)
-                let p = 0
-                for (let r = start; r < end; r++) {
-                  const row = batch.rows[r]!
-                  for (let c = 0; c < width; c++) params[p++] = toSqlite(types[c]!, row[c])
-                }
-                yield* stage.unsafe(head + Array.from({ length: end - start }, () => tuple).join(", "), params)
+      lock
+        .withPermits(1)(
+          Effect.gen(function* () {
+            if (batch.rows.length === 0) return
+            let columns = staged.get(table.name)
+            if (columns === undefined) {
+              const defs = batch.columns.map((c) => `${q(c.name)} ${TYPES[c.type]}`).join(", ")
+              yield* stage.unsafe(`CREATE TABLE ${q(table.name)} (${defs})`)
+              columns = new Map(batch.columns.map((c) => [c.name, c.type]))
+              staged.set(table.name, columns)
+            } else {
+              for (const c of batch.columns) {
+                if (columns.has(c.name)) continue
+                yield* stage.unsafe(`ALTER TABLE ${q(table.name)} ADD COLUMN ${q(c.name)} ${TYPES[c.type]}`)
+                columns.set(c.name, c.type)
               }
-            })
-          )
-        })
-      ).pipe(Effect.mapError(fail(`stage rows of ${table.name}`)))
-
-    const apply =
-      (_sql: SqlClient.SqlClient) =>
-      (sql: SqlClient.SqlClient, table: TableSchema, qualified: string) =>
-        Effect.gen(function* () {
-          const columns = staged.get(table.name)
-          if (columns === undefined) return
-          const list = [...columns.keys()].map(q).join(", ")
-          const source = `${q(alias)}.${q(table.name)}`
-          const key = table.primaryKey.map(q).join(", ")
-          if (table.writeDisposition === "merge" && key !== "") {
-            yield* sql.unsafe(`DELETE FROM ${qualified} WHERE (${key}) IN (SELECT ${key} FROM ${source})`)
-            yield* sql.unsafe(
-              `INSERT INTO ${qualified} (${list}) SELECT ${list} FROM ${source} WHERE rowid IN (SELECT max(rowid) FROM ${source} GROUP BY ${key}) ORDER BY rowid`
+            }
+            const width = batch.columns.length
+            const perStatement = Math.max(1, Math.min(MAX_ROWS_PER_STATEMENT, Math.floor(MAX_PARAMS / width)))
+            const head = `INSERT INTO ${q(table.name)} (${SqlDestination.columnList(batch.columns)}) VALUES `
+            const tuple = `(${Array.from({ length: width }, () => "?").join(", ")})`
+            const types = batch.columns.map((c) => c.type)
+            yield* stage.withTransaction(
+              Effect.gen(function* () {
+                for (let start = 0; start < batch.rows.length; start += perStatement) {
+                  const end = Math.min(batch.rows.length, start + perStatement)
+                  const params: Array<unknown> = new Array((end - start) * width)
+                  let p = 0
+                  for (let r = start; r < end; r++) {
+                    const row = batch.rows[r]!
+                    for (let c = 0; c < width; c++) params[p++] = toSqlite(types[c]!, row[c])
+                  }
+                  yield* stage.unsafe(head + Array.from({ length: end - start }, () => tuple).join(", "), params)
+                }
+              })
             )
-          } else {
-            yield* sql.unsafe(`INSERT INTO ${qualified} (${list}) SELECT ${list} FROM ${source} ORDER BY rowid`)
-          }
-        })
+          })
+        )
+        .pipe(Effect.mapError(fail(`stage rows of ${table.name}`)))
+
+    const apply = (_sql: SqlClient.SqlClient) => (sql: SqlClient.SqlClient, table: TableSchema, qualified: string) =>
+      Effect.gen(function* () {
+        const columns = staged.get(table.name)
+        if (columns === undefined) return
+        const list = [...columns.keys()].map(q).join(", ")
+        const source = `${q(alias)}.${q(table.name)}`
+        const key = table.primaryKey.map(q).join(", ")
+        if (table.writeDisposition === "merge" && key !== "") {
+          yield* sql.unsafe(`DELETE FROM ${qualified} WHERE (${key}) IN (SELECT ${key} FROM ${source})`)
+          yield* sql.unsafe(
+            `INSERT INTO ${qualified} (${list}) SELECT ${list} FROM ${source} WHERE rowid IN (SELECT max(rowid) FROM ${source} GROUP BY ${key}) ORDER BY rowid`
+          )
+        } else {
+          yield* sql.unsafe(`INSERT INTO ${qualified} (${list}) SELECT ${list} FROM ${source} ORDER BY rowid`)
+        }
+      })
 
     const attachTo = (sql: SqlClient.SqlClient): SqlDestination.Stager => ({
       write,
-      beforeCommit:
+      beforeCommit: Effect.suspend(() =>
         staged.size === 0
           ? Effect.void
-          : sql.unsafe(`ATTACH DATABASE ? AS ${q(alias)}`, [file]).pipe(Effect.asVoid, Effect.mapError(fail("attach the staged rows"))),
-      afterCommit: staged.size === 0 ? Effect.void : sql.unsafe(`DETACH DATABASE ${q(alias)}`).pipe(Effect.ignore),
+          : sql
+              .unsafe(`ATTACH DATABASE ? AS ${q(alias)}`, [file])
+              .pipe(Effect.asVoid, Effect.mapError(fail("attach the staged rows")))
+      ),
+      afterCommit: Effect.suspend(() =>
+        staged.size === 0 ? Effect.void : sql.unsafe(`DETACH DATABASE ${q(alias)}`).pipe(Effect.ignore)
+      ),
       apply: apply(sql)
     })
     return { ...attachTo(stage), attachTo }
@@ -244,7 +253,8 @@ const makeSqlite = (options: {
       location: options.location,
       dialect,
       client,
-      stager: (_target, sql, spoolDir) => Effect.map(makeStager(options.name, spoolDir), (stager) => stager.attachTo(sql))
+      stager: (_target, sql, spoolDir) =>
+        Effect.map(makeStager(options.name, spoolDir), (stager) => stager.attachTo(sql))
     })
   })
 

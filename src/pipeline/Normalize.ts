@@ -204,11 +204,7 @@ export class TableNormalizer {
   /**
    * Normalizes one chunk of records. `ids` yields one `_dlt_id` per row.
    */
-  normalize(
-    records: Iterable<unknown>,
-    loadId: string,
-    ids: () => string
-  ): Either.Either<RowBatch, UnsupportedValue> {
+  normalize(records: Iterable<unknown>, loadId: string, ids: () => string): Either.Either<RowBatch, UnsupportedValue> {
     const rows: Array<Array<Cell>> = []
     const loadIdColumn = this.index.get("_dlt_load_id")!
     const idColumn = this.index.get("_dlt_id")!
@@ -224,7 +220,9 @@ export class TableNormalizer {
         if (type === null) continue
         const name = this.columnName(key)
         if (typeof type === "object") {
-          return Either.left(new UnsupportedValue({ table: this.name, column: name, reason: `the value is ${type.unsupported}` }))
+          return Either.left(
+            new UnsupportedValue({ table: this.name, column: name, reason: `the value is ${type.unsupported}` })
+          )
         }
         let position = this.index.get(name)
         if (position === undefined) position = this.addColumn(name, type)

@@ -19,7 +19,7 @@
  *
  * @since 0.1.0
  */
-import { FileSystem, Path } from "@effect/platform"
+import { FileSystem, type Path } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
 import { Context, Effect, Either, Layer, Option, Ref, Schema, Stream } from "effect"
 import * as PipelineContext from "../context/PipelineContext.js"
@@ -162,7 +162,11 @@ const positive = (value: number | undefined, fallback: number): number =>
  */
 export const make = (
   config: PipelineConfig
-): Effect.Effect<PipelineShape, WorkingDir.WorkingDirError | InvalidDatasetName, FileSystem.FileSystem | Path.Path> =>
+): Effect.Effect<
+  PipelineShape,
+  WorkingDir.WorkingDirError | WorkingDir.InvalidPipelineName | InvalidDatasetName,
+  FileSystem.FileSystem | Path.Path
+> =>
   Effect.gen(function* () {
     const pipelinesDir = yield* WorkingDir.resolvePipelinesDir(config.pipelinesDir)
     const baseDataset = config.dataset ?? `${config.name}_dataset`
@@ -200,7 +204,7 @@ export const make = (
  */
 export const layer = (
   config: PipelineConfig
-): Layer.Layer<Pipeline, WorkingDir.WorkingDirError | InvalidDatasetName> =>
+): Layer.Layer<Pipeline, WorkingDir.WorkingDirError | WorkingDir.InvalidPipelineName | InvalidDatasetName> =>
   Layer.effect(Pipeline, make(config)).pipe(Layer.provide(NodeContext.layer))
 
 let lastLoadId = ""
@@ -242,7 +246,10 @@ const plan = (
     const table = normalizeIdentifier(resource.tableName)
     if (table.startsWith("_dlt")) {
       return Either.left(
-        new InvalidSource({ source: sourceName, reason: `resource ${resource.name}: table ${table} is reserved (_dlt*)` })
+        new InvalidSource({
+          source: sourceName,
+          reason: `resource ${resource.name}: table ${table} is reserved (_dlt*)`
+        })
       )
     }
     const other = tables.get(table)
@@ -267,7 +274,10 @@ const largestSlots = (state: PipelineState.PipelineState): ReadonlyArray<readonl
     sizes.push([sourcePath(source), Either.getOrElse(StateValue.stringify(own), () => "").length])
     if (typeof resources === "object" && resources !== null && !Array.isArray(resources)) {
       for (const [resource, value] of Object.entries(resources)) {
-        sizes.push([`${sourcePath(source)}.resources.${resource}`, Either.getOrElse(StateValue.stringify(value), () => "").length])
+        sizes.push([
+          `${sourcePath(source)}.resources.${resource}`,
+          Either.getOrElse(StateValue.stringify(value), () => "").length
+        ])
       }
     }
   }
@@ -330,10 +340,18 @@ const runWith = <E, R>(pipeline: PipelineShape, destination: DestinationShape, s
       )
       const loadId = nextLoadId(opened.newestLoadId)
       const spoolDir = workingDir.spoolDir(loadId)
-      yield* Effect.acquireRelease(
-        fs.makeDirectory(spoolDir, { recursive: true }),
-        () => fs.remove(spoolDir, { recursive: true }).pipe(Effect.ignore)
-      ).pipe(Effect.mapError((error) => new WorkingDir.WorkingDirError({ path: spoolDir, operation: "create the load spool", reason: error.message })))
+      yield* Effect.acquireRelease(fs.makeDirectory(spoolDir, { recursive: true }), () =>
+        fs.remove(spoolDir, { recursive: true }).pipe(Effect.ignore)
+      ).pipe(
+        Effect.mapError(
+          (error) =>
+            new WorkingDir.WorkingDirError({
+              path: spoolDir,
+              operation: "create the load spool",
+              reason: error.message
+            })
+        )
+      )
       const job = yield* destination.openLoad(target, spoolDir)
 
       const normalizers = new Map<string, TableNormalizer>()
@@ -362,9 +380,8 @@ const runWith = <E, R>(pipeline: PipelineShape, destination: DestinationShape, s
           Stream.rechunk(config.batchSize),
           Stream.provideSomeLayer(services),
           Stream.runForEachChunk((chunk) =>
-            Effect.flatMap(
-              normalizer.normalize(chunk, loadId, uniqueId),
-              (batch) => job.write(normalizer.schema(), batch)
+            Effect.flatMap(normalizer.normalize(chunk, loadId, uniqueId), (batch) =>
+              job.write(normalizer.schema(), batch)
             )
           )
         )
@@ -427,7 +444,7 @@ const runWith = <E, R>(pipeline: PipelineShape, destination: DestinationShape, s
       const committedFirstRun = commit ? false : firstRun
       yield* workingDir.writeState({
         ...next,
-        _local: { ...next._local, first_run: committedFirstRun, _last_extracted_at: new Date().toISOString() }
+        _local: { ...next._local, first_run: committedFirstRun, _last_extracted_at: new Date() }
       })
       const summary: LoadSummary = {
         pipelineName: config.name,

@@ -53,10 +53,7 @@ export interface Resource<E = never, R = never> {
  *
  * @since 0.1.0
  */
-export const make = <E, R extends ResourceServices = never>(
-  options: ResourceOptions,
-  stream: Stream.Stream<unknown, E, R>
-): Resource<E, R> => ({
+export const make = <E, R>(options: ResourceOptions, stream: Stream.Stream<unknown, E, R>): Resource<E, R> => ({
   _tag: "Resource",
   name: options.name,
   tableName: options.tableName ?? options.name,

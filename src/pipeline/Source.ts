@@ -26,11 +26,7 @@ export interface Source<E = never, R = never> {
   readonly _tag: "Source"
   readonly name: string
   /** runs before any resource, with the source state read-only; yields the resources to run */
-  readonly setup: Effect.Effect<
-    ReadonlyArray<Resource<E, R | ResourceServices>>,
-    E,
-    R | SourceState | PipelineContext
-  >
+  readonly setup: Effect.Effect<ReadonlyArray<Resource<E, R | ResourceServices>>, E, R | SourceState | PipelineContext>
 }
 
 type AnyResource = Resource<unknown, unknown>
@@ -70,10 +66,7 @@ export const withSetup = <A, E1, R1, const Rs extends ReadonlyArray<AnyResource>
   readonly name: string
   readonly setup: Effect.Effect<A, E1, R1>
   readonly resources: (setup: A) => Rs
-}): Source<
-  E1 | ErrorOf<Rs[number]>,
-  Exclude<R1 | ContextOf<Rs[number]>, ResourceServices>
-> => ({
+}): Source<E1 | ErrorOf<Rs[number]>, Exclude<R1 | ContextOf<Rs[number]>, ResourceServices>> => ({
   _tag: "Source",
   name: options.name,
   setup: Effect.map(

@@ -13,7 +13,13 @@
  * @since 0.1.0
  */
 import { Effect, Either, Option } from "effect"
-import type { DatasetTarget, DestinationError, DestinationShape, Expectation, StoredState } from "../destination/Destination.js"
+import type {
+  DatasetTarget,
+  DestinationError,
+  DestinationShape,
+  Expectation,
+  StoredState
+} from "../destination/Destination.js"
 import * as PipelineState from "../state/PipelineState.js"
 import * as StateBlob from "../state/StateBlob.js"
 import type { CorruptStateFile, WorkingDir, WorkingDirError } from "./WorkingDir.js"
@@ -77,10 +83,7 @@ export const open = (
   workingDir: WorkingDir,
   destination: DestinationShape,
   options: OpenOptions
-): Effect.Effect<
-  Opened,
-  DestinationError | StateBlob.InvalidStateBlob | CorruptStateFile | WorkingDirError
-> =>
+): Effect.Effect<Opened, DestinationError | StateBlob.InvalidStateBlob | CorruptStateFile | WorkingDirError> =>
   Effect.gen(function* () {
     const fresh = PipelineState.empty({ pipelineName: options.pipelineName, datasetName: options.target.dataset })
     const local = options.ignoreLocal ? Option.none() : yield* workingDir.readState
@@ -124,7 +127,12 @@ export const open = (
  * @since 0.1.0
  */
 export type SyncResult =
-  | { readonly _tag: "Restored"; readonly version: number; readonly versionHash: string | null; readonly loadId: string }
+  | {
+      readonly _tag: "Restored"
+      readonly version: number
+      readonly versionHash: string | null
+      readonly loadId: string
+    }
   | { readonly _tag: "NothingInDestination" }
 
 /**

@@ -1,0 +1,490 @@
+/**
+ * The pipeline state document, shaped as dlt's (engine version 4): a version counter, a content
+ * hash, the pipeline/dataset/destination names, the `sources` slots and the `_local` section that
+ * never leaves this machine.
+ *
+ * @since 0.1.0
+ */
+import { createHash } from "node:crypto"
+import { Either, ParseResult, Schema } from "effect"
+import {
+  formatJson,
+  type Json,
+  JsonSchema,
+  type NonSerializableStateValue,
+  type StateValue,
+  StateValueFromJson,
+  stringify
+} from "./StateValue.js"
+
+/**
+ * The state engine version this module reads and writes (dlt's `PIPELINE_STATE_ENGINE_VERSION`).
+ *
+ * @since 0.1.0
+ */
+export const ENGINE_VERSION = 4
+
+/**
+ * A slot: the state of one source (`sources.<source>`) or one resource
+ * (`sources.<source>.resources.<resource>`).
+ *
+ * @since 0.1.0
+ */
+export type Slot = { readonly [key: string]: StateValue }
+
+/**
+ * The part of the state that stays on this machine: never hashed, never sent to the destination.
+ * `_last_extracted_at` is a datetime in dlt, so it is a `Date` here. Other keys dlt writes
+ * (`initial_cwd`, `last_run_context`, ...) are kept as they are.
+ *
+ * @since 0.1.0
+ */
+export interface LocalState {
+  readonly first_run: boolean
+  readonly _last_extracted_at?: Date
+  readonly _last_extracted_hash?: string
+  readonly [key: string]: StateValue | undefined
+}
+
+/**
+ * The state document. Keys this module does not know (dlt writes e.g. `staging_name`) are kept
+ * at the top level as state values, hashed and synced like the rest.
+ *
+ * @since 0.1.0
+ */
+export interface PipelineState {
+  readonly _state_version: number
+  readonly _state_engine_version: number
+  readonly _version_hash?: string
+  readonly pipeline_name: string
+  readonly dataset_name: string
+  readonly default_schema_name?: string | null
+  readonly schema_names?: ReadonlyArray<string> | null
+  readonly destination_type?: string | null
+  readonly destination_name?: string | null
+  readonly sources: { readonly [source: string]: Slot }
+  readonly _local: LocalState
+  readonly [key: string]: StateValue | LocalState | undefined
+}
+
+/**
+ * A state document that cannot be read: not JSON, a missing or mistyped field, or an engine
+ * version we cannot upgrade from.
+ *
+ * @since 0.1.0
+ */
+export class InvalidStateDocument extends Schema.TaggedError<InvalidStateDocument>()("InvalidStateDocument", {
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `The pipeline state document is invalid: ${this.reason}`
+  }
+}
+
+/**
+ * A fresh state: version 0, no hash, first run, no sources.
+ *
+ * @example
+ * ```ts
+ * const state = PipelineState.empty({ pipelineName: "chess_pipeline", datasetName: "chess_data" })
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const empty = (options: { readonly pipelineName: string; readonly datasetName: string }): PipelineState => ({
+  _state_version: 0,
+  _state_engine_version: ENGINE_VERSION,
+  pipeline_name: options.pipelineName,
+  dataset_name: options.datasetName,
+  sources: {},
+  _local: { first_run: true }
+})
+
+// ---------------------------------------------------------------------------------------------
+// Version hash
+// ---------------------------------------------------------------------------------------------
+
+const UNHASHED = new Set(["_state_version", "_state_engine_version", "_version_hash", "_local"])
+
+const withoutKeys = <A>(
+  record: { readonly [key: string]: A },
+  keys: ReadonlySet<string>
+): { readonly [key: string]: A } => {
+  const out: Record<string, A> = {}
+  for (const key of Object.keys(record)) {
+    if (keys.has(key)) continue
+    if (key === "__proto__") {
+      Object.defineProperty(out, key, { value: record[key], enumerable: true, writable: true, configurable: true })
+    } else {
+      out[key] = record[key]!
+    }
+  }
+  return out
+}
+
+const sha3Base64 = (text: string): string => createHash("sha3-256").update(text, "utf8").digest("base64")
+
+// the hash of a document that is already typed JSON (used when migrating old documents)
+const hashJson = (doc: { readonly [key: string]: Json }): string =>
+  sha3Base64(formatJson(withoutKeys(doc, UNHASHED), { sortKeys: true }))
+
+/**
+ * dlt's version hash: SHA3-256 of the compact typed JSON, keys sorted at every level, of the
+ * document without `_state_version`, `_state_engine_version`, `_version_hash` and `_local`;
+ * padded standard base64.
+ *
+ * @example
+ * ```ts
+ * PipelineState.versionHash(state) // Right("3cJ2...=")
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const versionHash = (state: PipelineState): Either.Either<string, NonSerializableStateValue> =>
+  Either.map(stringify(withoutKeys(state, UNHASHED), { sortKeys: true }), sha3Base64)
+
+/**
+ * dlt's version rule: the first hash is set without bumping the version; a later different hash
+ * bumps `_state_version` by one; an equal hash leaves the state as it is (the same object).
+ *
+ * @example
+ * ```ts
+ * const next = PipelineState.bumpVersion(withResourceSlot(state, "chess", "players", { n: 1 }))
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const bumpVersion = (state: PipelineState): Either.Either<PipelineState, NonSerializableStateValue> =>
+  Either.map(versionHash(state), (hash): PipelineState => {
+    const previous = state._version_hash
+    if (previous === undefined || previous === "") return { ...state, _version_hash: hash }
+    if (previous === hash) return state
+    return { ...state, _state_version: state._state_version + 1, _version_hash: hash }
+  })
+
+// ---------------------------------------------------------------------------------------------
+// Schema
+// ---------------------------------------------------------------------------------------------
+
+const SlotFromJson = Schema.Record({ key: Schema.String, value: StateValueFromJson })
+
+// a typed-JSON datetime as dlt writes it; plain ISO text is read too (early pipestate files)
+const DateFromTypedJson = Schema.Union(
+  Schema.compose(StateValueFromJson, Schema.DateFromSelf, { strict: false }),
+  Schema.DateFromString
+)
+
+const LocalKnown = Schema.Struct({
+  first_run: Schema.optionalWith(Schema.Boolean, { default: () => false }),
+  _last_extracted_at: Schema.optional(DateFromTypedJson),
+  _last_extracted_hash: Schema.optional(Schema.String)
+})
+
+const DocumentKnown = Schema.Struct({
+  _state_version: Schema.NonNegativeInt,
+  _state_engine_version: Schema.Literal(ENGINE_VERSION),
+  _version_hash: Schema.optional(Schema.String),
+  pipeline_name: Schema.String,
+  dataset_name: Schema.String,
+  default_schema_name: Schema.optional(Schema.NullOr(Schema.String)),
+  schema_names: Schema.optional(Schema.NullOr(Schema.Array(Schema.String))),
+  destination_type: Schema.optional(Schema.NullOr(Schema.String)),
+  destination_name: Schema.optional(Schema.NullOr(Schema.String)),
+  // dlt creates `sources` on first use, so a state that never held any has none
+  sources: Schema.optionalWith(Schema.Record({ key: Schema.String, value: SlotFromJson }), { default: () => ({}) }),
+  _local: Schema.suspend(() => LocalFromJson)
+})
+
+type JsonRecord = { readonly [key: string]: Json }
+
+const JsonRecordSchema = Schema.Record({ key: Schema.String, value: JsonSchema })
+
+const isRecord = (u: unknown): u is { readonly [key: string]: unknown } =>
+  typeof u === "object" && u !== null && !Array.isArray(u)
+
+// Split an object into the keys a Struct knows and the rest, decode each part with its schema and
+// merge the results: Schema.Struct's index signatures would also apply to the known keys.
+const splitCodec = <A extends { readonly [key: string]: unknown }, I>(
+  known: Schema.Schema<A, I>,
+  knownKeys: ReadonlySet<string>,
+  identifier: string,
+  is: (u: unknown) => boolean
+) => {
+  const extra = SlotFromJson
+  const decodeKnown = ParseResult.decodeUnknown(known)
+  const encodeKnown = ParseResult.encodeUnknown(known)
+  const decodeExtra = ParseResult.decodeUnknown(extra)
+  const encodeExtra = ParseResult.encodeUnknown(extra)
+  const split = (input: { readonly [key: string]: unknown }) => {
+    const knownPart: Record<string, unknown> = {}
+    const extraPart: Record<string, unknown> = {}
+    for (const key of Object.keys(input)) {
+      const target = knownKeys.has(key) ? knownPart : extraPart
+      Object.defineProperty(target, key, { value: input[key], enumerable: true, writable: true, configurable: true })
+    }
+    return [knownPart, extraPart] as const
+  }
+  return Schema.transformOrFail(
+    JsonRecordSchema,
+    Schema.declare((u): u is A => isRecord(u) && is(u), { identifier }),
+    {
+      strict: true,
+      decode: (input, options) => {
+        const [knownPart, extraPart] = split(input)
+        return ParseResult.flatMap(decodeKnown(knownPart, options), (a) =>
+          ParseResult.map(decodeExtra(extraPart, options), (rest) => ({ ...rest, ...a }) as A)
+        )
+      },
+      encode: (value, options) => {
+        const [knownPart, extraPart] = split(value)
+        return ParseResult.flatMap(encodeKnown(knownPart, options), (i) =>
+          ParseResult.map(encodeExtra(extraPart, options), (rest): JsonRecord => ({ ...rest, ...(i as JsonRecord) }))
+        )
+      }
+    }
+  )
+}
+
+const LocalFromJson: Schema.Schema<LocalState, JsonRecord> = splitCodec(
+  LocalKnown as unknown as Schema.Schema<LocalState, JsonRecord>,
+  new Set(Object.keys(LocalKnown.fields)),
+  "LocalState",
+  (u) => typeof (u as { first_run?: unknown }).first_run === "boolean"
+)
+
+/**
+ * The state document as a Schema, from its typed JSON (the `state.json` file without the text
+ * layer). Unknown keys are kept as state values.
+ *
+ * @since 0.1.0
+ */
+export const PipelineStateFromJson: Schema.Schema<PipelineState, JsonRecord> = splitCodec(
+  DocumentKnown as unknown as Schema.Schema<PipelineState, JsonRecord>,
+  new Set(Object.keys(DocumentKnown.fields)),
+  "PipelineState",
+  (u) => typeof (u as { pipeline_name?: unknown }).pipeline_name === "string"
+)
+
+// ---------------------------------------------------------------------------------------------
+// Old engine versions
+// ---------------------------------------------------------------------------------------------
+
+// "dlt.destinations.postgres" -> "postgres", as dlt's Destination.to_name
+const destinationName = (ref: string): string => ref.slice(ref.lastIndexOf(".") + 1)
+
+/**
+ * Upgrades a typed-JSON document written by an older dlt engine (1..3) to engine 4, as dlt does:
+ * 1→2 adds `_local`, 2→3 sets the version hash, 3→4 splits `destination`/`staging` into
+ * `*_type` and `*_name`. A newer engine fails: we cannot know what it means.
+ *
+ * @since 0.1.0
+ */
+export const migrateJson = (doc: JsonRecord): Either.Either<JsonRecord, InvalidStateDocument> => {
+  let engine = doc._state_engine_version
+  if (typeof engine !== "number" || !Number.isInteger(engine)) {
+    return Either.left(new InvalidStateDocument({ reason: "_state_engine_version is missing or not an integer" }))
+  }
+  if (engine > ENGINE_VERSION) {
+    return Either.left(
+      new InvalidStateDocument({
+        reason:
+          `it was written with state engine version ${engine} and this pipestate reads up to ${ENGINE_VERSION}: ` +
+          "upgrade pipestate"
+      })
+    )
+  }
+  if (engine < 1) {
+    return Either.left(new InvalidStateDocument({ reason: `unknown state engine version ${engine}` }))
+  }
+  if (engine === ENGINE_VERSION) return Either.right(doc)
+  const out: Record<string, Json> = { ...doc }
+  if (engine === 1) {
+    if (!isRecord(out._local)) out._local = {}
+    engine = 2
+  }
+  if (engine === 2) {
+    out._version_hash = hashJson(out)
+    engine = 3
+  }
+  if (engine === 3) {
+    for (const [old, prefix] of [
+      ["destination", "destination"],
+      ["staging", "staging"]
+    ] as const) {
+      const ref = out[old]
+      if (typeof ref === "string" && ref !== "") {
+        out[`${prefix}_type`] = ref
+        out[`${prefix}_name`] = destinationName(ref)
+      }
+      delete out[old]
+    }
+    engine = 4
+  }
+  out._state_engine_version = engine
+  return Either.right(out)
+}
+
+/**
+ * Reads a parsed typed-JSON document (engine 1..4) into a state, validating it.
+ *
+ * @since 0.1.0
+ */
+export const fromJson = (json: unknown): Either.Either<PipelineState, InvalidStateDocument> => {
+  if (!isRecord(json)) {
+    return Either.left(new InvalidStateDocument({ reason: "the document is not a JSON object" }))
+  }
+  return Either.flatMap(migrateJson(json as JsonRecord), (doc) =>
+    Either.mapLeft(
+      Schema.decodeUnknownEither(PipelineStateFromJson)(doc, { errors: "first" }),
+      (error) => new InvalidStateDocument({ reason: ParseResult.TreeFormatter.formatErrorSync(error) })
+    )
+  )
+}
+
+// ---------------------------------------------------------------------------------------------
+// The local file
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * The text of the local `state.json`: typed JSON of the whole document, `_local` included,
+ * indented by 2 spaces, with a final newline.
+ *
+ * @example
+ * ```ts
+ * PipelineState.toFileText(state) // Right('{\n  "_state_version": 0, ...')
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const toFileText = (state: PipelineState): Either.Either<string, NonSerializableStateValue> =>
+  Either.map(stringify(state, { space: 2 }), (text) => `${text}\n`)
+
+/**
+ * Reads the text of a local `state.json` (ours or dlt's), validating the document.
+ *
+ * @example
+ * ```ts
+ * PipelineState.fromFileText(text) // Either<PipelineState, InvalidStateDocument>
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const fromFileText = (text: string): Either.Either<PipelineState, InvalidStateDocument> =>
+  Either.flatMap(
+    Either.try({
+      try: (): unknown => JSON.parse(text),
+      catch: (error) =>
+        new InvalidStateDocument({
+          reason: `not valid JSON (${error instanceof Error ? error.message : String(error)})`
+        })
+    }),
+    fromJson
+  )
+
+// ---------------------------------------------------------------------------------------------
+// Slots
+// ---------------------------------------------------------------------------------------------
+
+const EMPTY_SLOT: Slot = {}
+
+const isSlot = (value: StateValue | undefined): value is Slot => {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return false
+  const proto: unknown = Object.getPrototypeOf(value)
+  return proto === Object.prototype || proto === null
+}
+
+/**
+ * The slot of a source (`sources.<source>`), empty when absent. It includes its `resources` key.
+ *
+ * @example
+ * ```ts
+ * getSourceSlot(state, "chess").player_count
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const getSourceSlot = (state: PipelineState, source: string): Slot =>
+  Object.hasOwn(state.sources, source) ? state.sources[source]! : EMPTY_SLOT
+
+/**
+ * The state with the slot of `source` replaced by `slot` (as given: keep `resources` in it to keep
+ * the resource slots).
+ *
+ * @since 0.1.0
+ */
+export const withSourceSlot = (state: PipelineState, source: string, slot: Slot): PipelineState => {
+  const sources: Record<string, Slot> = { ...state.sources }
+  Object.defineProperty(sources, source, { value: slot, enumerable: true, writable: true, configurable: true })
+  return { ...state, sources }
+}
+
+/**
+ * The resource slots of a source (`sources.<source>.resources`), empty when absent.
+ *
+ * @since 0.1.0
+ */
+export const getResourceSlots = (state: PipelineState, source: string): Slot => {
+  const resources = getSourceSlot(state, source).resources
+  return isSlot(resources) ? resources : EMPTY_SLOT
+}
+
+/**
+ * The slot of a resource (`sources.<source>.resources.<resource>`), empty when absent.
+ *
+ * @example
+ * ```ts
+ * getResourceSlot(state, "chess", "players_games").archives
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const getResourceSlot = (state: PipelineState, source: string, resource: string): Slot => {
+  const resources = getResourceSlots(state, source)
+  const slot = Object.hasOwn(resources, resource) ? resources[resource] : undefined
+  return isSlot(slot) ? slot : EMPTY_SLOT
+}
+
+/**
+ * The state with the slot of one resource replaced, creating the source slot if needed.
+ *
+ * @example
+ * ```ts
+ * withResourceSlot(state, "chess", "players_games", { archives: [] })
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const withResourceSlot = (state: PipelineState, source: string, resource: string, slot: Slot): PipelineState => {
+  const resources: Record<string, StateValue> = { ...getResourceSlots(state, source) }
+  Object.defineProperty(resources, resource, { value: slot, enumerable: true, writable: true, configurable: true })
+  return withSourceSlot(state, source, { ...getSourceSlot(state, source), resources })
+}
+
+/**
+ * The state without the slot of one resource (for `replace` resources and `drop`).
+ *
+ * @since 0.1.0
+ */
+export const withoutResourceSlot = (state: PipelineState, source: string, resource: string): PipelineState => {
+  const resources = getResourceSlots(state, source)
+  if (!Object.hasOwn(resources, resource)) return state
+  return withSourceSlot(state, source, {
+    ...getSourceSlot(state, source),
+    resources: withoutKeys(resources, new Set([resource]))
+  })
+}
+
+/**
+ * The state with its `_local` section updated.
+ *
+ * @example
+ * ```ts
+ * withLocal(state, { first_run: false })
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const withLocal = (state: PipelineState, patch: Partial<LocalState>): PipelineState => ({
+  ...state,
+  _local: { ...state._local, ...patch } as LocalState
+})
