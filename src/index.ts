@@ -36,3 +36,7 @@ export * as StateBlob from "./state/StateBlob.js"
 export * as StatePath from "./state/StatePath.js"
 /** @since 0.1.0 */
 export * as StateValue from "./state/StateValue.js"
+/** @since 0.1.0 */
+export * as Incremental from "./pipeline/Incremental.js"
+/** @since 0.1.0 */
+export * as PipestateConfig from "./config/PipestateConfig.js"

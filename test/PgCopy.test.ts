@@ -82,9 +82,7 @@ describe("formatCsvRows", () => {
       ["\\N"],
       ["emoji 🙂"]
     ])
-    expect(lines).toBe(
-      'plain\n spaced \n"a,b"\n"say ""hi"""\n"two\nlines"\n"cr\rhere"\n"\\."\n"\\N"\nemoji 🙂\n'
-    )
+    expect(lines).toBe('plain\n spaced \n"a,b"\n"say ""hi"""\n"two\nlines"\n"cr\rhere"\n"\\."\n"\\N"\nemoji 🙂\n')
   })
 
   it("formats every scalar type", () => {
@@ -98,7 +96,14 @@ describe("formatCsvRows", () => {
     ]
     expect(
       csv(columns, [
-        [-(2n ** 63n), -0, true, BigDecimal.unsafeFromString("-12.50"), new Uint8Array([0, 1, 255]), { a: 'q"', b: [1] }],
+        [
+          -(2n ** 63n),
+          -0,
+          true,
+          BigDecimal.unsafeFromString("-12.50"),
+          new Uint8Array([0, 1, 255]),
+          { a: 'q"', b: [1] }
+        ],
         [2 ** 60, Number.NaN, false, BigDecimal.unsafeFromString("0.000000000000000000001"), new Uint8Array(), []],
         [42, Number.NEGATIVE_INFINITY, null, null, null, "s"]
       ])
@@ -154,7 +159,12 @@ describe("formatCsvRows", () => {
         ),
         (dates) => {
           const expected = dates.map((d) => `${d.toISOString().replace("T", " ").replace(".000Z", "Z")}\n`).join("")
-          expect(csv(columns, dates.map((d) => [d]))).toBe(expected)
+          expect(
+            csv(
+              columns,
+              dates.map((d) => [d])
+            )
+          ).toBe(expected)
         }
       ),
       { numRuns: 2000 }
@@ -162,7 +172,13 @@ describe("formatCsvRows", () => {
   })
 
   it("rejects NUL in text and json, naming table, column and row", () => {
-    const error = formatError([col("id", "bigint"), col("note", "text")], [[1n, "ok"], [2n, "a\u0000b"]])
+    const error = formatError(
+      [col("id", "bigint"), col("note", "text")],
+      [
+        [1n, "ok"],
+        [2n, "a\u0000b"]
+      ]
+    )
     expect(error).toBeInstanceOf(PgCopyError)
     expect(error.table).toBe("events")
     expect(error.column).toBe("note")
@@ -200,7 +216,8 @@ const SchemaLive = Layer.scopedDiscard(
     Effect.flatMap(SqlClient.SqlClient, (sql) =>
       sql.unsafe(`DROP SCHEMA IF EXISTS ${S} CASCADE; CREATE SCHEMA ${S}`)
     ).pipe(Effect.orDie),
-    () => Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(`DROP SCHEMA IF EXISTS ${S} CASCADE`)).pipe(Effect.orDie)
+    () =>
+      Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(`DROP SCHEMA IF EXISTS ${S} CASCADE`)).pipe(Effect.orDie)
   )
 ).pipe(Layer.provideMerge(PgLive))
 
@@ -438,7 +455,12 @@ layer(SchemaLive, { excludeTestServices: true })("PgCopy against PostgreSQL", (i
           copyFrom(
             client,
             copyCsvStatement("one_col", columns, SCHEMA),
-            Stream.make(csv(columns, values.map((v) => [v])))
+            Stream.make(
+              csv(
+                columns,
+                values.map((v) => [v])
+              )
+            )
           )
         )
       )
@@ -482,7 +504,9 @@ layer(SchemaLive, { excludeTestServices: true })("PgCopy against PostgreSQL", (i
       const pid = yield* backendPid
       // Many chunks after the bad one, so the error arrives while writes are still in flight.
       const chunks = Stream.range(0, 299).pipe(
-        Stream.map((i) => (i === 40 ? `${simpleCsv(i * 1000, 500)}not-a-number,x\n${simpleCsv(0, 500)}` : simpleCsv(i * 1000, 1000)))
+        Stream.map((i) =>
+          i === 40 ? `${simpleCsv(i * 1000, 500)}not-a-number,x\n${simpleCsv(0, 500)}` : simpleCsv(i * 1000, 1000)
+        )
       )
       const error = yield* Effect.flip(withTransaction(copyInto("bad_row", chunks)))
       if (!(error instanceof PgCopyError)) throw new Error(`expected a PgCopyError, got ${String(error)}`)

@@ -139,7 +139,8 @@ const csvText = (value: string): string | Invalid => {
   return value.includes('"') ? `"${value.replaceAll('"', '""')}"` : `"${value}"`
 }
 
-const encodeText: Encoder = (value) => (typeof value === "string" ? csvText(value) : mismatch("text", "a string", value))
+const encodeText: Encoder = (value) =>
+  typeof value === "string" ? csvText(value) : mismatch("text", "a string", value)
 
 const encodeBigint: Encoder = (value) => {
   if (typeof value === "bigint") return value.toString()

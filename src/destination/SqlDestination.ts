@@ -7,7 +7,7 @@
  * @since 0.1.0
  */
 import type { SqlClient, SqlError } from "@effect/sql"
-import { Effect, Option, type Scope } from "effect"
+import { Cause, Effect, Option, type Scope } from "effect"
 import {
   type DatasetAccess,
   type DatasetTarget,
@@ -287,6 +287,24 @@ export const make = (options: SqlDestinationOptions): DestinationShape => {
             yield* stager.beforeCommit
             yield* sql.withTransaction(commitLoad(sql, target, stager, commit)).pipe(
               Effect.mapError((error) => (error instanceof StateConflict ? error : fail("commit the load")(error))),
+              // a connection that dies mid-transaction also fails the ROLLBACK, which @effect/sql
+              // raises as a defect; the load still did not commit, so it is a destination failure
+              Effect.catchAllCause((cause) =>
+                Option.match(Cause.failureOption(cause), {
+                  onSome: Effect.fail,
+                  onNone: () =>
+                    Option.match(
+                      Option.filter(
+                        Cause.dieOption(cause),
+                        (defect) => (defect as { _tag?: unknown } | null)?._tag === "SqlError"
+                      ),
+                      {
+                        onSome: (defect) => Effect.fail(fail("commit the load")(defect)),
+                        onNone: () => Effect.failCause(cause)
+                      }
+                    )
+                })
+              ),
               Effect.ensuring(stager.afterCommit)
             )
           })

@@ -4,5 +4,7 @@
  * @since 0.1.0
  */
 export * from "./Destination.js"
-export { layer as sqlite, memoryLayer as memory } from "./sqlite.js"
+export type { PostgresOptions } from "./postgres.js"
+export { layer as postgres } from "./postgres.js"
 export type { SqliteOptions } from "./sqlite.js"
+export { layer as sqlite, memoryLayer as memory } from "./sqlite.js"

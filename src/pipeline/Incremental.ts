@@ -596,9 +596,9 @@ const configure = <V extends CursorValue>(
 
 const STATE_KEY = "incremental"
 
-type Record_ = { readonly [key: string]: StateValue.StateValue }
+type StateObject = { readonly [key: string]: StateValue.StateValue }
 
-const isRecord = (value: StateValue.StateValue | undefined): value is Record_ =>
+const isRecord = (value: StateValue.StateValue | undefined): value is StateObject =>
   typeof value === "object" &&
   value !== null &&
   !Array.isArray(value) &&
@@ -652,7 +652,7 @@ const readStored = (
 const writeEntry = (
   slot: ResourceStateShape,
   config: Config,
-  entry: Record_,
+  entry: StateObject,
   onlyIfAbsent: boolean
 ): Effect.Effect<void, InvalidIncrementalState | StateSlot.StateWriteError> =>
   slot.modify(STATE_KEY, (current) => {

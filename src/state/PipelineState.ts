@@ -204,17 +204,16 @@ const isRecord = (u: unknown): u is { readonly [key: string]: unknown } =>
 
 // Split an object into the keys a Struct knows and the rest, decode each part with its schema and
 // merge the results: Schema.Struct's index signatures would also apply to the known keys.
-const splitCodec = <A extends { readonly [key: string]: unknown }, I>(
-  known: Schema.Schema<A, I>,
+const splitCodec = <A extends { readonly [key: string]: unknown }, K extends object, KI extends object>(
+  known: Schema.Schema<K, KI>,
   knownKeys: ReadonlySet<string>,
   identifier: string,
-  is: (u: unknown) => boolean
-) => {
-  const extra = SlotFromJson
+  is: (u: { readonly [key: string]: unknown }) => boolean
+): Schema.Schema<A, JsonRecord> => {
   const decodeKnown = ParseResult.decodeUnknown(known)
   const encodeKnown = ParseResult.encodeUnknown(known)
-  const decodeExtra = ParseResult.decodeUnknown(extra)
-  const encodeExtra = ParseResult.encodeUnknown(extra)
+  const decodeExtra = ParseResult.decodeUnknown(SlotFromJson)
+  const encodeExtra = ParseResult.encodeUnknown(SlotFromJson)
   const split = (input: { readonly [key: string]: unknown }) => {
     const knownPart: Record<string, unknown> = {}
     const extraPart: Record<string, unknown> = {}
@@ -224,6 +223,8 @@ const splitCodec = <A extends { readonly [key: string]: unknown }, I>(
     }
     return [knownPart, extraPart] as const
   }
+  // the merge is what A describes: the known fields over the extra state values
+  const merge = <T>(extra: object, knownPart: object): T => ({ ...extra, ...knownPart }) as T
   return Schema.transformOrFail(
     JsonRecordSchema,
     Schema.declare((u): u is A => isRecord(u) && is(u), { identifier }),
@@ -231,14 +232,14 @@ const splitCodec = <A extends { readonly [key: string]: unknown }, I>(
       strict: true,
       decode: (input, options) => {
         const [knownPart, extraPart] = split(input)
-        return ParseResult.flatMap(decodeKnown(knownPart, options), (a) =>
-          ParseResult.map(decodeExtra(extraPart, options), (rest) => ({ ...rest, ...a }) as A)
+        return ParseResult.flatMap(decodeKnown(knownPart, options), (k) =>
+          ParseResult.map(decodeExtra(extraPart, options), (rest) => merge<A>(rest, k))
         )
       },
       encode: (value, options) => {
         const [knownPart, extraPart] = split(value)
-        return ParseResult.flatMap(encodeKnown(knownPart, options), (i) =>
-          ParseResult.map(encodeExtra(extraPart, options), (rest): JsonRecord => ({ ...rest, ...(i as JsonRecord) }))
+        return ParseResult.flatMap(encodeKnown(knownPart, options), (k) =>
+          ParseResult.map(encodeExtra(extraPart, options), (rest) => merge<JsonRecord>(rest, k))
         )
       }
     }
@@ -246,10 +247,10 @@ const splitCodec = <A extends { readonly [key: string]: unknown }, I>(
 }
 
 const LocalFromJson: Schema.Schema<LocalState, JsonRecord> = splitCodec(
-  LocalKnown as unknown as Schema.Schema<LocalState, JsonRecord>,
+  LocalKnown,
   new Set(Object.keys(LocalKnown.fields)),
   "LocalState",
-  (u) => typeof (u as { first_run?: unknown }).first_run === "boolean"
+  (u) => typeof u.first_run === "boolean"
 )
 
 /**
@@ -259,10 +260,10 @@ const LocalFromJson: Schema.Schema<LocalState, JsonRecord> = splitCodec(
  * @since 0.1.0
  */
 export const PipelineStateFromJson: Schema.Schema<PipelineState, JsonRecord> = splitCodec(
-  DocumentKnown as unknown as Schema.Schema<PipelineState, JsonRecord>,
+  DocumentKnown,
   new Set(Object.keys(DocumentKnown.fields)),
   "PipelineState",
-  (u) => typeof (u as { pipeline_name?: unknown }).pipeline_name === "string"
+  (u) => typeof u.pipeline_name === "string" && isRecord(u._local) && isRecord(u.sources)
 )
 
 // ---------------------------------------------------------------------------------------------
