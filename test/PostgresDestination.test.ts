@@ -532,7 +532,8 @@ describe.skipIf(!postgresAvailable)("Destination.postgres", () => {
       const decoded = Either.getOrThrow(StateBlob.decode(rows[0]!.state))
       const local = JSON.parse(NodeFs.readFileSync(NodePath.join(dir, "pg_pipeline", "state.json"), "utf8"))
       expect(decoded._version_hash).toBe(local._version_hash)
-      const values = (decoded.sources.src?.resources as Record<string, Record<string, unknown>>).typed?.values
+      const values = (decoded.sources.src?.resources as Record<string, Record<string, unknown>> | undefined)?.typed
+        ?.values
       expect(values).toEqual({
         when: new Date("2024-01-01T00:00:00.000Z"),
         amount: BigDecimal.unsafeFromString("1.5"),
