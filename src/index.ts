@@ -40,3 +40,5 @@ export * as StateValue from "./state/StateValue.js"
 export * as Incremental from "./pipeline/Incremental.js"
 /** @since 0.1.0 */
 export * as PipestateConfig from "./config/PipestateConfig.js"
+/** @since 0.1.0 */
+export * as Progress from "./pipeline/Progress.js"

@@ -6,7 +6,7 @@
 import { FetchHttpClient } from "@effect/platform"
 import { NodeRuntime } from "@effect/platform-node"
 import { Console, Effect, Layer } from "effect"
-import { Destination, Pipeline } from "../../src/index.js"
+import { Destination, Pipeline, Progress } from "../../src/index.js"
 import { chess } from "./pipeline.js"
 import { ChessApi } from "./server.js"
 
@@ -19,8 +19,11 @@ const destination = (name: string): Layer.Layer<Destination.Destination> => {
   switch (name) {
     case "sqlite":
       return Destination.sqlite()
+    case "postgres":
+      // reads PIPESTATE_POSTGRES_URL
+      return Destination.postgres().pipe(Layer.orDie)
     default:
-      return Layer.die(new Error(`unknown destination ${name}: use sqlite`))
+      return Layer.die(new Error(`unknown destination ${name}: use sqlite or postgres`))
   }
 }
 
@@ -45,6 +48,7 @@ program.pipe(
     Layer.mergeAll(
       ChessApi.layer(),
       FetchHttpClient.layer,
+      Progress.console(),
       Pipeline.layer({ name: "chess_pipeline", dataset: "chess_data" }),
       destination(destinationArg())
     )

@@ -33,6 +33,7 @@ import * as PipelineState from "../state/PipelineState.js"
 import * as StateBlob from "../state/StateBlob.js"
 import * as StateValue from "../state/StateValue.js"
 import { normalizeIdentifier, TableNormalizer } from "./Normalize.js"
+import * as Progress from "./Progress.js"
 import type { Resource, ResourceServices } from "./Resource.js"
 import type { Source } from "./Source.js"
 import * as StateSync from "./StateSync.js"
@@ -295,14 +296,21 @@ export const run = <E, R>(source: Source<E, R>) =>
   Effect.gen(function* () {
     const pipeline = yield* Pipeline
     const destination = yield* Destination
-    return yield* runWith(pipeline, destination, source)
+    const progress = Option.getOrElse(yield* Effect.serviceOption(Progress.Progress), () => Progress.silent)
+    return yield* runWith(pipeline, destination, progress, source)
   })
 
-const runWith = <E, R>(pipeline: PipelineShape, destination: DestinationShape, source: Source<E, R>) =>
+const runWith = <E, R>(
+  pipeline: PipelineShape,
+  destination: DestinationShape,
+  progress: Progress.ProgressShape,
+  source: Source<E, R>
+) =>
   Effect.scoped(
     Effect.gen(function* () {
       const { config, workingDir, fileSystem: fs } = pipeline
       yield* workingDir.lock
+      yield* progress.phase(config.name, "restore")
       const target: DatasetTarget = { dataset: config.dataset, pipelineDir: workingDir.dir }
       const opened = yield* StateSync.open(workingDir, destination, {
         pipelineName: config.name,
@@ -369,8 +377,10 @@ const runWith = <E, R>(pipeline: PipelineShape, destination: DestinationShape, s
         }
       }
 
+      yield* progress.phase(config.name, "extract")
       const extract = ({ resource, table }: ResourcePlan) => {
         const normalizer = normalizers.get(table)!
+        let extracted = 0
         const services = Layer.mergeAll(
           ResourceState.layer(draft, source.name, resource.name),
           SourceState.layer(draft, source.name),
@@ -380,10 +390,12 @@ const runWith = <E, R>(pipeline: PipelineShape, destination: DestinationShape, s
           Stream.rechunk(config.batchSize),
           Stream.provideSomeLayer(services),
           Stream.runForEachChunk((chunk) =>
-            Effect.flatMap(normalizer.normalize(chunk, loadId, uniqueId), (batch) =>
-              job.write(normalizer.schema(), batch)
-            )
-          )
+            Effect.flatMap(normalizer.normalize(chunk, loadId, uniqueId), (batch) => {
+              extracted += batch.rows.length
+              return Effect.zipRight(job.write(normalizer.schema(), batch), progress.rows(resource.name, extracted))
+            })
+          ),
+          Effect.zipRight(Effect.suspend(() => progress.resourceDone(resource.name, extracted)))
         )
       }
       yield* Effect.forEach(plans, extract, { concurrency: config.concurrency, discard: true })
@@ -412,6 +424,7 @@ const runWith = <E, R>(pipeline: PipelineShape, destination: DestinationShape, s
       const loaded = tables.filter((t) => t.rows > 0 || t.writeDisposition === "replace")
       const commit = loaded.length > 0 || stateChanged
       if (commit) {
+        yield* progress.phase(config.name, "commit")
         const blob = yield* StateBlob.encode(next)
         if (blob.length > config.stateSizeWarningBytes) {
           const slots = largestSlots(next)
@@ -446,6 +459,7 @@ const runWith = <E, R>(pipeline: PipelineShape, destination: DestinationShape, s
         ...next,
         _local: { ...next._local, first_run: committedFirstRun, _last_extracted_at: new Date() }
       })
+      yield* progress.phase(config.name, "done")
       const summary: LoadSummary = {
         pipelineName: config.name,
         dataset: config.dataset,

@@ -1,0 +1,95 @@
+/**
+ * Progress of a run: per-resource row counts while it extracts, then the commit. `Pipeline.run`
+ * reports to the `Progress` service when one is provided; `console` draws a live line on a TTY and
+ * plain lines otherwise.
+ *
+ * @example
+ * ```ts
+ * Pipeline.run(source).pipe(Effect.provide(Progress.console()))
+ * ```
+ *
+ * @since 0.1.0
+ */
+import { Context, Effect, Layer } from "effect"
+
+/**
+ * A phase of a run.
+ *
+ * @since 0.1.0
+ */
+export type Phase = "restore" | "extract" | "commit" | "done"
+
+/** @since 0.1.0 */
+export interface ProgressShape {
+  readonly phase: (pipelineName: string, phase: Phase) => Effect.Effect<void>
+  /** `rows` is the resource's running total; called once per staged batch, not per row */
+  readonly rows: (resource: string, rows: number) => Effect.Effect<void>
+  readonly resourceDone: (resource: string, rows: number) => Effect.Effect<void>
+}
+
+/**
+ * Where a run reports its progress.
+ *
+ * @since 0.1.0
+ */
+export class Progress extends Context.Tag("pipestate/Progress")<Progress, ProgressShape>() {}
+
+/** @since 0.1.0 */
+export const silent: ProgressShape = {
+  phase: () => Effect.void,
+  rows: () => Effect.void,
+  resourceDone: () => Effect.void
+}
+
+/**
+ * Writes progress to a stream: on a TTY one live line redrawn in place (at most every 100 ms),
+ * elsewhere a line per finished resource and per phase.
+ *
+ * @since 0.1.0
+ */
+export const makeConsole = (
+  out: { readonly isTTY?: boolean; readonly write: (text: string) => unknown } = process.stderr
+): ProgressShape => {
+  const counts = new Map<string, number>()
+  let lastDraw = 0
+  let pipeline = ""
+  const line = () =>
+    `${pipeline}: ${[...counts.entries()].map(([resource, rows]) => `${resource} ${rows.toLocaleString("en-US")} rows`).join(", ")}`
+  const draw = (force: boolean) =>
+    Effect.sync(() => {
+      const now = Date.now()
+      if (!force && now - lastDraw < 100) return
+      lastDraw = now
+      out.write(`\r\u001b[2K${line()}`)
+    })
+  return {
+    phase: (name, phase) =>
+      Effect.suspend(() => {
+        pipeline = name
+        if (out.isTTY) {
+          if (phase === "done") return Effect.sync(() => out.write(`\r\u001b[2K${line()} (committed)\n`))
+          return draw(true)
+        }
+        return Effect.sync(() => out.write(`${name}: ${phase}\n`))
+      }),
+    rows: (resource, rows) =>
+      Effect.suspend(() => {
+        counts.set(resource, rows)
+        return out.isTTY ? draw(false) : Effect.void
+      }),
+    resourceDone: (resource, rows) =>
+      Effect.suspend(() => {
+        counts.set(resource, rows)
+        return out.isTTY
+          ? draw(true)
+          : Effect.sync(() => out.write(`${pipeline}: ${resource} extracted ${rows.toLocaleString("en-US")} rows\n`))
+      })
+  }
+}
+
+/**
+ * Progress on the process's stderr.
+ *
+ * @since 0.1.0
+ */
+export const console = (): Layer.Layer<Progress> => Layer.sync(Progress, () => makeConsole())
