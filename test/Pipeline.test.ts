@@ -385,6 +385,26 @@ describe("Pipeline.run", () => {
     })
   )
 
+  it.scoped("the destination wins when it holds a newer version than the local file (crash after commit)", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir()
+      const data = yield* tempDir()
+      const destination = Destination.sqlite({ directory: data })
+      const statePath = NodePath.join(dir, "p", "state.json")
+      yield* runIn(dir, Source.make({ name: "src", resources: [numbers([1])] }), destination)
+      const stale = NodeFs.readFileSync(statePath, "utf8")
+      yield* runIn(dir, Source.make({ name: "src", resources: [numbers([1, 2])] }), destination)
+      // the process died after the commit and before the local write: the file is one version behind
+      NodeFs.writeFileSync(statePath, stale)
+      const next = yield* runIn(dir, Source.make({ name: "src", resources: [numbers([1, 2])] }), destination)
+      expect(next.origin).toBe("destination")
+      expect(next.tables).toEqual({ numbers: 0 })
+      expect(next.stateVersionBefore).toBe(1)
+      const rows = yield* rowsOf(destination, "numbers", dir)
+      expect(rows.map((r) => r.n)).toEqual([1, 2])
+    })
+  )
+
   it.scoped("with restoreFromDestination off a clean working dir starts over", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir()

@@ -5,9 +5,9 @@
  */
 import { FetchHttpClient } from "@effect/platform"
 import { NodeRuntime } from "@effect/platform-node"
-import { Console, Effect, Layer } from "effect"
+import { Effect, Layer } from "effect"
 import { Destination, Pipeline, Progress } from "../../src/index.js"
-import { chess } from "./pipeline.js"
+import { pipelineConfig, runTwice } from "./demo.js"
 import { ChessApi } from "./server.js"
 
 const destinationArg = (): string => {
@@ -27,31 +27,15 @@ const destination = (name: string): Layer.Layer<Destination.Destination> => {
   }
 }
 
-const program = Effect.gen(function* () {
-  const api = yield* ChessApi
-  const source = chess(api.baseUrl, api.players)
-  for (const attempt of [1, 2]) {
-    const summary = yield* Pipeline.run(source)
-    const rows = Object.entries(summary.tables)
-      .map(([table, count]) => `${table}: ${count} rows`)
-      .join(", ")
-    yield* Console.log(
-      `run ${attempt}: ${rows} | state version ${summary.stateVersionAfter} (from ${summary.origin}, first run: ${summary.firstRun})`
-    )
-  }
-  const pipeline = yield* Pipeline.Pipeline
-  yield* Console.log(`pipeline ${pipeline.config.name}: working dir ${pipeline.workingDir.dir}`)
-})
-
-program.pipe(
+runTwice.pipe(
   Effect.provide(
     Layer.mergeAll(
       ChessApi.layer(),
       FetchHttpClient.layer,
       Progress.console(),
-      Pipeline.layer({ name: "chess_pipeline", dataset: "chess_data" }),
+      Pipeline.layer(pipelineConfig),
       destination(destinationArg())
     )
   ),
-  NodeRuntime.runMain({ disableErrorReporting: false })
+  NodeRuntime.runMain
 )

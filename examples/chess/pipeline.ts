@@ -9,6 +9,10 @@ import { fetchGames, listArchives } from "./client.js"
 /** the archives already loaded, private to `players_games` */
 export const CheckedArchives = ResourceState.key("archives", Schema.Array(Schema.String), () => [])
 
+// the demo's API listens on an ephemeral port, so an archive is remembered by its path, which
+// stays the same from one run (and one machine) to the next
+const archiveKey = (url: string): string => new URL(url).pathname
+
 export const playersGames = (baseUrl: string, players: ReadonlyArray<string>) =>
   Resource.make(
     { name: "players_games", writeDisposition: "append" },
@@ -16,11 +20,11 @@ export const playersGames = (baseUrl: string, players: ReadonlyArray<string>) =>
       Effect.gen(function* () {
         const checked = yield* CheckedArchives.get
         const archives = (yield* Effect.forEach(players, (player) => listArchives(baseUrl, player))).flat()
-        const todo = archives.filter((url) => !checked.includes(url))
+        const todo = archives.filter((url) => !checked.includes(archiveKey(url)))
         yield* Effect.logDebug(`skipping ${archives.length - todo.length} archives loaded before`)
         return Stream.fromIterable(todo).pipe(
           Stream.mapEffect((url) =>
-            fetchGames(url).pipe(Effect.tap(() => CheckedArchives.update((list) => [...list, url])))
+            fetchGames(url).pipe(Effect.tap(() => CheckedArchives.update((list) => [...list, archiveKey(url)])))
           ),
           Stream.flattenIterables
         )
