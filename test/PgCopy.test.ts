@@ -171,6 +171,90 @@ describe("formatCsvRows", () => {
     )
   })
 
+  it("formats any Date in range as PostgreSQL reads it (BC years, five- and six-digit years)", () => {
+    const columns = [col("ts", "timestamp")]
+    const pad = (n: number, width: number) => String(n).padStart(width, "0")
+    const reference = (d: Date): string => {
+      const year = d.getUTCFullYear()
+      const ms = d.getUTCMilliseconds()
+      return (
+        `${pad(year > 0 ? year : 1 - year, 4)}-${pad(d.getUTCMonth() + 1, 2)}-${pad(d.getUTCDate(), 2)} ` +
+        `${pad(d.getUTCHours(), 2)}:${pad(d.getUTCMinutes(), 2)}:${pad(d.getUTCSeconds(), 2)}` +
+        `${ms === 0 ? "" : `.${pad(ms, 3)}`}Z${year > 0 ? "" : " BC"}\n`
+      )
+    }
+    FastCheck.assert(
+      FastCheck.property(
+        FastCheck.array(
+          FastCheck.integer({ min: -8.64e15, max: 8.64e15 }).map((ms) => new Date(ms)),
+          {
+            maxLength: 20
+          }
+        ),
+        (dates) => {
+          expect(
+            csv(
+              columns,
+              dates.map((d) => [d])
+            )
+          ).toBe(dates.map(reference).join(""))
+        }
+      ),
+      { numRuns: 2000 }
+    )
+  })
+
+  it("writes json exactly as JSON.stringify would, quote-doubled", () => {
+    const columns = [col("j", "json")]
+    const expected = (value: unknown): string | "invalid" => {
+      // A null cell is SQL NULL, not JSON null.
+      if (value === null || value === undefined) return "\n"
+      let json: string | undefined
+      try {
+        json = JSON.stringify(value)
+      } catch {
+        return "invalid"
+      }
+      if (json === undefined || /(^|[^\\])(\\\\)*\\u0000/.test(json)) return "invalid"
+      return `"${json.replaceAll('"', '""')}"\n`
+    }
+    const actual = (value: unknown): string | "invalid" =>
+      Either.match(formatCsvRows(columns, [[value as Cell]]), { onLeft: () => "invalid", onRight: (text) => text })
+    FastCheck.assert(
+      FastCheck.property(
+        FastCheck.oneof(
+          FastCheck.jsonValue(),
+          FastCheck.anything({
+            withBoxedValues: true,
+            withDate: true,
+            withMap: true,
+            withSet: true,
+            withNullPrototype: true,
+            withObjectString: true,
+            withSparseArray: true,
+            withTypedArray: true,
+            withBigInt: true,
+            withUnicodeString: true
+          })
+        ),
+        (value) => {
+          expect(actual(value)).toBe(expected(value))
+        }
+      ),
+      { numRuns: 3000 }
+    )
+    const cyclic: { self?: unknown; list: Array<unknown> } = { list: [] }
+    cyclic.self = cyclic
+    expect(actual(cyclic)).toBe("invalid")
+    const deep = Array.from({ length: 100 }).reduce<unknown>((inner) => ({ a: [inner, undefined, () => 1] }), "x")
+    expect(actual(deep)).toBe(expected(deep))
+    const withToJson = { a: 1, toJSON: () => ({ replaced: 'y"' }) }
+    expect(actual({ nested: withToJson, when: new Date(0) })).toBe(expected({ nested: withToJson, when: new Date(0) }))
+    expect(actual({ lone: "\ud800", pair: "🙂", ctl: "\u0001\t" })).toBe(
+      expected({ lone: "\ud800", pair: "🙂", ctl: "\u0001\t" })
+    )
+  })
+
   it("rejects NUL in text and json, naming table, column and row", () => {
     const error = formatError(
       [col("id", "bigint"), col("note", "text")],
@@ -449,7 +533,7 @@ layer(SchemaLive, { excludeTestServices: true })("PgCopy against PostgreSQL", (i
       const sql = yield* SqlClient.SqlClient
       yield* sql.unsafe(`CREATE TABLE ${S}.one_col (t text)`)
       const columns = [col("t", "text")]
-      const values = ["\\.", "after", "\\.\n", "x\n\\.", ""]
+      const values: ReadonlyArray<string | null> = ["\\.", "after", "\\.\n", "x\n\\.", "", null]
       const copied = yield* withTransaction(
         Effect.flatMap(transactionPgClient, (client) =>
           copyFrom(
@@ -465,7 +549,8 @@ layer(SchemaLive, { excludeTestServices: true })("PgCopy against PostgreSQL", (i
         )
       )
       expect(copied).toBe(values.length)
-      const back = yield* sql.unsafe<{ readonly t: string }>(`SELECT t FROM ${S}.one_col`)
+      const back = yield* sql.unsafe<{ readonly t: string | null }>(`SELECT t FROM ${S}.one_col`)
+      // A NULL alone is an empty line, which COPY reads as NULL, not as the end of data.
       expect(back.map((row) => row.t).sort()).toEqual([...values].sort())
     })
   )

@@ -183,10 +183,83 @@ const hasEscapedNul = (json: string): boolean => {
   return false
 }
 
+/** JSON.stringify's output for a value it handles specially, already quote-doubled for CSV. */
+const stringifiedForCsv = (value: unknown): string | Invalid | undefined => {
+  const json = JSON.stringify(value)
+  if (json === undefined) return undefined
+  return hasEscapedNul(json) ? NUL_IN_TEXT : json.replaceAll('"', '""')
+}
+
+// Strings JSON.stringify would escape: quote, backslash, control characters, surrogates (lone ones
+// are escaped, pairs are not, so any surrogate takes the slow path).
+// biome-ignore lint/suspicious/noControlCharactersInRegex: these are the characters JSON must escape
+const JSON_ESCAPES = /["\\\u0000-\u001f\ud800-\udfff]/
+
+const jsonStringForCsv = (text: string): string | Invalid => {
+  if (!JSON_ESCAPES.test(text)) return `""${text}""`
+  if (text.includes("\0")) return NUL_IN_TEXT
+  return JSON.stringify(text).replaceAll('"', '""')
+}
+
+// Deeper values go to JSON.stringify, which also reports cycles.
+const MAX_JSON_DEPTH = 32
+
+/**
+ * JSON text with every `"` doubled, ready to sit inside a quoted CSV field. Writing the doubled quotes
+ * directly is about 2x faster than JSON.stringify followed by replaceAll. Only plain objects, plain
+ * arrays and primitives are handled here; anything else (toJSON, Dates, class instances, boxed
+ * values, bigints) goes through JSON.stringify, so the output is always what JSON.stringify writes.
+ * `undefined` means "omitted", as JSON.stringify omits undefined, functions and symbols.
+ */
+const jsonForCsv = (value: unknown, depth: number): string | Invalid | undefined => {
+  switch (typeof value) {
+    case "string":
+      return jsonStringForCsv(value)
+    case "number":
+      return Number.isFinite(value) ? String(value) : "null"
+    case "boolean":
+      return value ? "true" : "false"
+    case "undefined":
+    case "function":
+    case "symbol":
+      return undefined
+    case "object": {
+      if (value === null) return "null"
+      if (depth >= MAX_JSON_DEPTH || typeof (value as { readonly toJSON?: unknown }).toJSON === "function") break
+      const proto: unknown = Object.getPrototypeOf(value)
+      if (proto === Array.prototype) {
+        const array = value as ReadonlyArray<unknown>
+        let out = "["
+        for (let i = 0; i < array.length; i++) {
+          const item = jsonForCsv(array[i], depth + 1)
+          if (item instanceof Invalid) return item
+          out += i === 0 ? (item ?? "null") : `,${item ?? "null"}`
+        }
+        return `${out}]`
+      }
+      if (proto === Object.prototype || proto === null) {
+        const record = value as { readonly [key: string]: unknown }
+        let out = "{"
+        for (const key of Object.keys(record)) {
+          const item = jsonForCsv(record[key], depth + 1)
+          if (item === undefined) continue
+          if (item instanceof Invalid) return item
+          const name = jsonStringForCsv(key)
+          if (name instanceof Invalid) return name
+          out += out.length === 1 ? `${name}:${item}` : `,${name}:${item}`
+        }
+        return `${out}}`
+      }
+      break
+    }
+  }
+  return stringifiedForCsv(value)
+}
+
 const encodeJson: Encoder = (value) => {
-  let json: string | undefined
+  let json: string | Invalid | undefined
   try {
-    json = JSON.stringify(value)
+    json = jsonForCsv(value, 0)
   } catch (cause) {
     return new Invalid(
       `the value cannot be written as JSON (${cause instanceof Error ? cause.message : String(cause)}); ` +
@@ -194,19 +267,46 @@ const encodeJson: Encoder = (value) => {
     )
   }
   if (json === undefined) return mismatch("json", "a JSON value", value)
-  if (hasEscapedNul(json)) return NUL_IN_TEXT
-  return `"${json.replaceAll('"', '""')}"`
+  return typeof json === "string" ? `"${json}"` : json
 }
 
 const TWO_DIGITS = Array.from({ length: 100 }, (_, i) => (i < 10 ? `0${i}` : `${i}`))
 const THREE_DIGITS = Array.from({ length: 1000 }, (_, i) => `.${String(i).padStart(3, "0")}`)
 const MS_PER_DAY = 86_400_000
 
+const YEARS = Array.from({ length: 10_000 }, (_, i) => String(i).padStart(4, "0"))
+
 /**
- * A timestamp encoder for one column. toISOString costs about 0.5 µs a value; this one reuses the
- * "YYYY-MM-DD " prefix while consecutive values fall on the same UTC day (usual within one column)
- * and builds the time of day from lookup tables, about 5x faster. It also writes what PostgreSQL
- * reads, where toISOString does not: years past 9999 without a sign, years before 1 as `... BC`.
+ * "YYYY-MM-DD " of a day counted from 1970-01-01, by civil-from-days arithmetic on the proleptic
+ * Gregorian calendar (H. Hinnant's algorithm), as Date and PostgreSQL both use: no Date allocation.
+ * JS counts years astronomically (year 0 is 1 BC); PostgreSQL writes 1 BC, 2 BC, ... so `bc` says
+ * the caller must append " BC".
+ */
+const datePrefix = (days: number): { readonly prefix: string; readonly bc: boolean } => {
+  const shifted = days + 719_468 // days from 0000-03-01, so leap days fall at the end of a year
+  const era = Math.floor(shifted / 146_097)
+  const dayOfEra = shifted - era * 146_097
+  const yearOfEra = Math.floor(
+    (dayOfEra - Math.floor(dayOfEra / 1460) + Math.floor(dayOfEra / 36_524) - Math.floor(dayOfEra / 146_096)) / 365
+  )
+  const dayOfYear = dayOfEra - (365 * yearOfEra + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100))
+  const monthFromMarch = Math.floor((5 * dayOfYear + 2) / 153)
+  const day = dayOfYear - Math.floor((153 * monthFromMarch + 2) / 5) + 1
+  const month = monthFromMarch < 10 ? monthFromMarch + 3 : monthFromMarch - 9
+  const year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+  const shown = year > 0 ? year : 1 - year
+  return {
+    prefix: `${YEARS[shown] ?? String(shown)}-${TWO_DIGITS[month]}-${TWO_DIGITS[day]} `,
+    bc: year <= 0
+  }
+}
+
+/**
+ * A timestamp encoder for one column. It reuses the date prefix while consecutive values fall on the
+ * same UTC day (usual within one column), computes it without a Date otherwise, and builds the time of
+ * day from lookup tables: about 5x faster than toISOString on clustered values, 2-3x on scattered
+ * ones. It also writes what PostgreSQL reads, where toISOString does not: years past 9999 without a
+ * sign, years before 1 as `... BC`.
  */
 const makeTimestampEncoder = (): Encoder => {
   let cachedDay = Number.NaN
@@ -220,12 +320,9 @@ const makeTimestampEncoder = (): Encoder => {
     let rest = time - day * MS_PER_DAY
     if (day !== cachedDay) {
       cachedDay = day
-      const midnight = new Date(day * MS_PER_DAY)
-      const year = midnight.getUTCFullYear()
-      // JS counts years astronomically (year 0 is 1 BC), PostgreSQL counts 1 BC, 2 BC, ...
-      const shown = year > 0 ? year : 1 - year
-      prefix = `${String(shown).padStart(4, "0")}-${TWO_DIGITS[midnight.getUTCMonth() + 1]}-${TWO_DIGITS[midnight.getUTCDate()]} `
-      suffix = year > 0 ? "Z" : "Z BC"
+      const date = datePrefix(day)
+      prefix = date.prefix
+      suffix = date.bc ? "Z BC" : "Z"
     }
     const hours = (rest / 3_600_000) | 0
     rest -= hours * 3_600_000
@@ -259,6 +356,67 @@ const encoderFor = (type: ColumnType): Encoder => {
   }
 }
 
+/** Options for {@link formatCsvRows} and {@link formatCsvBytes}. */
+export interface FormatOptions {
+  /** Named in errors. */
+  readonly table?: string
+}
+
+/**
+ * The shared loop. Each row is built as one short string and encoded into a growing Buffer at once:
+ * growing a single string over a whole batch keeps millions of rope nodes alive until the end, and
+ * promoting them out of V8's young generation cost as much as the formatting itself (measured: 1.9x
+ * the CPU time at 10,000 rows a batch, worse with bigger batches).
+ */
+const formatInto = (
+  columns: ReadonlyArray<Column>,
+  rows: ReadonlyArray<ReadonlyArray<Cell>>,
+  options: FormatOptions | undefined
+): Either.Either<readonly [Buffer, number], PgCopyError> => {
+  const table = options?.table
+  const width = columns.length
+  if (width === 0) {
+    return Either.left(copyError("there are no columns to copy; a COPY needs at least one column", { table }))
+  }
+  const encoders = columns.map((column) => encoderFor(column.type))
+  let buffer = Buffer.allocUnsafe(Math.min(Math.max(rows.length * width * 12, 4096), 1 << 24))
+  let used = 0
+  for (let r = 0; r < rows.length; r++) {
+    const row = rows[r]!
+    const length = row.length
+    if (length > width) {
+      return Either.left(
+        copyError(`the row has ${length} cells but the table has ${width} columns; align rows with the columns`, {
+          table,
+          row: r
+        })
+      )
+    }
+    let line = ""
+    for (let c = 0; c < width; c++) {
+      const value = c < length ? row[c] : null
+      if (value !== null && value !== undefined) {
+        const text = encoders[c]!(value)
+        if (typeof text !== "string") {
+          return Either.left(copyError(text.reason, { table, column: columns[c]!.name, row: r }))
+        }
+        line += c === 0 ? text : `,${text}`
+      } else if (c > 0) {
+        line += ","
+      }
+    }
+    line += "\n"
+    // A UTF-16 code unit never takes more than 3 bytes in UTF-8.
+    if (buffer.length - used < line.length * 3) {
+      const grown = Buffer.allocUnsafe(Math.max(buffer.length * 2, used + line.length * 3))
+      buffer.copy(grown, 0, 0, used)
+      buffer = grown
+    }
+    used += buffer.write(line, used)
+  }
+  return Either.right([buffer, used] as const)
+}
+
 /**
  * Formats rows as CSV for `COPY table (columns) FROM STDIN WITH (FORMAT csv)` (see
  * {@link copyCsvStatement}): one line per row, cells in column order, a short row's missing trailing
@@ -275,6 +433,9 @@ const encoderFor = (type: ColumnType): Encoder => {
  * type, an invalid `Date`, a value JSON.stringify refuses, or a row longer than `columns`.
  * `Either` is also an Effect, so `yield*` works on the result inside `Effect.gen`.
  *
+ * Text is UTF-8 encoded on the way; a lone UTF-16 surrogate (invalid Unicode) becomes U+FFFD.
+ * To COPY or spool the result, prefer {@link formatCsvBytes}, which skips decoding it back to a string.
+ *
  * @example
  * ```ts
  * const columns = [
@@ -290,43 +451,31 @@ const encoderFor = (type: ColumnType): Encoder => {
 export const formatCsvRows = (
   columns: ReadonlyArray<Column>,
   rows: ReadonlyArray<ReadonlyArray<Cell>>,
-  options?: { readonly table?: string }
-): Either.Either<string, PgCopyError> => {
-  const table = options?.table
-  const width = columns.length
-  if (width === 0) {
-    return Either.left(copyError("there are no columns to copy; a COPY needs at least one column", { table }))
-  }
-  const encoders = columns.map((column) => encoderFor(column.type))
-  // One string grown by += is a rope in V8; it beat per-row arrays joined at the end.
-  let out = ""
-  for (let r = 0; r < rows.length; r++) {
-    const row = rows[r]!
-    const length = row.length
-    if (length > width) {
-      return Either.left(
-        copyError(`the row has ${length} cells but the table has ${width} columns; align rows with the columns`, {
-          table,
-          row: r
-        })
-      )
-    }
-    for (let c = 0; c < width; c++) {
-      const value = c < length ? row[c] : null
-      if (value !== null && value !== undefined) {
-        const text = encoders[c]!(value)
-        if (typeof text !== "string") {
-          return Either.left(copyError(text.reason, { table, column: columns[c]!.name, row: r }))
-        }
-        out += c === 0 ? text : `,${text}`
-      } else if (c > 0) {
-        out += ","
-      }
-    }
-    out += "\n"
-  }
-  return Either.right(out)
-}
+  options?: FormatOptions
+): Either.Either<string, PgCopyError> =>
+  Either.map(formatInto(columns, rows, options), ([buffer, used]) => buffer.toString("utf8", 0, used))
+
+/**
+ * {@link formatCsvRows}, as the UTF-8 bytes that go to PostgreSQL or to a spool file.
+ *
+ * @example
+ * ```ts
+ * const bytes = yield* formatCsvBytes(columns, rows, { table: "events" })
+ * yield* copyFrom(client, copyCsvStatement("events", columns), Stream.make(bytes))
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const formatCsvBytes = (
+  columns: ReadonlyArray<Column>,
+  rows: ReadonlyArray<ReadonlyArray<Cell>>,
+  options?: FormatOptions
+): Either.Either<Uint8Array, PgCopyError> =>
+  Either.map(formatInto(columns, rows, options), ([buffer, used]) =>
+    // Hand back an exact copy when most of the buffer is slack, so a caller holding many batches does not
+    // hold twice their size.
+    used < buffer.length / 2 ? new Uint8Array(buffer.subarray(0, used)) : buffer.subarray(0, used)
+  )
 
 // ---------------------------------------------------------------------------------------------------
 // The transaction's pg client
@@ -483,13 +632,9 @@ const waitFor = (copy: RunningCopy, event: "drain" | "finish", at: Location): Ef
       stream.off("error", onError)
       stream.off("close", onError)
     }
-    let immediate: ReturnType<typeof setImmediate> | undefined
     const onEvent = () => {
       cleanup()
-      if (event === "finish") return resume(Effect.void)
-      // 'drain' often fires on the next tick, before Node polls sockets again; without a turn of the
-      // event loop pg would read the server's ErrorResponse (a bad row) only after the whole stream.
-      immediate = setImmediate(() => resume(copy.failure() === undefined ? Effect.void : Effect.fail(copy.failure()!)))
+      resume(Effect.void)
     }
     const onError = () => {
       cleanup()
@@ -498,10 +643,7 @@ const waitFor = (copy: RunningCopy, event: "drain" | "finish", at: Location): Ef
     stream.on(event, onEvent)
     stream.on("error", onError)
     stream.on("close", onError)
-    return Effect.sync(() => {
-      cleanup()
-      if (immediate !== undefined) clearImmediate(immediate)
-    })
+    return Effect.sync(cleanup)
   })
 
 /** Writes items from `index` on, pausing for 'drain' whenever write() says the buffer is full. */
