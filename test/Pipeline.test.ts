@@ -405,6 +405,33 @@ describe("Pipeline.run", () => {
     })
   )
 
+  it.scoped("a json value that cannot be serialized fails the run with a typed error, not a crash", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir()
+      const bad = Resource.make({ name: "bad" }, Stream.make({ doc: { big: 1n } }))
+      const error = yield* Effect.flip(runIn(dir, Source.make({ name: "src", resources: [bad] }), Destination.sqlite()))
+      expect(error._tag).toBe("DestinationError")
+      expect(error.message).toContain("BigInt")
+    })
+  )
+
+  it.scoped("a pipeline layer keeps working after its working dir was deleted", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir()
+      const data = yield* tempDir()
+      const layers = Layer.merge(
+        Pipeline.layer({ name: "p", dataset: "ds", pipelinesDir: dir }),
+        Destination.sqlite({ directory: data })
+      )
+      const result = yield* Effect.gen(function* () {
+        yield* Pipeline.run(Source.make({ name: "src", resources: [numbers([1, 2])] }))
+        NodeFs.rmSync(NodePath.join(dir, "p"), { recursive: true })
+        return yield* Pipeline.run(Source.make({ name: "src", resources: [numbers([1, 2, 3])] }))
+      }).pipe(Effect.provide(layers))
+      expect(result).toMatchObject({ origin: "destination", tables: { numbers: 1 } })
+    })
+  )
+
   it.scoped("with restoreFromDestination off a clean working dir starts over", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir()

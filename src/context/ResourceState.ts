@@ -134,5 +134,5 @@ export const toJSON: Effect.Effect<StateSlot.Slot, never, ResourceState> = Effec
 export const key = <A, I>(
   name: string,
   schema: Schema.Schema<A, I, never>,
-  makeDefault: () => A
+  makeDefault: () => NoInfer<A>
 ): StateSlot.StateKey<A, ResourceState> => StateSlot.makeKey(ResourceState, name, schema, makeDefault)

@@ -124,5 +124,5 @@ export const toJSON: Effect.Effect<StateSlot.Slot, never, SourceState> = Effect.
 export const key = <A, I>(
   name: string,
   schema: Schema.Schema<A, I, never>,
-  makeDefault: () => A
+  makeDefault: () => NoInfer<A>
 ): StateSlot.StateKey<A, SourceState> => StateSlot.makeKey(SourceState, name, schema, makeDefault)

@@ -219,7 +219,7 @@ export const makeKey = <A, I, R>(
   slot: Effect.Effect<StateSlot, never, R>,
   name: string,
   schema: Schema.Schema<A, I, never>,
-  makeDefault: () => A
+  makeDefault: () => NoInfer<A>
 ): StateKey<A, R> => {
   const decode = Schema.decodeUnknownEither(schema)
   const encode = Schema.encodeEither(schema)

@@ -12,7 +12,7 @@ import type { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { Config, Duration, Effect, Either, Layer, Option, Redacted, type Scope } from "effect"
 import { type DatasetTarget, Destination, DestinationError } from "./Destination.js"
-import { copyCsvStatement, copyFromFile, formatCsvRows, transactionPgClient } from "./PgCopy.js"
+import { copyCsvStatement, copyFromFile, formatCsvBytes, transactionPgClient } from "./PgCopy.js"
 import * as SqlDestination from "./SqlDestination.js"
 import type { Column, ColumnType, TableSchema } from "./TableSchema.js"
 
@@ -118,8 +118,8 @@ export const makeStager = (
     const write: SqlDestination.Stager["write"] = (table, batch) =>
       Effect.gen(function* () {
         if (batch.rows.length === 0) return
-        const text = yield* Either.mapLeft(
-          formatCsvRows(batch.columns, batch.rows, { table: table.name }),
+        const bytes = yield* Either.mapLeft(
+          formatCsvBytes(batch.columns, batch.rows, { table: table.name }),
           fail(`format rows of ${table.name}`)
         )
         yield* lock.withPermits(1)(
@@ -137,7 +137,7 @@ export const makeStager = (
                 list.push(segment)
               }
               // a synchronous append keeps the order of batches in the file without a queue
-              NodeFs.writeSync(segment.fd, text)
+              NodeFs.writeSync(segment.fd, bytes)
             },
             catch: fail(`spool rows of ${table.name}`)
           })

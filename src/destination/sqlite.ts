@@ -150,12 +150,24 @@ export const makeStager = (
               Effect.gen(function* () {
                 for (let start = 0; start < batch.rows.length; start += perStatement) {
                   const end = Math.min(batch.rows.length, start + perStatement)
-                  const params: Array<unknown> = new Array((end - start) * width)
-                  let p = 0
-                  for (let r = start; r < end; r++) {
-                    const row = batch.rows[r]!
-                    for (let c = 0; c < width; c++) params[p++] = toSqlite(types[c]!, row[c])
-                  }
+                  // JSON.stringify throws on bigint and cycles inside json cells
+                  const params = yield* Effect.try({
+                    try: () => {
+                      const out: Array<unknown> = new Array((end - start) * width)
+                      let p = 0
+                      for (let r = start; r < end; r++) {
+                        const row = batch.rows[r]!
+                        for (let c = 0; c < width; c++) out[p++] = toSqlite(types[c]!, row[c])
+                      }
+                      return out
+                    },
+                    catch: (cause) =>
+                      new DestinationError({
+                        destination,
+                        operation: `stage rows of ${table.name}`,
+                        reason: `a value cannot be stored: ${cause instanceof Error ? cause.message : String(cause)}`
+                      })
+                  })
                   yield* stage.unsafe(head + Array.from({ length: end - start }, () => tuple).join(", "), params)
                 }
               })

@@ -82,7 +82,7 @@ const infer = (value: unknown): Inferred => {
     case "string":
       return "text"
     case "number":
-      return Number.isInteger(value) ? "bigint" : "double"
+      return Number.isSafeInteger(value) ? "bigint" : "double"
     case "bigint":
       return "bigint"
     case "boolean":

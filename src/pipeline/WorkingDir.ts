@@ -239,7 +239,10 @@ export const make = (options: {
     const fail = (target: string, operation: string) => (error: PlatformError) =>
       new WorkingDirError({ path: target, operation, reason: error.message })
 
-    yield* fs.makeDirectory(dir, { recursive: true }).pipe(Effect.mapError(fail(dir, "create the working directory")))
+    const ensureDir = fs
+      .makeDirectory(dir, { recursive: true })
+      .pipe(Effect.mapError(fail(dir, "create the working directory")))
+    yield* ensureDir
 
     const readState: WorkingDir["readState"] = fs.readFileString(statePath).pipe(
       Effect.map(Option.some),
@@ -377,7 +380,8 @@ export const make = (options: {
         Effect.ignore
       )
 
-    const lock: WorkingDir["lock"] = Effect.acquireRelease(tryAcquire(0), release).pipe(
+    // the directory may have been deleted since `make` (a clean start in a long-lived process)
+    const lock: WorkingDir["lock"] = Effect.acquireRelease(Effect.zipRight(ensureDir, tryAcquire(0)), release).pipe(
       Effect.zipLeft(removeDebris),
       Effect.asVoid
     )
