@@ -42,3 +42,7 @@ export * as Incremental from "./pipeline/Incremental.js"
 export * as PipestateConfig from "./config/PipestateConfig.js"
 /** @since 0.1.0 */
 export * as Progress from "./pipeline/Progress.js"
+/** @since 0.1.0 */
+export * as Drop from "./pipeline/Drop.js"
+/** @since 0.1.0 */
+export * as History from "./pipeline/History.js"

@@ -43,6 +43,8 @@ export interface SqlDialect {
     SqlError.SqlError
   >
   readonly dropDataset: (sql: SqlClient.SqlClient, dataset: string) => Effect.Effect<void, SqlError.SqlError>
+  /** serializes creation of the dataset's system tables inside a transaction */
+  readonly lockDataset: (sql: SqlClient.SqlClient, dataset: string) => Effect.Effect<void, SqlError.SqlError>
   /** serializes commits of one pipeline inside the transaction (e.g. an advisory lock); may be a no-op where transactions are serialized anyway */
   readonly lockPipeline: (
     sql: SqlClient.SqlClient,
@@ -97,6 +99,27 @@ export interface SqlDestinationOptions {
   readonly describeError?: (error: unknown) => string
 }
 
+const CONNECTION_LOST = /57P0[1-3]|^08|Connection terminated|ECONNRESET|EPIPE|terminating connection/
+
+const isConnectionLost = (error: unknown): boolean => {
+  let current: unknown = error
+  for (let depth = 0; depth < 4 && typeof current === "object" && current !== null; depth++) {
+    const code = (current as { code?: unknown }).code
+    const message = (current as { message?: unknown }).message
+    if (typeof code === "string" && CONNECTION_LOST.test(code)) return true
+    if (typeof message === "string" && CONNECTION_LOST.test(message)) return true
+    current = (current as { cause?: unknown }).cause
+  }
+  return false
+}
+
+/**
+ * A pool may hand out a connection the server has just terminated; an idempotent operation gets
+ * one more attempt on a fresh connection. Never used for the commit transaction.
+ */
+const retryReconnect = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.retry(self, { times: 1, while: isConnectionLost })
+
 /** @since 0.1.0 */
 export const quoteIdentifier = (name: string): string => `"${name.replaceAll('"', '""')}"`
 
@@ -137,7 +160,7 @@ export const make = (options: SqlDestinationOptions): DestinationShape => {
     operation: string,
     f: (sql: SqlClient.SqlClient) => Effect.Effect<A, E, R>
   ): Effect.Effect<A, DestinationError, R> =>
-    Effect.flatMap(options.client(target), f).pipe(Effect.mapError(fail(operation)))
+    Effect.flatMap(options.client(target), f).pipe(retryReconnect, Effect.mapError(fail(operation)))
 
   const q = (target: DatasetTarget, table: string) => dialect.qualify(target.dataset, table)
 
@@ -279,11 +302,10 @@ export const make = (options: SqlDestinationOptions): DestinationShape => {
         write: stager.write,
         commit: (commit) =>
           Effect.gen(function* () {
-            yield* ensureSystemTables(sql, target).pipe(
-              // concurrent first runs may race on CREATE ... IF NOT EXISTS; the second attempt sees the tables
-              Effect.retry({ times: 1 }),
-              Effect.mapError(fail("create the system tables"))
-            )
+            // CREATE ... IF NOT EXISTS is not safe against a concurrent creator: first runs serialize here
+            yield* sql
+              .withTransaction(Effect.zipRight(dialect.lockDataset(sql, target.dataset), ensureSystemTables(sql, target)))
+              .pipe(retryReconnect, Effect.mapError(fail("create the system tables")))
             yield* stager.beforeCommit
             yield* sql.withTransaction(commitLoad(sql, target, stager, commit)).pipe(
               Effect.mapError((error) => (error instanceof StateConflict ? error : fail("commit the load")(error))),

@@ -61,6 +61,8 @@ export const dialect: SqlDestination.SqlDialect = {
           : Option.some(rows.map((r) => ({ name: r.column_name, sqlType: r.data_type })))
     ),
   dropDataset: (sql, dataset) => Effect.asVoid(sql.unsafe(`DROP SCHEMA IF EXISTS ${q(dataset)} CASCADE`)),
+  lockDataset: (sql, dataset) =>
+    Effect.asVoid(sql.unsafe("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", [`pipestate\u0001${dataset}`])),
   lockPipeline: (sql, dataset, pipelineName) =>
     Effect.asVoid(
       sql.unsafe("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", [`${dataset}\u0001${pipelineName}`])

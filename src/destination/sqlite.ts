@@ -59,6 +59,7 @@ export const dialect: SqlDestination.SqlDialect = {
       )
       for (const { name } of tables) yield* sql.unsafe(`DROP TABLE IF EXISTS "main".${q(name)}`)
     }),
+  lockDataset: () => Effect.void,
   // one connection per database file serializes this process's commits; other processes meet
   // SQLite's own write lock
   lockPipeline: () => Effect.void,

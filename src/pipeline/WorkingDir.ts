@@ -383,6 +383,8 @@ export const make = (options: {
     // the directory may have been deleted since `make` (a clean start in a long-lived process)
     const lock: WorkingDir["lock"] = Effect.acquireRelease(Effect.zipRight(ensureDir, tryAcquire(0)), release).pipe(
       Effect.zipLeft(removeDebris),
+      // spools of runs that were killed (SIGKILL skips their finalizers); no live run owns one while we hold the lock
+      Effect.zipLeft(fs.remove(path.join(dir, "load"), { recursive: true }).pipe(Effect.ignore)),
       Effect.asVoid
     )
 

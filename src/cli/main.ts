@@ -1,0 +1,478 @@
+/**
+ * The `pipestate` command line (@effect/cli):
+ *
+ * ```text
+ * pipestate pipeline list
+ * pipestate pipeline <name> info [-v] [--json] [--full]
+ * pipestate pipeline <name> sync [--destination sqlite|postgres] [--url URL] [--dataset NAME]
+ * pipestate pipeline <name> drop [RESOURCE...] [--drop-all] [--state-paths PATH]... [--dry-run] [--yes]
+ * pipestate pipeline <name> history [--limit N] [--json]
+ * pipestate pipeline <name> restore --version N [--dry-run] [--yes]     (--version = --state-version here)
+ * ```
+ *
+ * Every pipeline command also takes `--pipelines-dir`, `--destination`, `--url` and `--dataset`;
+ * without them the configuration (env, `.pipestate/config.toml`) and then the local state decide.
+ *
+ * @example
+ * ```ts
+ * // what dist/cli/bin.js (the `pipestate` executable) does
+ * import { NodeContext, NodeRuntime } from "@effect/platform-node"
+ * import { Effect } from "effect"
+ * import { run } from "./main.js"
+ *
+ * run(process.argv).pipe(Effect.provide(NodeContext.layer), NodeRuntime.runMain({ disableErrorReporting: true }))
+ * ```
+ *
+ * @since 0.1.0
+ */
+import { Args, Command, Options, Prompt } from "@effect/cli"
+import { Console, Effect, Option } from "effect"
+import * as PipestateConfig from "../config/PipestateConfig.js"
+import * as Drop from "../pipeline/Drop.js"
+import * as History from "../pipeline/History.js"
+import * as Pipeline from "../pipeline/Pipeline.js"
+import * as WorkingDir from "../pipeline/WorkingDir.js"
+import {
+  ConfirmationRequired,
+  DatasetRequired,
+  describeFailure,
+  MissingPipelineName,
+  UnknownCommand
+} from "./Errors.js"
+import * as Render from "./Render.js"
+import * as Resolve from "./Resolve.js"
+
+/** @since 0.1.0 */
+export const VERSION = "0.1.0"
+
+// ---------------------------------------------------------------------------------------------
+// Shared options
+// ---------------------------------------------------------------------------------------------
+
+const pipelinesDirOption = Options.text("pipelines-dir").pipe(
+  Options.withDescription(
+    "the directory of the pipelines' working dirs (default: PIPESTATE_PIPELINES_DIR, else ~/.pipestate/pipelines)"
+  ),
+  Options.optional
+)
+
+const commonOptions = {
+  pipelinesDir: pipelinesDirOption,
+  destination: Options.choice("destination", ["sqlite", "postgres"]).pipe(
+    Options.withDescription(
+      "the destination (default: the config, else the local state's destination_name, else sqlite)"
+    ),
+    Options.optional
+  ),
+  url: Options.redacted("url").pipe(
+    Options.withDescription("the PostgreSQL URL (default: PIPESTATE_POSTGRES_URL or the config file); never printed"),
+    Options.optional
+  ),
+  dataset: Options.text("dataset").pipe(
+    Options.withDescription(
+      "the dataset (default: the local state's dataset_name, else the config, else <name>_dataset)"
+    ),
+    Options.optional
+  )
+}
+
+const yesOption = Options.boolean("yes").pipe(
+  Options.withAlias("y"),
+  Options.withDescription("do not ask for confirmation")
+)
+const dryRunOption = Options.boolean("dry-run").pipe(Options.withDescription("show what would change, change nothing"))
+const jsonOption = Options.boolean("json").pipe(Options.withDescription("print one JSON document (for scripts)"))
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------------
+
+const printJson = (json: unknown) => Console.log(JSON.stringify(json, null, 2))
+
+const requireName = (name: Option.Option<string>, command: string) =>
+  Option.match(name, {
+    onNone: () => Effect.fail(new MissingPipelineName({ command })),
+    onSome: Effect.succeed
+  })
+
+/**
+ * Asks on the terminal, unless `--yes`; without a terminal (scripts, CI) a change needs `--yes`.
+ */
+const confirmation = (yes: boolean, action: string, question: string) =>
+  yes
+    ? Effect.succeed(true)
+    : process.stdin.isTTY !== true
+      ? Effect.fail(new ConfirmationRequired({ action }))
+      : Prompt.confirm({ message: question, initial: false }).pipe(
+          Effect.catchTag("QuitException", () => Effect.succeed(false))
+        )
+
+/** runs `body` with the pipeline and destination of `resolved`, then tidies a working dir it created */
+const withPipeline = <A, E, R>(resolved: Resolve.Resolved, body: Effect.Effect<A, E, R>) =>
+  Effect.gen(function* () {
+    const layers = yield* Resolve.layers(resolved)
+    return yield* body.pipe(Effect.provide(layers))
+  }).pipe(Effect.ensuring(Resolve.cleanUp(resolved)))
+
+// ---------------------------------------------------------------------------------------------
+// Commands
+// ---------------------------------------------------------------------------------------------
+
+const pipelineName = Args.text({ name: "pipeline_name" }).pipe(
+  Args.withDescription("the pipeline's name (its working dir is <pipelines-dir>/<name>)"),
+  Args.optional
+)
+
+/** the parent of every pipeline command: `pipestate pipeline [<name>] <command>` */
+const pipeline = Command.make("pipeline", { name: pipelineName })
+
+const list = Command.make("list", { pipelinesDir: pipelinesDirOption, json: jsonOption }, (options) =>
+  Effect.gen(function* () {
+    const config = yield* PipestateConfig.load({
+      overrides: { pipelinesDir: Option.getOrUndefined(options.pipelinesDir) }
+    })
+    const pipelinesDir = yield* WorkingDir.resolvePipelinesDir(Option.getOrUndefined(config.pipelinesDir.value))
+    const names = yield* WorkingDir.listPipelines(pipelinesDir)
+    const rows = yield* Effect.forEach(names, (name) =>
+      Effect.flatMap(WorkingDir.make({ pipelinesDir, pipelineName: name }), (wd) => wd.readState).pipe(
+        Effect.map((state): Render.ListedPipeline => ({ name, state, problem: Option.none() })),
+        // one unreadable pipeline must not hide the others
+        Effect.catchAll((error) =>
+          Effect.succeed<Render.ListedPipeline>({
+            name,
+            state: Option.none(),
+            problem: Option.some(error._tag === "CorruptStateFile" ? "(corrupt state.json)" : error.message)
+          })
+        )
+      )
+    )
+    yield* options.json
+      ? printJson(Render.listJson(pipelinesDir, rows))
+      : Console.log(Render.listText(pipelinesDir, rows))
+  })
+).pipe(
+  Command.withDescription(
+    "list the pipelines in the pipelines dir with destination, dataset, state version and last run"
+  )
+)
+
+const info = Command.make(
+  "info",
+  {
+    ...commonOptions,
+    verbose: Options.boolean("verbose").pipe(
+      Options.withAlias("v"),
+      Options.withDescription("show the values of the state slots, not only their keys")
+    ),
+    full: Options.boolean("full").pipe(Options.withDescription("with -v, never cut long values")),
+    json: jsonOption
+  },
+  (options) =>
+    Effect.gen(function* () {
+      const name = yield* requireName((yield* pipeline).name, "info")
+      const resolved = yield* Resolve.resolve(name, options)
+      const state = yield* Resolve.requireLocal(resolved)
+      const data: Render.Info = {
+        name,
+        workingDir: resolved.workingDir,
+        state,
+        location: Resolve.location(resolved),
+        options: Resolve.describeConfig(resolved.config)
+      }
+      yield* options.json
+        ? printJson(Render.infoJson(data))
+        : Console.log(Render.infoText(data, { verbose: options.verbose, maxChars: options.full ? undefined : 1_000 }))
+    })
+).pipe(Command.withDescription("show the pipeline's working dir, destination, dataset, state version and state slots"))
+
+const sync = Command.make("sync", commonOptions, (options) =>
+  Effect.gen(function* () {
+    const name = yield* requireName((yield* pipeline).name, "sync")
+    const resolved = yield* Resolve.resolve(name, options)
+    // a sync from a guessed dataset would find nothing and delete the damaged file, the last trace
+    // of where the state lives
+    if (Option.isSome(resolved.corrupt) && resolved.dataset.isDefault) {
+      return yield* new DatasetRequired({ pipelineName: name, reason: resolved.corrupt.value.message })
+    }
+    const where = `dataset ${resolved.dataset.value} (${Resolve.location(resolved)})`
+    const mayHold = yield* Resolve.destinationMayHoldState(resolved)
+    const result = mayHold
+      ? yield* withPipeline(resolved, Pipeline.sync)
+      : // a SQLite file that does not exist holds no state, and opening it would create it
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            const p = yield* Pipeline.Pipeline
+            yield* p.workingDir.lock
+            yield* p.workingDir.deleteState
+            return { _tag: "NothingInDestination" } as const
+          })
+        ).pipe(Effect.provide(Resolve.pipelineLayer(resolved)), Effect.ensuring(Resolve.cleanUp(resolved)))
+    if (result._tag === "Restored") {
+      yield* Console.log(
+        `restored state version ${result.version} (hash ${result.versionHash ?? "none"}, load ${result.loadId}) of pipeline ${name} from ${where} into ${resolved.workingDir}`
+      )
+    } else {
+      yield* Console.log(
+        `the destination holds no state of pipeline ${name} in ${where}; the local state was removed and the working dir is clean`
+      )
+    }
+  })
+).pipe(Command.withDescription("drop the local state and restore it from the destination"))
+
+const drop = Command.make(
+  "drop",
+  {
+    ...commonOptions,
+    resources: Args.text({ name: "resource" }).pipe(
+      Args.withDescription("resources to drop: exact names, or re:<regex> (e.g. re:^players)"),
+      Args.repeated
+    ),
+    dropAll: Options.boolean("drop-all").pipe(
+      Options.withDescription("drop every resource's table and the whole source state")
+    ),
+    statePaths: Options.text("state-paths").pipe(
+      Options.withDescription(
+        "reset the state at this JSONPath, relative to the source state (repeat for more); no table is touched"
+      ),
+      Options.repeated
+    ),
+    sources: Options.text("source").pipe(
+      Options.withDescription("only this source (exact or re:<regex>; repeat for more); default: every source"),
+      Options.repeated
+    ),
+    stateOnly: Options.boolean("state-only").pipe(Options.withDescription("drop resource state only, keep the tables")),
+    dryRun: dryRunOption,
+    yes: yesOption
+  },
+  (options) =>
+    Effect.gen(function* () {
+      const name = yield* requireName((yield* pipeline).name, "drop")
+      const resolved = yield* Resolve.resolve(name, options)
+      yield* Resolve.requireKnown(resolved, { allowExplicit: true })
+      if (!(yield* Resolve.destinationMayHoldState(resolved))) {
+        return yield* new History.NoStateInDestination({
+          pipelineName: name,
+          dataset: resolved.dataset.value,
+          location: Resolve.location(resolved)
+        })
+      }
+      const outcome = yield* withPipeline(
+        resolved,
+        Drop.apply({
+          resources: options.resources,
+          dropAll: options.dropAll,
+          statePaths: options.statePaths,
+          sources: options.sources,
+          stateOnly: options.stateOnly,
+          dryRun: options.dryRun,
+          confirm: (preview) =>
+            Console.log(Render.dropPreviewText(preview)).pipe(
+              Effect.zipRight(
+                confirmation(options.yes, "drop", `Drop this and commit state version ${preview.fromVersion + 1}?`)
+              )
+            )
+        })
+      )
+      switch (outcome._tag) {
+        case "Dropped":
+          yield* Console.log(
+            `dropped${outcome.preview.plan.tables.length === 0 ? "" : ` tables ${outcome.preview.plan.tables.join(", ")} and`} state: state version ${outcome.version} (hash ${outcome.versionHash}) committed in load ${outcome.loadId}`
+          )
+          break
+        case "DryRun":
+          yield* Console.log(Render.dropPreviewText(outcome.preview))
+          yield* Console.log("dry run: nothing was changed")
+          break
+        case "NothingToDrop":
+          yield* Console.log(Render.dropPreviewText(outcome.preview))
+          break
+        case "Cancelled":
+          yield* Console.log("cancelled: nothing was changed")
+          break
+      }
+    })
+).pipe(
+  Command.withDescription(
+    "drop resources (their tables and state), reset state paths, or drop everything; committed as a new state version"
+  )
+)
+
+const history = Command.make(
+  "history",
+  {
+    ...commonOptions,
+    limit: Options.integer("limit").pipe(
+      Options.withDescription("how many versions to show, newest first"),
+      Options.withDefault(20)
+    ),
+    json: jsonOption
+  },
+  (options) =>
+    Effect.gen(function* () {
+      const name = yield* requireName((yield* pipeline).name, "history")
+      const resolved = yield* Resolve.resolve(name, options)
+      yield* Resolve.requireKnown(resolved, { allowExplicit: true })
+      const versions = (yield* Resolve.destinationMayHoldState(resolved))
+        ? yield* withPipeline(resolved, History.list({ limit: options.limit }))
+        : []
+      const localHash = Option.flatMap(resolved.local, (s) => Option.fromNullable(s._version_hash))
+      yield* options.json
+        ? printJson(Render.historyJson(versions))
+        : Console.log(
+            Render.historyText(
+              `state versions of pipeline ${name} in dataset ${resolved.dataset.value} (${Resolve.location(resolved)}), newest first`,
+              versions,
+              localHash
+            )
+          )
+    })
+).pipe(Command.withDescription("list the state versions kept in the destination (version, hash, load id, created at)"))
+
+const restore = Command.make(
+  "restore",
+  {
+    ...commonOptions,
+    version: Options.integer("state-version").pipe(
+      Options.withDescription("the state version to make the newest (also accepted as --version)")
+    ),
+    dryRun: dryRunOption,
+    yes: yesOption
+  },
+  (options) =>
+    Effect.gen(function* () {
+      const name = yield* requireName((yield* pipeline).name, "restore")
+      const resolved = yield* Resolve.resolve(name, options)
+      yield* Resolve.requireKnown(resolved, { allowExplicit: true })
+      if (!(yield* Resolve.destinationMayHoldState(resolved))) {
+        return yield* new History.NoStateInDestination({
+          pipelineName: name,
+          dataset: resolved.dataset.value,
+          location: Resolve.location(resolved)
+        })
+      }
+      const outcome = yield* withPipeline(
+        resolved,
+        History.restore({
+          version: options.version,
+          dryRun: options.dryRun,
+          confirm: (preview) =>
+            Console.log(Render.restorePreviewText(preview)).pipe(
+              Effect.zipRight(
+                confirmation(
+                  options.yes,
+                  "restore",
+                  `Commit the content of version ${preview.from.version} as version ${preview.nextVersion}?`
+                )
+              )
+            )
+        })
+      )
+      switch (outcome._tag) {
+        case "Restored":
+          yield* Console.log(
+            `restored: state version ${outcome.version} (hash ${outcome.versionHash}) has the content of version ${outcome.preview.from.version}; committed in load ${outcome.loadId}`
+          )
+          break
+        case "AlreadyNewest":
+          yield* Console.log(
+            `nothing to do: the newest state version ${outcome.preview.newest.version} already has the content of version ${outcome.preview.from.version}`
+          )
+          break
+        case "DryRun":
+          yield* Console.log(Render.restorePreviewText(outcome.preview))
+          yield* Console.log("dry run: nothing was changed")
+          break
+        case "Cancelled":
+          yield* Console.log("cancelled: nothing was changed")
+          break
+      }
+    })
+).pipe(Command.withDescription("make an old state version the newest (commits a new version with its content)"))
+
+/**
+ * The command tree.
+ *
+ * @since 0.1.0
+ */
+export const command = Command.make("pipestate").pipe(
+  Command.withDescription("inspect and change the state of pipestate pipelines"),
+  Command.withSubcommands([
+    pipeline.pipe(
+      Command.withDescription("pipestate pipeline list | pipestate pipeline <name> info|sync|drop|history|restore"),
+      Command.withSubcommands([list, info, sync, drop, history, restore])
+    )
+  ])
+)
+
+const cli = Command.run(command, { name: "pipestate", version: VERSION })
+
+const SUBCOMMANDS = new Set(["list", "info", "sync", "drop", "history", "restore"])
+
+/**
+ * `restore --version N` as the brief of the command says it, although @effect/cli reserves
+ * `--version` for the program's version and parses it before any command's own options: after the
+ * `restore` subcommand, `--version` is renamed to the option's real name, `--state-version`.
+ * `pipestate --version` still prints the program's version.
+ *
+ * @example
+ * ```ts
+ * normalizeArgv(["node", "pipestate", "pipeline", "p", "restore", "--version", "3"])
+ * // ["node", "pipestate", "pipeline", "p", "restore", "--state-version", "3"]
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const normalizeArgv = (argv: ReadonlyArray<string>): ReadonlyArray<string> => {
+  const pipelineAt = argv.indexOf("pipeline", 2)
+  if (pipelineAt < 0) return argv
+  // @effect/cli picks the subcommand at the first argument that names one, so do the same here
+  const subcommandAt = argv.findIndex((arg, i) => i > pipelineAt && SUBCOMMANDS.has(arg))
+  if (subcommandAt < 0 || argv[subcommandAt] !== "restore") return argv
+  return argv.map((arg, i) =>
+    i <= subcommandAt ? arg : arg === "--version" ? "--state-version" : arg.replace(/^--version=/, "--state-version=")
+  )
+}
+
+const BUILT_IN = /^(-h|--help|--version|--wizard|--completions|--log-level)(=|$)/
+
+/**
+ * @effect/cli reports a `pipeline` with no known command as "Invalid subcommand for pipestate - use
+ * 'pipeline'", which points nowhere useful; this names the problem and the commands instead.
+ */
+const checkCommand = (argv: ReadonlyArray<string>): Option.Option<UnknownCommand> => {
+  const pipelineAt = argv.indexOf("pipeline", 2)
+  if (pipelineAt < 0) return Option.none()
+  const rest = argv.slice(pipelineAt + 1)
+  if (rest.length === 0 || rest.some((arg) => SUBCOMMANDS.has(arg) || BUILT_IN.test(arg))) return Option.none()
+  const words = rest.filter((arg) => !arg.startsWith("-"))
+  return Option.some(
+    new UnknownCommand(
+      words.length < 2 ? { pipeline: words[0] ?? "<name>" } : { pipeline: words[0] ?? "", given: words[1] ?? "" }
+    )
+  )
+}
+
+/**
+ * Runs the CLI on `argv` (`process.argv`: node, script, arguments). A failure is printed on stderr
+ * as a message a user can act on (no stack trace) and fails the effect, so the process exits 1.
+ *
+ * @example
+ * ```ts
+ * run(["node", "pipestate", "pipeline", "list"]).pipe(Effect.provide(NodeContext.layer))
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const run = (argv: ReadonlyArray<string>) =>
+  Effect.gen(function* () {
+    const missing = checkCommand(argv)
+    if (Option.isSome(missing)) return yield* missing.value
+    return yield* cli(normalizeArgv(argv))
+  }).pipe(
+    Effect.tapErrorCause((cause) =>
+      Option.match(describeFailure(cause), {
+        onNone: () => Effect.void,
+        onSome: (text) => Console.error(text)
+      })
+    )
+  )
