@@ -52,8 +52,9 @@ export const dialect: SqlDestination.SqlDialect = {
   describeTable: (sql, dataset, table) =>
     Effect.map(
       sql.unsafe<{ column_name: string; data_type: string }>(
-        "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position",
-        [dataset, table]
+        // pg_catalog answers in a fraction of information_schema's time, which matters on every commit
+        "SELECT a.attname AS column_name, format_type(a.atttypid, a.atttypmod) AS data_type FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+        [`${q(dataset)}.${q(table)}`]
       ),
       (rows) =>
         rows.length === 0

@@ -34,6 +34,7 @@ import {
   type StateConflict,
   type StoredState
 } from "../destination/Destination.js"
+import { nextLoadId } from "../destination/SqlDestination.js"
 import * as PipelineState from "../state/PipelineState.js"
 import * as StateBlob from "../state/StateBlob.js"
 import type { NonSerializableStateValue } from "../state/StateValue.js"
@@ -205,18 +206,6 @@ const findVersion = (
 // ---------------------------------------------------------------------------------------------
 // Committing a version
 // ---------------------------------------------------------------------------------------------
-
-let lastLoadId = ""
-
-/** dlt's load id (unix seconds with microseconds), sorting after `after` and after every id made here */
-const nextLoadId = (after: Option.Option<string>): string => {
-  let id = (Date.now() / 1000).toFixed(6)
-  for (const previous of [lastLoadId, Option.getOrElse(after, () => "")]) {
-    if (previous !== "" && id <= previous) id = (Number(previous) + 0.000001).toFixed(6)
-  }
-  lastLoadId = id
-  return id
-}
 
 /**
  * What {@link commitVersion} commits.

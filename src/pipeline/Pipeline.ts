@@ -27,7 +27,7 @@ import * as ResourceState from "../context/ResourceState.js"
 import { removeResource, sourcePath } from "../context/Slots.js"
 import * as SourceState from "../context/SourceState.js"
 import { type DatasetTarget, Destination, type DestinationShape } from "../destination/Destination.js"
-import { uniqueId } from "../destination/SqlDestination.js"
+import { nextLoadId, uniqueId } from "../destination/SqlDestination.js"
 import type { TableSchema } from "../destination/TableSchema.js"
 import * as PipelineState from "../state/PipelineState.js"
 import * as StateBlob from "../state/StateBlob.js"
@@ -207,20 +207,6 @@ export const layer = (
   config: PipelineConfig
 ): Layer.Layer<Pipeline, WorkingDir.WorkingDirError | WorkingDir.InvalidPipelineName | InvalidDatasetName> =>
   Layer.effect(Pipeline, make(config)).pipe(Layer.provide(NodeContext.layer))
-
-let lastLoadId = ""
-
-/**
- * dlt's load id: unix seconds with microseconds, as text, sorting after every load id seen.
- */
-const nextLoadId = (after: Option.Option<string>): string => {
-  let id = (Date.now() / 1000).toFixed(6)
-  for (const previous of [lastLoadId, Option.getOrElse(after, () => "")]) {
-    if (previous !== "" && id <= previous) id = (Number(previous) + 0.000001).toFixed(6)
-  }
-  lastLoadId = id
-  return id
-}
 
 interface ResourcePlan {
   readonly resource: Resource<unknown, unknown>
