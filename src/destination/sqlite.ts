@@ -8,10 +8,11 @@ import * as NodePath from "node:path"
 import * as Reactivity from "@effect/experimental/Reactivity"
 import type { SqlClient } from "@effect/sql"
 import { SqliteClient } from "@effect/sql-sqlite-node"
+import Sqlite from "better-sqlite3"
 import { BigDecimal, Effect, Layer, Option, Scope } from "effect"
 import { type DatasetTarget, Destination, DestinationError } from "./Destination.js"
 import * as SqlDestination from "./SqlDestination.js"
-import type { Cell, ColumnType, TableSchema } from "./TableSchema.js"
+import type { Cell, ColumnType, RowBatch, TableSchema } from "./TableSchema.js"
 
 const TYPES: Record<ColumnType, string> = {
   text: "TEXT",
@@ -69,43 +70,31 @@ export const dialect: SqlDestination.SqlDialect = {
   placeholder: () => "?"
 }
 
-const toSqlite = (type: ColumnType, cell: Cell | undefined): unknown => {
-  if (cell === null || cell === undefined) return null
-  switch (type) {
-    case "boolean":
-      return cell ? 1 : 0
-    case "timestamp":
-      return cell instanceof Date ? cell.toISOString() : String(cell)
-    case "decimal":
-      return BigDecimal.isBigDecimal(cell) ? BigDecimal.format(cell) : String(cell)
-    case "bytes":
-      return cell instanceof Uint8Array ? Buffer.from(cell.buffer, cell.byteOffset, cell.byteLength) : cell
-    case "json":
-      return JSON.stringify(cell)
-    default:
-      return cell
-  }
+/** how each column type is bound by better-sqlite3, which takes no Date, boolean or object */
+const converters: Record<ColumnType, (cell: NonNullable<Cell>) => unknown> = {
+  text: (cell) => cell,
+  bigint: (cell) => cell,
+  double: (cell) => cell,
+  boolean: (cell) => (cell ? 1 : 0),
+  timestamp: (cell) => (cell instanceof Date ? cell.toISOString() : String(cell)),
+  decimal: (cell) => (BigDecimal.isBigDecimal(cell) ? BigDecimal.format(cell) : String(cell)),
+  bytes: (cell) => (cell instanceof Uint8Array ? Buffer.from(cell.buffer, cell.byteOffset, cell.byteLength) : cell),
+  json: (cell) => JSON.stringify(cell)
 }
-
-// SQLite allows 32766 bound parameters per statement
-const MAX_PARAMS = 32_000
-const MAX_ROWS_PER_STATEMENT = 500
 
 /**
  * Stages rows in a throwaway SQLite file in the load's spool directory; at commit the file is
  * attached to the destination's connection and copied with `INSERT ... SELECT` inside the
- * transaction.
+ * transaction. The staging file is written through better-sqlite3 directly: it is private to the
+ * load, and one prepared single-row INSERT per batch inside a transaction is the fastest way in.
+ * It is created on the first row, so a run without rows pays nothing for it.
  *
  * @since 0.1.0
  */
 export const makeStager = (
   destination: string,
   spoolDir: string
-): Effect.Effect<
-  SqlDestination.Stager & { readonly attachTo: (sql: SqlClient.SqlClient) => SqlDestination.Stager },
-  DestinationError,
-  Scope.Scope
-> =>
+): Effect.Effect<{ readonly attachTo: (sql: SqlClient.SqlClient) => SqlDestination.Stager }, never, Scope.Scope> =>
   Effect.gen(function* () {
     const fail = (operation: string) => (cause: unknown) =>
       new DestinationError({
@@ -114,68 +103,66 @@ export const makeStager = (
         reason: cause instanceof Error ? cause.message : String((cause as { message?: unknown })?.message ?? cause)
       })
     const file = NodePath.join(spoolDir, "stage.sqlite")
-    const stage = yield* SqliteClient.make({ filename: file, disableWAL: true }).pipe(
-      Effect.provide(Reactivity.layer),
-      Effect.catchAllDefect((defect) => Effect.fail(fail("open the staging file")(defect)))
-    )
-    yield* stage.unsafe("PRAGMA journal_mode = OFF").pipe(Effect.mapError(fail("configure the staging file")))
-    yield* stage.unsafe("PRAGMA synchronous = OFF").pipe(Effect.mapError(fail("configure the staging file")))
+    let db: Sqlite.Database | undefined
+    yield* Effect.addFinalizer(() => Effect.sync(() => db?.close()))
+    const open = (): Sqlite.Database => {
+      if (db === undefined) {
+        db = new Sqlite(file)
+        db.pragma("journal_mode = OFF")
+        db.pragma("synchronous = OFF")
+      }
+      return db
+    }
     const staged = new Map<string, Map<string, ColumnType>>()
+    const inserts = new Map<string, Sqlite.Statement>()
     const lock = yield* Effect.makeSemaphore(1)
     const alias = `stage_${SqlDestination.uniqueId().replace(/[^A-Za-z0-9]/g, "x")}`
 
+    const stageBatch = (table: TableSchema, batch: RowBatch): void => {
+      const stage = open()
+      let columns = staged.get(table.name)
+      if (columns === undefined) {
+        const defs = batch.columns.map((c) => `${q(c.name)} ${TYPES[c.type]}`).join(", ")
+        stage.exec(`CREATE TABLE ${q(table.name)} (${defs})`)
+        columns = new Map(batch.columns.map((c) => [c.name, c.type]))
+        staged.set(table.name, columns)
+      } else {
+        for (const c of batch.columns) {
+          if (columns.has(c.name)) continue
+          stage.exec(`ALTER TABLE ${q(table.name)} ADD COLUMN ${q(c.name)} ${TYPES[c.type]}`)
+          columns.set(c.name, c.type)
+        }
+      }
+      const list = SqlDestination.columnList(batch.columns)
+      const key = `${table.name}\u0000${list}`
+      let insert = inserts.get(key)
+      if (insert === undefined) {
+        const marks = batch.columns.map(() => "?").join(", ")
+        insert = stage.prepare(`INSERT INTO ${q(table.name)} (${list}) VALUES (${marks})`)
+        inserts.set(key, insert)
+      }
+      const width = batch.columns.length
+      const convert = batch.columns.map((c) => converters[c.type])
+      const params: Array<unknown> = new Array(width)
+      const statement = insert
+      stage.transaction(() => {
+        for (const row of batch.rows) {
+          for (let c = 0; c < width; c++) {
+            const cell = row[c]
+            params[c] = cell === null || cell === undefined ? null : convert[c]!(cell)
+          }
+          statement.run(params)
+        }
+      })()
+    }
+
     const write: SqlDestination.Stager["write"] = (table, batch) =>
-      lock
-        .withPermits(1)(
-          Effect.gen(function* () {
-            if (batch.rows.length === 0) return
-            let columns = staged.get(table.name)
-            if (columns === undefined) {
-              const defs = batch.columns.map((c) => `${q(c.name)} ${TYPES[c.type]}`).join(", ")
-              yield* stage.unsafe(`CREATE TABLE ${q(table.name)} (${defs})`)
-              columns = new Map(batch.columns.map((c) => [c.name, c.type]))
-              staged.set(table.name, columns)
-            } else {
-              for (const c of batch.columns) {
-                if (columns.has(c.name)) continue
-                yield* stage.unsafe(`ALTER TABLE ${q(table.name)} ADD COLUMN ${q(c.name)} ${TYPES[c.type]}`)
-                columns.set(c.name, c.type)
-              }
-            }
-            const width = batch.columns.length
-            const perStatement = Math.max(1, Math.min(MAX_ROWS_PER_STATEMENT, Math.floor(MAX_PARAMS / width)))
-            const head = `INSERT INTO ${q(table.name)} (${SqlDestination.columnList(batch.columns)}) VALUES `
-            const tuple = `(${Array.from({ length: width }, () => "?").join(", ")})`
-            const types = batch.columns.map((c) => c.type)
-            yield* stage.withTransaction(
-              Effect.gen(function* () {
-                for (let start = 0; start < batch.rows.length; start += perStatement) {
-                  const end = Math.min(batch.rows.length, start + perStatement)
-                  // JSON.stringify throws on bigint and cycles inside json cells
-                  const params = yield* Effect.try({
-                    try: () => {
-                      const out: Array<unknown> = new Array((end - start) * width)
-                      let p = 0
-                      for (let r = start; r < end; r++) {
-                        const row = batch.rows[r]!
-                        for (let c = 0; c < width; c++) out[p++] = toSqlite(types[c]!, row[c])
-                      }
-                      return out
-                    },
-                    catch: (cause) =>
-                      new DestinationError({
-                        destination,
-                        operation: `stage rows of ${table.name}`,
-                        reason: `a value cannot be stored: ${cause instanceof Error ? cause.message : String(cause)}`
-                      })
-                  })
-                  yield* stage.unsafe(head + Array.from({ length: end - start }, () => tuple).join(", "), params)
-                }
-              })
-            )
-          })
-        )
-        .pipe(Effect.mapError(fail(`stage rows of ${table.name}`)))
+      batch.rows.length === 0
+        ? Effect.void
+        : lock.withPermits(1)(
+            // JSON.stringify throws on bigint and cycles inside json cells; better-sqlite3 throws on I/O
+            Effect.try({ try: () => stageBatch(table, batch), catch: fail(`stage rows of ${table.name}`) })
+          )
 
     const apply = (_sql: SqlClient.SqlClient) => (sql: SqlClient.SqlClient, table: TableSchema, qualified: string) =>
       Effect.gen(function* () {
@@ -208,7 +195,7 @@ export const makeStager = (
       ),
       apply: apply(sql)
     })
-    return { ...attachTo(stage), attachTo }
+    return { attachTo }
   })
 
 /**
