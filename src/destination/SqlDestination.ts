@@ -164,6 +164,9 @@ export const make = (options: SqlDestinationOptions): DestinationShape => {
 
   const q = (target: DatasetTarget, table: string) => dialect.qualify(target.dataset, table)
 
+  /** datasets whose system tables this destination has seen or created */
+  const knownSystemTables = new Set<string>()
+
   const ensureSystemTables = (sql: SqlClient.SqlClient, target: DatasetTarget) =>
     Effect.gen(function* () {
       yield* dialect.ensureDataset(sql, target.dataset)
@@ -181,7 +184,10 @@ export const make = (options: SqlDestinationOptions): DestinationShape => {
   const stateRows = (sql: SqlClient.SqlClient, target: DatasetTarget, pipelineName: string, limit: number) =>
     Effect.gen(function* () {
       const exists = yield* dialect.describeTable(sql, target.dataset, STATE_TABLE)
-      if (Option.isNone(exists)) return []
+      if (Option.isNone(exists)) {
+        knownSystemTables.delete(target.dataset)
+        return []
+      }
       const rows = yield* sql.unsafe<{
         version: unknown
         engine_version: unknown
@@ -302,12 +308,16 @@ export const make = (options: SqlDestinationOptions): DestinationShape => {
         write: stager.write,
         commit: (commit) =>
           Effect.gen(function* () {
-            // CREATE ... IF NOT EXISTS is not safe against a concurrent creator: first runs serialize here
-            yield* sql
-              .withTransaction(
-                Effect.zipRight(dialect.lockDataset(sql, target.dataset), ensureSystemTables(sql, target))
-              )
-              .pipe(retryReconnect, Effect.mapError(fail("create the system tables")))
+            // CREATE ... IF NOT EXISTS is not safe against a concurrent creator: first runs serialize
+            // here; once seen, the tables are not re-created on every commit
+            if (!knownSystemTables.has(target.dataset)) {
+              yield* sql
+                .withTransaction(
+                  Effect.zipRight(dialect.lockDataset(sql, target.dataset), ensureSystemTables(sql, target))
+                )
+                .pipe(retryReconnect, Effect.mapError(fail("create the system tables")))
+              knownSystemTables.add(target.dataset)
+            }
             yield* stager.beforeCommit
             yield* sql.withTransaction(commitLoad(sql, target, stager, commit)).pipe(
               Effect.mapError((error) => (error instanceof StateConflict ? error : fail("commit the load")(error))),
@@ -329,6 +339,8 @@ export const make = (options: SqlDestinationOptions): DestinationShape => {
                     )
                 })
               ),
+              // the dataset may have been dropped behind our back: check the tables again next time
+              Effect.tapError(() => Effect.sync(() => knownSystemTables.delete(target.dataset))),
               Effect.ensuring(stager.afterCommit)
             )
           })
@@ -382,7 +394,13 @@ export const make = (options: SqlDestinationOptions): DestinationShape => {
       ),
     openLoad,
     dataset,
-    dropDataset: (target) => withClient(target, "drop the dataset", (sql) => dialect.dropDataset(sql, target.dataset))
+    dropDataset: (target) =>
+      withClient(target, "drop the dataset", (sql) =>
+        Effect.ensuring(
+          dialect.dropDataset(sql, target.dataset),
+          Effect.sync(() => knownSystemTables.delete(target.dataset))
+        )
+      )
   }
 }
 

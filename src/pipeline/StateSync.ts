@@ -99,11 +99,12 @@ export const open = (
     const expected = toExpected(remote)
     const newestLoadId = Option.map(remote, (r) => r.loadId)
     if (Option.isSome(remote)) {
-      const remoteState = yield* decodeStored(remote.value, options.pipelineName)
       const restore =
         Option.isNone(local) ||
         (remote.value.version >= local.value._state_version && remote.value.versionHash !== local.value._version_hash)
       if (restore) {
+        // decoded only when it wins: the blob can be large, and most runs start from a current local file
+        const remoteState = yield* decodeStored(remote.value, options.pipelineName)
         yield* workingDir.writeState(remoteState)
         return { state: remoteState, origin: "destination", expected, newestLoadId } satisfies Opened
       }
