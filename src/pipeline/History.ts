@@ -40,7 +40,7 @@ import * as StateBlob from "../state/StateBlob.js"
 import type { NonSerializableStateValue } from "../state/StateValue.js"
 import { Pipeline, type PipelineShape } from "./Pipeline.js"
 import * as StateSync from "./StateSync.js"
-import * as WorkingDir from "./WorkingDir.js"
+import type * as WorkingDir from "./WorkingDir.js"
 
 // ---------------------------------------------------------------------------------------------
 // Model
@@ -247,24 +247,11 @@ export const commitVersion = (
 > =>
   Effect.scoped(
     Effect.gen(function* () {
-      const { config, workingDir, fileSystem: fs } = pipeline
+      const { config, workingDir } = pipeline
       const state = commit.state
       const blob = yield* StateBlob.encode(state)
       const loadId = nextLoadId(commit.newestLoadId)
-      const spoolDir = workingDir.spoolDir(loadId)
-      // the SQLite stager opens its staging file in the spool dir even when nothing is staged
-      yield* Effect.acquireRelease(fs.makeDirectory(spoolDir, { recursive: true }), () =>
-        fs.remove(spoolDir, { recursive: true }).pipe(Effect.ignore)
-      ).pipe(
-        Effect.mapError(
-          (error) =>
-            new WorkingDir.WorkingDirError({
-              path: spoolDir,
-              operation: "create the load spool",
-              reason: error.message
-            })
-        )
-      )
+      const spoolDir = yield* workingDir.makeSpool(loadId)
       const job = yield* destination.openLoad(targetOf(pipeline), spoolDir)
       yield* job.commit({
         loadId,

@@ -19,7 +19,7 @@
  *
  * @since 0.1.0
  */
-import { FileSystem, type Path } from "@effect/platform"
+import type { FileSystem, Path } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
 import { Context, Effect, Either, Layer, Option, Ref, Schema, Stream } from "effect"
 import * as PipelineContext from "../context/PipelineContext.js"
@@ -87,7 +87,6 @@ export interface ResolvedConfig {
 export interface PipelineShape {
   readonly config: ResolvedConfig
   readonly workingDir: WorkingDir.WorkingDir
-  readonly fileSystem: FileSystem.FileSystem
 }
 
 /**
@@ -180,9 +179,7 @@ export const make = (
     const devMode = config.devMode ?? false
     const dataset = devMode ? `${baseDataset}_${timestampSuffix(new Date())}` : baseDataset
     const workingDir = yield* WorkingDir.make({ pipelinesDir, pipelineName: config.name })
-    const fileSystem = yield* FileSystem.FileSystem
     return {
-      fileSystem,
       config: {
         name: config.name,
         dataset,
@@ -294,7 +291,7 @@ const runWith = <E, R>(
 ) =>
   Effect.scoped(
     Effect.gen(function* () {
-      const { config, workingDir, fileSystem: fs } = pipeline
+      const { config, workingDir } = pipeline
       yield* workingDir.lock
       yield* progress.phase(config.name, "restore")
       const target: DatasetTarget = { dataset: config.dataset, pipelineDir: workingDir.dir }
@@ -333,19 +330,7 @@ const runWith = <E, R>(
         plans.map((p) => p.table)
       )
       const loadId = nextLoadId(opened.newestLoadId)
-      const spoolDir = workingDir.spoolDir(loadId)
-      yield* Effect.acquireRelease(fs.makeDirectory(spoolDir, { recursive: true }), () =>
-        fs.remove(spoolDir, { recursive: true }).pipe(Effect.ignore)
-      ).pipe(
-        Effect.mapError(
-          (error) =>
-            new WorkingDir.WorkingDirError({
-              path: spoolDir,
-              operation: "create the load spool",
-              reason: error.message
-            })
-        )
-      )
+      const spoolDir = yield* workingDir.makeSpool(loadId)
       const job = yield* destination.openLoad(target, spoolDir)
 
       const normalizers = new Map<string, TableNormalizer>()

@@ -176,6 +176,8 @@ export interface WorkingDir {
   readonly lock: Effect.Effect<void, PipelineLocked | WorkingDirError, Scope.Scope>
   /** `<dir>/load/<loadId>` */
   readonly spoolDir: (loadId: string) => string
+  /** creates the load's spool directory, removed with everything in it when the scope closes */
+  readonly makeSpool: (loadId: string) => Effect.Effect<string, WorkingDirError, Scope.Scope>
 }
 
 const STATE_FILE = "state.json"
@@ -397,7 +399,14 @@ export const make = (options: {
       writeState,
       deleteState,
       lock,
-      spoolDir: (loadId) => path.join(dir, "load", loadId)
+      spoolDir: (loadId) => path.join(dir, "load", loadId),
+      makeSpool: (loadId) => {
+        const spool = path.join(dir, "load", loadId)
+        return Effect.acquireRelease(
+          fs.makeDirectory(spool, { recursive: true }).pipe(Effect.mapError(fail(spool, "create the load spool"))),
+          () => fs.remove(spool, { recursive: true }).pipe(Effect.ignore)
+        ).pipe(Effect.as(spool))
+      }
     } satisfies WorkingDir
   })
 
