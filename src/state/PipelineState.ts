@@ -8,13 +8,16 @@
 import { createHash } from "node:crypto"
 import { Either, ParseResult, Schema } from "effect"
 import {
+  decodeLatin1ParsedInPlace,
+  decodeParsedInPlace,
   formatJson,
   type Json,
   JsonSchema,
   type NonSerializableStateValue,
   type StateValue,
   StateValueFromJson,
-  stringify
+  stringify,
+  stringifySorted
 } from "./StateValue.js"
 
 /**
@@ -141,7 +144,18 @@ const hashJson = (doc: { readonly [key: string]: Json }): string =>
  * @since 0.1.0
  */
 export const versionHash = (state: PipelineState): Either.Either<string, NonSerializableStateValue> =>
-  Either.map(stringify(withoutKeys(state, UNHASHED), { sortKeys: true }), sha3Base64)
+  Either.map(hashedText(state), sha3Base64)
+
+// what the version hash is computed over: compact typed JSON, keys sorted at every level
+const hashedText = (state: PipelineState): Either.Either<string, NonSerializableStateValue> =>
+  stringifySorted(withoutKeys(state, UNHASHED))
+
+const withHash = (state: PipelineState, hash: string): PipelineState => {
+  const previous = state._version_hash
+  if (previous === undefined || previous === "") return { ...state, _version_hash: hash }
+  if (previous === hash) return state
+  return { ...state, _state_version: state._state_version + 1, _version_hash: hash }
+}
 
 /**
  * dlt's version rule: the first hash is set without bumping the version; a later different hash
@@ -155,11 +169,42 @@ export const versionHash = (state: PipelineState): Either.Either<string, NonSeri
  * @since 0.1.0
  */
 export const bumpVersion = (state: PipelineState): Either.Either<PipelineState, NonSerializableStateValue> =>
-  Either.map(versionHash(state), (hash): PipelineState => {
-    const previous = state._version_hash
-    if (previous === undefined || previous === "") return { ...state, _version_hash: hash }
-    if (previous === hash) return state
-    return { ...state, _state_version: state._state_version + 1, _version_hash: hash }
+  Either.map(versionHash(state), (hash) => withHash(state, hash))
+
+/**
+ * {@link bumpVersion}, and the compact typed JSON `text` of the new state without `_local` (what
+ * `StateBlob.encodeText` compresses into the stored blob), from one encoding of the state: the
+ * text is the hashed text with `_state_version`, `_state_engine_version` and `_version_hash` put
+ * in front, so its keys are sorted after those three (dlt reads keys in any order). `hash` is the
+ * new `_version_hash`.
+ *
+ * @example
+ * ```ts
+ * const { state: next, hash, text } = yield* PipelineState.bumpVersionWithText(changed)
+ * const blob = StateBlob.encodeText(text) // only when committing
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const bumpVersionWithText = (
+  state: PipelineState
+): Either.Either<
+  { readonly state: PipelineState; readonly hash: string; readonly text: string },
+  NonSerializableStateValue
+> =>
+  Either.flatMap(hashedText(state), (hashed) => {
+    const hash = sha3Base64(hashed)
+    const next = withHash(state, hash)
+    const head = {
+      _state_version: next._state_version,
+      _state_engine_version: next._state_engine_version,
+      _version_hash: hash
+    }
+    return Either.map(stringify(head), (headText) => ({
+      state: next,
+      hash,
+      text: hashed === "{}" ? headText : `${headText.slice(0, -1)},${hashed.slice(1)}`
+    }))
   })
 
 // ---------------------------------------------------------------------------------------------
@@ -334,12 +379,129 @@ export const fromJson = (json: unknown): Either.Either<PipelineState, InvalidSta
   if (!isRecord(json)) {
     return Either.left(new InvalidStateDocument({ reason: "the document is not a JSON object" }))
   }
-  return Either.flatMap(migrateJson(json as JsonRecord), (doc) =>
-    Either.mapLeft(
-      Schema.decodeUnknownEither(PipelineStateFromJson)(doc, { errors: "first" }),
-      (error) => new InvalidStateDocument({ reason: ParseResult.TreeFormatter.formatErrorSync(error) })
-    )
+  return Either.flatMap(migrateJson(json as JsonRecord), decodeDocument)
+}
+
+const decodeDocument = (doc: JsonRecord): Either.Either<PipelineState, InvalidStateDocument> =>
+  Either.mapLeft(
+    Schema.decodeUnknownEither(PipelineStateFromJson)(doc, { errors: "first" }),
+    (error) => new InvalidStateDocument({ reason: ParseResult.TreeFormatter.formatErrorSync(error) })
   )
+
+// a source slot map the fast path takes: a plain object (what Schema.Record reads without surprises)
+const isFastSlotMap = (value: Json | undefined): value is { readonly [key: string]: Json } =>
+  isRecord(value) && !Object.hasOwn(value, "__proto__")
+
+// The fast path of fromParsedJson: the Schema checks only the top-level fields, `decodeSources`
+// decodes the sources in place. Undefined where it leaves the decision to fromJson (the document
+// may then be partly decoded). Without `migrate`, a document of an older engine is left too.
+const decodeOwned = (
+  json: unknown,
+  migrate: boolean,
+  decodeSources: (sources: JsonRecord) => StateValue | undefined
+): Either.Either<PipelineState, InvalidStateDocument> | undefined => {
+  if (!isRecord(json)) return undefined
+  let doc = json as JsonRecord
+  if (migrate) {
+    const migrated = migrateJson(doc)
+    if (Either.isLeft(migrated)) return Either.left(migrated.left)
+    doc = migrated.right
+  } else if (doc._state_engine_version !== ENGINE_VERSION) {
+    return undefined
+  }
+  if (!Object.hasOwn(doc, "sources")) return decodeDocument(doc)
+  const sources = doc.sources
+  // arrays, non-objects, a source name or slot key "__proto__": the Schema decides
+  if (!isFastSlotMap(sources)) return undefined
+  for (const source of Object.keys(sources)) {
+    if (!isFastSlotMap(sources[source])) return undefined
+  }
+  const rest = decodeDocument({ ...doc, sources: {} })
+  if (Either.isLeft(rest)) return undefined
+  const decoded = decodeSources(sources)
+  if (decoded === undefined) return undefined
+  return Either.right({ ...rest.right, sources: decoded as PipelineState["sources"] })
+}
+
+/**
+ * {@link fromJson} for a document that `JSON.parse` has just returned and that the caller hands
+ * over: its `sources` are decoded in place (see `StateValue.decodeParsedInPlace`) instead of
+ * through the Schema, which checks only the small top-level fields. The result and the errors are
+ * those of `fromJson`: a document the fast path cannot vouch for goes to `fromJson` as it is, or,
+ * once partly decoded, as `reparse` gives it again (parse the same text again).
+ *
+ * @example
+ * ```ts
+ * PipelineState.fromParsedJson(JSON.parse(text), () => JSON.parse(text))
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const fromParsedJson = (
+  json: unknown,
+  reparse: () => unknown
+): Either.Either<PipelineState, InvalidStateDocument> => {
+  let touched = false
+  const owned = decodeOwned(json, true, (sources) => {
+    touched = true
+    return decodeParsedInPlace(sources)
+  })
+  if (owned !== undefined) return owned
+  if (!touched) return fromJson(json)
+  // the sources are partly decoded now: check a fresh copy the slow way, for the exact error
+  return Either.flatMap(
+    Either.try({
+      try: reparse,
+      catch: (error) =>
+        new InvalidStateDocument({
+          reason: `it could not be read again (${error instanceof Error ? error.message : String(error)})`
+        })
+    }),
+    fromJson
+  )
+}
+
+/**
+ * A state document from its UTF-8 bytes, the fast way, when the bytes allow it: ASCII text without
+ * backslashes (escapes) whose only other bytes are typed-JSON marks starting strings in `sources`
+ * (what pipestate and dlt write) is read as Latin-1, skipping the UTF-8 decoding and parsing
+ * one-byte text; the marks found must account for every non-ASCII byte. `override` keys replace
+ * the document's top-level keys. The result is then what `fromParsedJson` gives for the UTF-8
+ * text; `undefined` when the bytes do not allow it, or the document is of an older engine or
+ * invalid: decode the bytes as UTF-8 and use `fromParsedJson`, for the exact result or error.
+ *
+ * @example
+ * ```ts
+ * PipelineState.fromUtf8BytesFast(bytes) ?? slowPath(bytes)
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const fromUtf8BytesFast = (
+  bytes: Buffer,
+  override?: { readonly [key: string]: Json }
+): PipelineState | undefined => {
+  try {
+    if (bytes.indexOf(0x5c) !== -1) return undefined
+    const text = bytes.toString("latin1")
+    // each char of U+0080..U+00FF (one non-ASCII byte) takes two bytes in UTF-8
+    const nonAscii = Buffer.byteLength(text, "utf8") - text.length
+    if (nonAscii % 3 !== 0) return undefined
+    const parsed: unknown = JSON.parse(text)
+    if (!isRecord(parsed)) return undefined
+    const doc = override === undefined ? parsed : { ...parsed, ...override }
+    let marks = 0
+    const owned = decodeOwned(doc, false, (sources) => {
+      const decoded = decodeLatin1ParsedInPlace(sources)
+      if (decoded === undefined) return undefined
+      marks = decoded.marks
+      return decoded.value
+    })
+    return owned !== undefined && Either.isRight(owned) && marks * 3 === nonAscii ? owned.right : undefined
+  } catch {
+    // text beyond the longest string, invalid JSON: the UTF-8 path says what is wrong
+    return undefined
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -379,7 +541,7 @@ export const fromFileText = (text: string): Either.Either<PipelineState, Invalid
           reason: `not valid JSON (${error instanceof Error ? error.message : String(error)})`
         })
     }),
-    fromJson
+    (json) => fromParsedJson(json, () => JSON.parse(text))
   )
 
 // ---------------------------------------------------------------------------------------------

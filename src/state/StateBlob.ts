@@ -7,7 +7,7 @@
  */
 import { deflateSync, inflateSync } from "node:zlib"
 import { Either, Schema } from "effect"
-import { fromJson, type PipelineState } from "./PipelineState.js"
+import { bumpVersionWithText, fromParsedJson, fromUtf8BytesFast, type PipelineState } from "./PipelineState.js"
 import { type NonSerializableStateValue, stringify } from "./StateValue.js"
 
 /**
@@ -33,7 +33,22 @@ const MAX_INFLATED_BYTES = 1024 * 1024 * 1024
 
 const STRICT_BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/
 
+// The bytes of strict standard base64, else undefined. Canonical base64 (what every encoder
+// writes) is recognized by writing the bytes back, several times faster than the regex.
+const strictBase64 = (text: string): Buffer | undefined => {
+  const bytes = Buffer.from(text, "base64")
+  return bytes.toString("base64") === text || STRICT_BASE64.test(text) ? bytes : undefined
+}
+
 const utf8 = new TextDecoder("utf-8", { fatal: true })
+
+const isObject = (value: unknown): value is object =>
+  typeof value === "object" && value !== null && !Array.isArray(value)
+
+// a stored state comes from a run that loaded
+const NOT_FIRST_RUN = { _local: { first_run: false } }
+
+const notFirstRun = (doc: unknown): object => ({ ...(doc as object), ...NOT_FIRST_RUN })
 
 const describe = (error: unknown): string => (error instanceof Error ? error.message : String(error))
 
@@ -50,10 +65,48 @@ const describe = (error: unknown): string => (error instanceof Error ? error.mes
  */
 export const encode = (state: PipelineState): Either.Either<string, NonSerializableStateValue> => {
   const { _local: _, ...synced } = state
-  return Either.map(stringify(synced), (text) =>
-    deflateSync(Buffer.from(text, "utf8"), { level: 9 }).toString("base64")
-  )
+  return Either.map(stringify(synced), encodeText)
 }
+
+/**
+ * The blob of typed JSON text that is already written: zlib level 9, standard base64. The text is
+ * that of a document without `_local`, such as `PipelineState.bumpVersionWithText` gives.
+ *
+ * @example
+ * ```ts
+ * const { state: next, text } = yield* PipelineState.bumpVersionWithText(changed)
+ * const blob = StateBlob.encodeText(text)
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const encodeText = (text: string): string =>
+  deflateSync(Buffer.from(text, "utf8"), { level: 9 }).toString("base64")
+
+/**
+ * What a commit needs, from one encoding of the state: the state with its version bumped
+ * (`PipelineState.bumpVersion`), its new version hash, and the blob of that state. The blob's
+ * keys come sorted after the version fields, where {@link encode} keeps the document order: both
+ * decode to the same state.
+ *
+ * @example
+ * ```ts
+ * const { state: next, hash, blob } = yield* StateBlob.encodeForCommit(changed)
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const encodeForCommit = (
+  state: PipelineState
+): Either.Either<
+  { readonly state: PipelineState; readonly hash: string; readonly blob: string },
+  NonSerializableStateValue
+> =>
+  Either.map(bumpVersionWithText(state), (bumped) => ({
+    state: bumped.state,
+    hash: bumped.hash,
+    blob: encodeText(bumped.text)
+  }))
 
 /**
  * The state of a blob. A blob that is not strict standard base64 is read as plain typed JSON (the
@@ -75,27 +128,39 @@ export const decode = (
     new InvalidStateBlob(
       context?.pipelineName === undefined ? { reason } : { reason, pipelineName: context.pipelineName }
     )
-  const text: Either.Either<string, InvalidStateBlob> =
-    blob.length > 0 && STRICT_BASE64.test(blob)
-      ? Either.try({
-          try: () => utf8.decode(inflateSync(Buffer.from(blob, "base64"), { maxOutputLength: MAX_INFLATED_BYTES })),
-          catch: (error) => fail(`it is base64 but not zlib-compressed UTF-8 text (${describe(error)})`)
-        })
-      : Either.right(blob)
-  return text.pipe(
-    Either.flatMap((json) =>
-      Either.try({
-        try: (): unknown => JSON.parse(json),
-        catch: (error) => fail(`it is neither base64 nor JSON (${describe(error)})`)
-      })
-    ),
-    Either.flatMap((doc) =>
-      typeof doc === "object" && doc !== null && !Array.isArray(doc)
-        ? Either.right(doc)
-        : Either.left(fail("it does not hold a JSON object"))
-    ),
-    Either.flatMap((doc) =>
-      Either.mapLeft(fromJson({ ...doc, _local: { first_run: false } }), (error) => fail(error.reason))
-    )
+  const bytes = blob.length > 0 ? strictBase64(blob) : undefined
+  if (bytes === undefined) return fromText(blob, fail)
+  const badBytes = (error: unknown) => fail(`it is base64 but not zlib-compressed UTF-8 text (${describe(error)})`)
+  return Either.try({
+    try: () => inflateSync(bytes, { maxOutputLength: MAX_INFLATED_BYTES }),
+    catch: badBytes
+  }).pipe(
+    Either.flatMap((inflated) => {
+      // what pipestate and dlt write is read without decoding UTF-8; anything else, the exact way
+      const fast = fromUtf8BytesFast(inflated, NOT_FIRST_RUN)
+      if (fast !== undefined) return Either.right(fast)
+      return Either.flatMap(Either.try({ try: () => utf8.decode(inflated), catch: badBytes }), (text) =>
+        fromText(text, fail)
+      )
+    })
   )
 }
+
+// the state of typed JSON text (the UTF-8 path, and the legacy uncompressed blobs)
+const fromText = (
+  text: string,
+  fail: (reason: string) => InvalidStateBlob
+): Either.Either<PipelineState, InvalidStateBlob> =>
+  Either.try({
+    try: (): unknown => JSON.parse(text),
+    catch: (error) => fail(`it is neither base64 nor JSON (${describe(error)})`)
+  }).pipe(
+    Either.flatMap((doc) => (isObject(doc) ? Either.right(doc) : Either.left(fail("it does not hold a JSON object")))),
+    Either.flatMap((doc) =>
+      Either.mapLeft(
+        // the parsed document is ours: the state is decoded in place
+        fromParsedJson(notFirstRun(doc), (): unknown => notFirstRun(JSON.parse(text))),
+        (error) => fail(error.reason)
+      )
+    )
+  )

@@ -147,7 +147,6 @@ export class InvalidStateValue extends Schema.TaggedError<InvalidStateValue>()("
 // ---------------------------------------------------------------------------------------------
 
 const DECIMAL = "\uF026"
-const DATETIME = "\uF027"
 const DATE = "\uF028"
 const UUID = "\uF029"
 const B64BYTES = "\uF02B"
@@ -260,17 +259,81 @@ const parseDecimal = (text: string): BigDecimal.BigDecimal | undefined => {
   return Option.isSome(parsed) ? parsed.value : undefined
 }
 
-// what toISOString writes for years 0001..9999, the form we read most
-const CANONICAL_DATETIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/
+// The times of years 0001..9999, the only years dlt reads (Python's datetime.MINYEAR..MAXYEAR)
+const MIN_TIME = -62135596800000 // 0001-01-01T00:00:00.000Z
+const MAX_TIME = 253402300799999 // 9999-12-31T23:59:59.999Z
+
+const isStorableTime = (time: number): boolean => time >= MIN_TIME && time <= MAX_TIME
+
+// two decimal digits at `i`, or -1
+const digits2 = (text: string, i: number): number => {
+  const a = text.charCodeAt(i) - 48
+  const b = text.charCodeAt(i + 1) - 48
+  return a >= 0 && a <= 9 && b >= 0 && b <= 9 ? a * 10 + b : -1
+}
+
+// The forms dlt and pipestate write, read without a regex nor a copy, from `start` on (after the
+// mark): `YYYY-MM-DDTHH:MM:SS`, an optional `.fraction` (1..9 digits), then nothing, `Z` or
+// `+HH:MM`/`-HH:MM`. The time, or NaN for anything else (and for years 0001..0099, which Date.UTC
+// maps to 19xx), which is left to the general parser: NaN means "not decided", not "invalid".
+const commonDatetimeTime = (text: string, start: number): number => {
+  const n = text.length
+  if (
+    n - start < 19 ||
+    text.charCodeAt(start + 4) !== 45 || // -
+    text.charCodeAt(start + 7) !== 45 ||
+    text.charCodeAt(start + 10) !== 84 || // T
+    text.charCodeAt(start + 13) !== 58 || // :
+    text.charCodeAt(start + 16) !== 58
+  ) {
+    return Number.NaN
+  }
+  const century = digits2(text, start)
+  const yy = digits2(text, start + 2)
+  const month = digits2(text, start + 5)
+  const day = digits2(text, start + 8)
+  const hour = digits2(text, start + 11)
+  const minute = digits2(text, start + 14)
+  const second = digits2(text, start + 17)
+  if (century < 1 || yy < 0 || month < 0 || day < 0 || hour < 0 || minute < 0 || second < 0) return Number.NaN
+  const year = century * 100 + yy
+  let i = start + 19
+  let millis = 0
+  if (i < n && text.charCodeAt(i) === 46) {
+    // .fraction: the milliseconds are its first three digits (truncated, as the general parser)
+    const from = ++i
+    while (i < n && i - from < 10) {
+      const c = text.charCodeAt(i) - 48
+      if (c < 0 || c > 9) break
+      if (i - from < 3) millis = millis * 10 + c
+      i++
+    }
+    const count = i - from
+    if (count === 0 || count > 9) return Number.NaN
+    if (count === 1) millis *= 100
+    else if (count === 2) millis *= 10
+  }
+  let offset = 0
+  if (i < n) {
+    const c = text.charCodeAt(i)
+    if (c === 90 && i + 1 === n) {
+      // Z
+    } else if ((c === 43 || c === 45) && i + 6 === n && text.charCodeAt(i + 3) === 58) {
+      const oh = digits2(text, i + 1)
+      const om = digits2(text, i + 4)
+      if (oh < 0 || om < 0 || oh > 23 || om > 59) return Number.NaN
+      offset = (c === 45 ? -1 : 1) * (oh * 60 + om) * 60_000
+    } else {
+      return Number.NaN
+    }
+  }
+  if (!validYmd(year, month, day) || hour > 23 || minute > 59 || second > 59) return Number.NaN
+  return Date.UTC(year, month - 1, day, hour, minute, second, millis) - offset
+}
 
 const parseDatetime = (text: string): Date | undefined => {
-  if (CANONICAL_DATETIME.test(text) && !text.startsWith("0000")) {
-    const date = new Date(text)
-    // Date rolls 2024-02-30 over to March and accepts hour 24: reject what it changed
-    return date.getUTCDate() === Number(text.slice(8, 10)) && date.getUTCHours() === Number(text.slice(11, 13))
-      ? date
-      : undefined
-  }
+  const common = commonDatetimeTime(text, 0)
+  if (!Number.isNaN(common)) return new Date(common)
   const m = DATETIME_TEXT.exec(text)
   if (m === null) return undefined
   const year = Number(m[1])
@@ -299,12 +362,69 @@ const parseDatetime = (text: string): Date | undefined => {
   return Number.isNaN(time) ? undefined : new Date(time)
 }
 
+const DAY_MS = 86_400_000
+
+// The datetime mark (U+F027) + date.toISOString() for a time of years 0001..9999, several times faster: one flat
+// string from char codes (toISOString is slow, and the concatenation makes a rope that
+// JSON.stringify has to flatten). The civil date is Howard Hinnant's days_from_civil inverse.
+const markedIso = (time: number): string => {
+  const days = Math.floor(time / DAY_MS)
+  let rest = time - days * DAY_MS
+  const z = days + 719_468
+  const era = Math.floor(z / 146_097)
+  const doe = z - era * 146_097
+  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36_524) - Math.floor(doe / 146_096)) / 365)
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100))
+  const mp = Math.floor((5 * doy + 2) / 153)
+  const d = doy - Math.floor((153 * mp + 2) / 5) + 1
+  const m = mp < 10 ? mp + 3 : mp - 9
+  const y = yoe + era * 400 + (m <= 2 ? 1 : 0)
+  const ms = rest % 1000
+  rest = (rest - ms) / 1000
+  const s = rest % 60
+  rest = (rest - s) / 60
+  const mi = rest % 60
+  const h = (rest - mi) / 60
+  return String.fromCharCode(
+    0xf027, // the datetime mark
+    48 + Math.floor(y / 1000),
+    48 + (Math.floor(y / 100) % 10),
+    48 + (Math.floor(y / 10) % 10),
+    48 + (y % 10),
+    45,
+    48 + Math.floor(m / 10),
+    48 + (m % 10),
+    45,
+    48 + Math.floor(d / 10),
+    48 + (d % 10),
+    84,
+    48 + Math.floor(h / 10),
+    48 + (h % 10),
+    58,
+    48 + Math.floor(mi / 10),
+    48 + (mi % 10),
+    58,
+    48 + Math.floor(s / 10),
+    48 + (s % 10),
+    46,
+    48 + Math.floor(ms / 100),
+    48 + (Math.floor(ms / 10) % 10),
+    48 + (ms % 10),
+    90
+  )
+}
+
 const bytesToBase64 = (bytes: Uint8Array): string =>
   Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64")
 
 const copyBytes = (buffer: Buffer): Uint8Array => new Uint8Array(buffer)
 
 const decodeMarked = (text: string, mark: number): StateValue => {
+  if (mark === 0xf027) {
+    // the common case first, without slicing off the mark
+    const time = commonDatetimeTime(text, 1)
+    if (!Number.isNaN(time)) return new Date(time)
+  }
   const body = text.slice(1)
   switch (mark) {
     case 0xf026:
@@ -349,6 +469,64 @@ const renderPath = (start: string, segments: ReadonlyArray<string | number>): st
 const FAIL: unique symbol = Symbol("StateValue/FAIL")
 type Fail = typeof FAIL
 
+// Text already written by hand, for the sorted writer: see `sort` below.
+class Written {
+  constructor(readonly text: string) {}
+}
+
+type Encoded = Json | Written
+
+const textOf = (encoded: Encoded): string => (encoded instanceof Written ? encoded.text : JSON.stringify(encoded))
+
+// Python sorts keys by code point; JS compares UTF-16 units, which differs above U+D7FF.
+const compareKeys = (a: string, b: string): number => {
+  const n = Math.min(a.length, b.length)
+  for (let i = 0; i < n; i++) {
+    let x = a.charCodeAt(i)
+    let y = b.charCodeAt(i)
+    if (x !== y) {
+      if (x >= 0xd800 && y >= 0xd800) {
+        x = x >= 0xe000 ? x - 0x800 : x + 0x2000
+        y = y >= 0xe000 ? y - 0x800 : y + 0x2000
+      }
+      return x - y
+    }
+  }
+  return a.length - b.length
+}
+
+// Sorts in place by code point. UTF-16 order (the default sort) equals code point order unless a
+// key holds a unit at or above U+D800.
+const sortKeys = (keys: Array<string>): Array<string> => {
+  for (const key of keys) {
+    for (let i = 0; i < key.length; i++) if (key.charCodeAt(i) >= 0xd800) return keys.sort(compareKeys)
+  }
+  return keys.sort()
+}
+
+const sortedKeys = (record: { readonly [key: string]: unknown }): Array<string> => sortKeys(Object.keys(record))
+
+// JSON.stringify (every JS object, in fact) lists array-index keys ("0", "10") first, in numeric
+// order, whatever the insertion order: an object with one is written by hand when sorted.
+const ARRAY_INDEX = /^(?:0|[1-9]\d{0,9})$/
+const isArrayIndex = (key: string): boolean => ARRAY_INDEX.test(key) && Number(key) < 4294967295
+
+const hasArrayIndex = (keys: ReadonlyArray<string>): boolean => {
+  for (const key of keys) {
+    const c = key.charCodeAt(0)
+    if (c >= 48 && c <= 57 && isArrayIndex(key)) return true
+  }
+  return false
+}
+
+const defineKey = (target: Record<string, unknown>, key: string, value: unknown): void => {
+  if (key === "__proto__") {
+    Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true })
+  } else {
+    target[key] = value
+  }
+}
+
 // One mutable context per encode call: the path is a stack of segments rendered only on failure,
 // so the common (successful) case allocates nothing for paths.
 interface EncodeContext {
@@ -357,6 +535,10 @@ interface EncodeContext {
   // the Schema guard: validate only (no output is built), and let through marked strings that
   // decoding kept as strings (dlt can write them)
   readonly check: boolean
+  // build objects with their keys inserted in sorted order, so that native JSON.stringify (several
+  // times faster than any writer of ours) writes them sorted; an object with an array-index key,
+  // and its ancestors, come back as Written text instead
+  readonly sort: boolean
   reason: string
 }
 
@@ -377,60 +559,76 @@ const describeInstance = (value: object): string => {
     : `a ${name} instance is not a state value: convert it to a plain object or one of the supported types`
 }
 
-const encodeObject = (value: object, ctx: EncodeContext): Json | Fail => {
-  if (Array.isArray(value)) {
-    if (ctx.ancestors.has(value)) return fail(ctx, "the array contains itself (a circular reference)")
-    ctx.ancestors.add(value)
-    const n = value.length
-    const out: Array<Json> | undefined = ctx.check ? undefined : new Array(n)
-    for (let i = 0; i < n; i++) {
-      ctx.segments.push(i)
-      const item: unknown = value[i]
-      if (item === undefined) {
-        return fail(ctx, "undefined is not a state value inside an array: use null")
-      }
-      const encoded = encodeAny(item, ctx)
-      if (encoded === FAIL) return FAIL
-      ctx.segments.pop()
-      if (out !== undefined) out[i] = encoded
+const encodeArray = (value: ReadonlyArray<unknown>, ctx: EncodeContext): Encoded | Fail => {
+  if (ctx.ancestors.has(value)) return fail(ctx, "the array contains itself (a circular reference)")
+  ctx.ancestors.add(value)
+  const n = value.length
+  const out: Array<Encoded> | undefined = ctx.check ? undefined : new Array(n)
+  let written = false
+  for (let i = 0; i < n; i++) {
+    ctx.segments.push(i)
+    const item: unknown = value[i]
+    if (item === undefined) {
+      return fail(ctx, "undefined is not a state value inside an array: use null")
     }
-    ctx.ancestors.delete(value)
-    return out ?? null
+    const encoded = encodeAny(item, ctx)
+    if (encoded === FAIL) return FAIL
+    ctx.segments.pop()
+    if (out !== undefined) {
+      out[i] = encoded
+      if (ctx.sort && encoded instanceof Written) written = true
+    }
   }
+  ctx.ancestors.delete(value)
+  if (out === undefined) return null
+  return written ? new Written(`[${out.map(textOf).join(",")}]`) : (out as Array<Json>)
+}
+
+const encodeRecord = (value: object, ctx: EncodeContext): Encoded | Fail => {
+  if (ctx.ancestors.has(value)) return fail(ctx, "the object contains itself (a circular reference)")
+  ctx.ancestors.add(value)
+  const record = value as Record<string, unknown>
+  const keys = ctx.sort ? sortedKeys(record) : Object.keys(record)
+  const out: Record<string, Encoded> | undefined = ctx.check ? undefined : {}
+  let written = false
+  for (const key of keys) {
+    ctx.segments.push(key)
+    const item = record[key]
+    if (item === undefined) {
+      ctx.segments.pop()
+      continue
+    }
+    const encoded = encodeAny(item, ctx)
+    if (encoded === FAIL) return FAIL
+    ctx.segments.pop()
+    if (out === undefined) continue
+    defineKey(out, key, encoded)
+    if (ctx.sort && encoded instanceof Written) written = true
+  }
+  ctx.ancestors.delete(value)
+  if (out === undefined) return null
+  if (ctx.sort && (written || hasArrayIndex(keys))) {
+    const parts: Array<string> = []
+    for (const key of keys) {
+      if (Object.hasOwn(out, key)) parts.push(`${JSON.stringify(key)}:${textOf(out[key]!)}`)
+    }
+    return new Written(`{${parts.join(",")}}`)
+  }
+  return out as Record<string, Json>
+}
+
+const encodeObject = (value: object, ctx: EncodeContext): Encoded | Fail => {
+  if (Array.isArray(value)) return encodeArray(value, ctx)
   const proto: unknown = Object.getPrototypeOf(value)
-  if (proto === Object.prototype || proto === null) {
-    if (ctx.ancestors.has(value)) return fail(ctx, "the object contains itself (a circular reference)")
-    ctx.ancestors.add(value)
-    const record = value as Record<string, unknown>
-    const out: Record<string, Json> | undefined = ctx.check ? undefined : {}
-    for (const key of Object.keys(record)) {
-      ctx.segments.push(key)
-      const item = record[key]
-      if (item === undefined) {
-        ctx.segments.pop()
-        continue
-      }
-      const encoded = encodeAny(item, ctx)
-      if (encoded === FAIL) return FAIL
-      ctx.segments.pop()
-      if (out === undefined) continue
-      if (key === "__proto__") {
-        Object.defineProperty(out, key, { value: encoded, enumerable: true, writable: true, configurable: true })
-      } else {
-        out[key] = encoded
-      }
-    }
-    ctx.ancestors.delete(value)
-    return out ?? null
-  }
+  if (proto === Object.prototype || proto === null) return encodeRecord(value, ctx)
   if (value instanceof Date) {
     const time = value.getTime()
     if (Number.isNaN(time)) return fail(ctx, "the Date is invalid")
-    const year = value.getUTCFullYear()
-    if (year < 1 || year > 9999) {
+    if (!isStorableTime(time)) {
+      const year = value.getUTCFullYear()
       return fail(ctx, `the Date is in year ${year}: only years 0001..9999 can be stored (dlt reads no others)`)
     }
-    return ctx.check ? null : DATETIME + value.toISOString()
+    return ctx.check ? null : markedIso(time)
   }
   if (BigDecimal.isBigDecimal(value)) return ctx.check ? null : DECIMAL + formatDecimal(value)
   if (value instanceof Uint8Array) return ctx.check ? null : B64BYTES + bytesToBase64(value)
@@ -453,7 +651,7 @@ const encodeObject = (value: object, ctx: EncodeContext): Json | Fail => {
   return fail(ctx, describeInstance(value))
 }
 
-const encodeAny = (value: unknown, ctx: EncodeContext): Json | Fail => {
+const encodeAny = (value: unknown, ctx: EncodeContext): Encoded | Fail => {
   switch (typeof value) {
     case "string": {
       const c = value.charCodeAt(0)
@@ -485,6 +683,9 @@ const encodeAny = (value: unknown, ctx: EncodeContext): Json | Fail => {
   }
 }
 
+// Written only comes out of sorted encoding; this keeps the types honest for the others.
+const asJson = (encoded: Encoded): Json => (encoded instanceof Written ? (JSON.parse(encoded.text) as Json) : encoded)
+
 /**
  * The typed JSON of a state value, in one pass. Fails with the path of the first value that cannot
  * be stored; `path` is the path of `value` itself (it prefixes the path in the error).
@@ -498,16 +699,21 @@ const encodeAny = (value: unknown, ctx: EncodeContext): Json | Fail => {
  * @since 0.1.0
  */
 export const encode = (value: unknown, path = ""): Either.Either<Json, NonSerializableStateValue> =>
-  encodeWith(value, path, false)
+  Either.map(encodeWith(value, path, false, false), asJson)
 
 // in check mode the Right value is a placeholder: only success or the error counts
-const encodeWith = (value: unknown, path: string, check: boolean): Either.Either<Json, NonSerializableStateValue> => {
-  const ctx: EncodeContext = { segments: [], ancestors: new Set(), check, reason: "" }
+const encodeWith = (
+  value: unknown,
+  path: string,
+  check: boolean,
+  sort: boolean
+): Either.Either<Encoded, NonSerializableStateValue> => {
+  const ctx: EncodeContext = { segments: [], ancestors: new Set(), check, sort, reason: "" }
   try {
-    const json = encodeAny(value, ctx)
-    return json === FAIL
+    const encoded = encodeAny(value, ctx)
+    return encoded === FAIL
       ? Either.left(new NonSerializableStateValue({ path: renderPath(path, ctx.segments), reason: ctx.reason }))
-      : Either.right(json)
+      : Either.right(encoded)
   } catch (error) {
     // a throwing getter or proxy, or nesting deeper than the stack
     const reason =
@@ -516,6 +722,24 @@ const encodeWith = (value: unknown, path: string, check: boolean): Either.Either
         : `reading it threw: ${error instanceof Error ? error.message : String(error)}`
     return Either.left(new NonSerializableStateValue({ path: renderPath(path, ctx.segments), reason }))
   }
+}
+
+/**
+ * Compact typed JSON text of a state value with the keys of every object sorted by code point
+ * (Python's `sort_keys=True`): what the version hash is computed over. The same as
+ * `stringify(value, { sortKeys: true, path })`, in one pass over the value.
+ *
+ * @example
+ * ```ts
+ * stringifySorted({ b: 1, a: new Date(0) }) // Right('{"a":"\uF0271970-01-01T00:00:00.000Z","b":1}')
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const stringifySorted = (value: unknown, path = ""): Either.Either<string, NonSerializableStateValue> => {
+  const sorted = encodeWith(value, path, false, true)
+  // the error names the first bad value in document order, as encode does, not in sorted order
+  return Either.isRight(sorted) ? Either.right(textOf(sorted.right)) : Either.map(encode(value, path), (json) => formatJson(json, { sortKeys: true }))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -547,6 +771,141 @@ const decodeAny = (json: unknown): StateValue => {
   return out
 }
 
+// How deep the in-place decoder goes; deeper documents are left to the Schema path, which decides
+// by the stack.
+const MAX_IN_PLACE_DEPTH = 1000
+
+// The in-place decoder's state. `latin1`: the JSON text was UTF-8 bytes read as Latin-1, one char
+// per byte, so a mark appears as the three chars of its UTF-8 bytes (EF 80 A6..AD); `marks` counts
+// the marked strings met, for the caller to check that they account for every non-ASCII byte.
+interface InPlace {
+  readonly latin1: boolean
+  marks: number
+}
+
+// the mark a string starts with, or 0
+const markOf = (text: string, latin1: boolean): number => {
+  if (!latin1) {
+    const c = text.charCodeAt(0)
+    return c >= FIRST_MARK && c <= LAST_MARK ? c : 0
+  }
+  if (text.charCodeAt(0) !== 0xef || text.charCodeAt(1) !== 0x80) return 0
+  const c = text.charCodeAt(2)
+  return c >= 0xa6 && c <= 0xad ? 0xf000 + c - 0x80 : 0
+}
+
+// The value of a string leaf: the string itself, its decoded value, or FAIL where StateValueSchema
+// refuses the value (a datetime whose offset moves it out of years 0001..9999).
+const decodeLeaf = (text: string, ctx: InPlace): StateValue | Fail => {
+  const mark = markOf(text, ctx.latin1)
+  if (mark === 0) return text
+  ctx.marks++
+  if (mark === 0xf027) {
+    const time = commonDatetimeTime(text, ctx.latin1 ? 3 : 1)
+    if (!Number.isNaN(time)) return isStorableTime(time) ? new Date(time) : FAIL
+  }
+  const value = decodeMarked(ctx.latin1 ? String.fromCharCode(mark) + text.slice(3) : text, mark)
+  return value instanceof Date && !isStorableTime(value.getTime()) ? FAIL : value
+}
+
+const decodeNodeInPlace = (node: object, depth: number, ctx: InPlace): boolean => {
+  if (depth > MAX_IN_PLACE_DEPTH) return false
+  if (Array.isArray(node)) {
+    const items = node as Array<unknown>
+    const n = items.length
+    for (let i = 0; i < n; i++) {
+      const item = items[i]
+      if (typeof item === "string") {
+        const decoded = decodeLeaf(item, ctx)
+        if (decoded === FAIL) return false
+        if (decoded !== item) items[i] = decoded
+      } else if (typeof item === "object") {
+        if (item !== null && !decodeNodeInPlace(item, depth + 1, ctx)) return false
+      } else if (typeof item === "number" && !Number.isFinite(item)) {
+        return false
+      }
+    }
+    return true
+  }
+  const record = node as Record<string, unknown>
+  for (const key of Object.keys(record)) {
+    const item = record[key]
+    if (typeof item === "string") {
+      const decoded = decodeLeaf(item, ctx)
+      if (decoded === FAIL) return false
+      if (decoded !== item) defineKey(record, key, decoded)
+    } else if (typeof item === "object") {
+      if (item !== null && !decodeNodeInPlace(item, depth + 1, ctx)) return false
+    } else if (typeof item === "number" && !Number.isFinite(item)) {
+      return false
+    }
+  }
+  return true
+}
+
+const decodeInPlaceWith = (json: Json, ctx: InPlace): StateValue | undefined => {
+  switch (typeof json) {
+    case "string": {
+      const decoded = decodeLeaf(json, ctx)
+      return decoded === FAIL ? undefined : decoded
+    }
+    case "number":
+      return Number.isFinite(json) ? json : undefined
+    case "object":
+      if (json === null) return null
+      try {
+        return decodeNodeInPlace(json, 0, ctx) ? (json as StateValue) : undefined
+      } catch {
+        // a stack too small even for the depth limit
+        return undefined
+      }
+    default:
+      return json
+  }
+}
+
+/**
+ * {@link decode} for JSON that `JSON.parse` has just returned and that nothing else holds: the
+ * marked strings are replaced in the tree itself, which is returned, with no copy. The result
+ * equals what `decode` returns for the same JSON.
+ *
+ * Returns `undefined` where {@link StateValueSchema} would refuse the result (a number beyond the
+ * double range, which `JSON.parse` reads as Infinity; a datetime whose offset moves it out of years
+ * 0001..9999) or the JSON nests more than 1000 levels deep. The tree is then partly decoded: drop
+ * it (parse the text again for the checked path).
+ *
+ * @example
+ * ```ts
+ * const tree = JSON.parse(text) as Json
+ * decodeParsedInPlace(tree) // the same tree, marked strings decoded
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const decodeParsedInPlace = (json: Json): StateValue | undefined =>
+  decodeInPlaceWith(json, { latin1: false, marks: 0 })
+
+/**
+ * {@link decodeParsedInPlace} for JSON parsed from UTF-8 bytes read as Latin-1 text (one char per
+ * byte: much faster to make and to parse than the UTF-8 decoding), where a mark appears as the
+ * three chars of its UTF-8 bytes. Marked strings are decoded as if read from UTF-8; `marks` is how
+ * many strings started with a mark.
+ *
+ * The result is right only for a text without backslashes (no escapes) where every non-ASCII byte
+ * belongs to a mark that starts a string of the tree: check that `3 * marks` is the number of
+ * non-ASCII bytes in the text (see `PipelineState.fromUtf8BytesFast`). Every other string is taken
+ * as it is.
+ *
+ * @since 0.1.0
+ */
+export const decodeLatin1ParsedInPlace = (
+  json: Json
+): { readonly value: StateValue; readonly marks: number } | undefined => {
+  const ctx: InPlace = { latin1: true, marks: 0 }
+  const value = decodeInPlaceWith(json, ctx)
+  return value === undefined ? undefined : { value, marks: ctx.marks }
+}
+
 /**
  * The state value of typed JSON. Never fails: a marked string that does not decode stays a string.
  *
@@ -563,31 +922,6 @@ export const decode = (json: Json): StateValue => decodeAny(json)
 // ---------------------------------------------------------------------------------------------
 // Text
 // ---------------------------------------------------------------------------------------------
-
-// Python sorts keys by code point; JS compares UTF-16 units, which differs above U+D7FF.
-const compareKeys = (a: string, b: string): number => {
-  const n = Math.min(a.length, b.length)
-  for (let i = 0; i < n; i++) {
-    let x = a.charCodeAt(i)
-    let y = b.charCodeAt(i)
-    if (x !== y) {
-      if (x >= 0xd800 && y >= 0xd800) {
-        x = x >= 0xe000 ? x - 0x800 : x + 0x2000
-        y = y >= 0xe000 ? y - 0x800 : y + 0x2000
-      }
-      return x - y
-    }
-  }
-  return a.length - b.length
-}
-
-const HIGH_UNITS = /[\uD800-\uFFFF]/
-
-// UTF-16 order equals code point order unless a key holds a unit at or above U+D800
-const sortedKeys = (record: { readonly [key: string]: unknown }): Array<string> => {
-  const keys = Object.keys(record)
-  return keys.some((key) => HIGH_UNITS.test(key)) ? keys.sort(compareKeys) : keys.sort()
-}
 
 // JSON.stringify orders integer-like keys first whatever the insertion order, so sorted output
 // needs its own writer. The layout matches JSON.stringify's (and orjson's) exactly.
@@ -610,28 +944,8 @@ const writeSorted = (json: Json, indent: string, step: string): string => {
   return `{${open}${parts.join(sep)}${close}}`
 }
 
-// The hot case (the version hash of every commit): compact and sorted. Native JSON.stringify is
-// several times faster than any writer of ours, so each subtree is rebuilt with sorted keys and
-// handed to it; only objects with array-index keys ("0", "10"), which every JS object lists first
-// in numeric order, and their ancestors are written by hand.
-const ARRAY_INDEX = /^(?:0|[1-9]\d{0,9})$/
-const isArrayIndex = (key: string): boolean => ARRAY_INDEX.test(key) && Number(key) < 4294967295
-
-class Written {
-  constructor(readonly text: string) {}
-}
-
-const defineKey = (target: Record<string, unknown>, key: string, value: unknown): void => {
-  if (key === "__proto__") {
-    Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true })
-  } else {
-    target[key] = value
-  }
-}
-
-const textOf = (prepared: Json | Written): string =>
-  prepared instanceof Written ? prepared.text : JSON.stringify(prepared)
-
+// Sorted compact text of JSON that is already typed: each subtree is rebuilt with sorted keys and
+// handed to JSON.stringify; objects with array-index keys, and their ancestors, are written by hand.
 const prepareSorted = (json: Json | undefined): Json | Written => {
   if (json === null || typeof json !== "object") return json === undefined ? null : json
   if (Array.isArray(json)) {
@@ -653,6 +967,8 @@ const prepareSorted = (json: Json | undefined): Json | Written => {
 
 const writeCompactSorted = (json: Json): string => textOf(prepareSorted(json))
 
+const clampSpace = (space: number | undefined): number => Math.min(10, Math.max(0, Math.floor(space ?? 0)))
+
 /**
  * JSON text of plain JSON (no typed encoding: marked strings are written as they are), with the
  * same options as {@link stringify}. Used to hash documents that are already typed JSON.
@@ -665,7 +981,7 @@ const writeCompactSorted = (json: Json): string => textOf(prepareSorted(json))
  * @since 0.1.0
  */
 export const formatJson = (json: Json, options?: { readonly sortKeys?: boolean; readonly space?: number }): string => {
-  const space = Math.min(10, Math.max(0, Math.floor(options?.space ?? 0)))
+  const space = clampSpace(options?.space)
   if (options?.sortKeys !== true) return JSON.stringify(json, null, space)
   return space === 0 ? writeCompactSorted(json) : writeSorted(json, "", " ".repeat(space))
 }
@@ -686,7 +1002,9 @@ export const stringify = (
   value: unknown,
   options?: { readonly sortKeys?: boolean; readonly path?: string; readonly space?: number }
 ): Either.Either<string, NonSerializableStateValue> =>
-  Either.map(encode(value, options?.path), (json) => formatJson(json, options))
+  options?.sortKeys === true && clampSpace(options.space) === 0
+    ? stringifySorted(value, options.path)
+    : Either.map(encode(value, options?.path), (json) => formatJson(json, options))
 
 /**
  * The state value of typed JSON text.
@@ -761,7 +1079,7 @@ export const isJson = (value: unknown): value is Json => {
 export const isStateValue = (value: unknown): value is StateValue => Either.isRight(encode(value))
 
 // What decode can return: a state value, where a marked string that did not decode may remain.
-const isDecodedStateValue = (value: unknown): value is StateValue => Either.isRight(encodeWith(value, "", true))
+const isDecodedStateValue = (value: unknown): value is StateValue => Either.isRight(encodeWith(value, "", true, false))
 
 const isPlainObject = (value: object): boolean => {
   const proto: unknown = Object.getPrototypeOf(value)
@@ -828,7 +1146,7 @@ export const StateValueSchema: Schema.Schema<StateValue> = Schema.declare(isDeco
   identifier: "StateValue",
   description: "a value that can be kept in pipeline state",
   message: (issue) =>
-    Either.match(encodeWith(issue.actual, "", true), {
+    Either.match(encodeWith(issue.actual, "", true, false), {
       onLeft: (error) => error.message,
       onRight: () => "Expected a state value"
     })
