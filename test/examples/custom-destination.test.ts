@@ -14,6 +14,7 @@ import {
   stations,
   weather
 } from "../../examples/custom-destination/pipeline.js"
+import * as Commit from "../../src/pipeline/Commit.js"
 import { Destination, Pipeline, Resource, Source } from "../../src/index.js"
 import { tempDir } from "../helpers.js"
 import { runExample } from "./runExample.js"
@@ -42,7 +43,7 @@ const withDestination = <A, E, R>(
   })
 
 const runIn = <E, R>(pipelinesDir: string, source: Source.Source<E, R>, extra: Partial<Pipeline.PipelineConfig> = {}) =>
-  Pipeline.run(source).pipe(Effect.provide(Pipeline.layer({ ...config, pipelinesDir, ...extra })))
+  Pipeline.run(source).pipe(Effect.provide(Pipeline.layerNode({ ...config, pipelinesDir, ...extra })))
 
 describe("examples/custom-destination", () => {
   it.scopedLive("loads, loads nothing new, and restores the state from the JSON-lines files", () =>
@@ -59,11 +60,11 @@ describe("examples/custom-destination", () => {
         expect((yield* rowsOf("readings")).map((r) => r.id)).toEqual(defaultReadings.map((r) => r.id))
         expect(yield* rowsOf("stations")).toHaveLength(3)
         // one current file per table, one state file, no lock and no temp file left behind
-        expect(filesOf(data).map((f) => f.replace(/\.\d+\.\d+\./, ".<load>."))).toEqual([
+        expect(filesOf(data).map((f) => f.replace(/\.[0-9a-f-]{36}\./, ".<id>."))).toEqual([
           "manifest.json",
-          "state/weather_pipeline.<load>.json",
-          "tables/readings.<load>.jsonl",
-          "tables/stations.<load>.jsonl"
+          "state/weather_pipeline.<id>.json",
+          "tables/readings.<id>.jsonl",
+          "tables/stations.<id>.jsonl"
         ])
       })
     )
@@ -152,24 +153,25 @@ describe("examples/custom-destination", () => {
         const destination = yield* Destination.Destination
         const manifest = () => NodeFs.readFileSync(NodePath.join(data, config.dataset, "manifest.json"), "utf8")
         const before = manifest()
-        const commit = (overrides: Partial<Destination.LoadCommit>) =>
-          Effect.scoped(
-            Effect.gen(function* () {
-              const spool = yield* tempDir()
-              const job = yield* destination.openLoad(target, spool)
-              return yield* job.commit({
-                loadId: "9999999999.000000",
-                schemaName: "weather",
-                pipelineName: config.name,
-                tables: [],
-                state: Option.none(),
-                expected: { _tag: "Unchecked" },
-                dropTables: [],
-                keepStateVersions: 100,
-                ...overrides
-              })
-            })
-          )
+        // the commit every verb goes through, on the example's driver
+        const commit = (overrides: Partial<Commit.CommitRequest>) =>
+          Commit.apply(destination, target, {
+            pipelineName: config.name,
+            load: {
+              loadId: "9999999999.000000",
+              schemaName: "weather",
+              status: 0,
+              insertedAt: new Date(),
+              schemaVersionHash: null
+            },
+            stage: Option.none(),
+            tables: [],
+            state: Option.none(),
+            expected: { _tag: "Unchecked" },
+            dropTables: [],
+            keepStateVersions: 100,
+            ...overrides
+          })
 
         const conflict = yield* Effect.flip(
           commit({ dropTables: ["readings"], expected: { _tag: "Newest", newest: Option.none() } })
@@ -181,7 +183,7 @@ describe("examples/custom-destination", () => {
         const access = yield* destination.dataset(target)
         expect(yield* access.tableExists("readings")).toBe(false)
         expect(yield* access.tableExists("stations")).toBe(true)
-        expect(Option.isSome(yield* destination.newestState(target, config.name))).toBe(true)
+        expect(yield* destination.stateRows(target, config.name, 1)).toHaveLength(1)
         expect(filesOf(data).some((f) => f.startsWith("tables/readings"))).toBe(false)
 
         yield* destination.dropDataset(target)
@@ -198,7 +200,7 @@ describe("examples/custom-destination", () => {
           const more = defaultReadings.slice(0, n * 2)
           yield* runIn(pipelines, weather({ stations: defaultStations, readings: more }), { keepStateVersions: 2 })
         }
-        const history = yield* Effect.flatMap(Destination.Destination, (d) => d.stateHistory(target, config.name, 10))
+        const history = yield* Effect.flatMap(Destination.Destination, (d) => d.stateRows(target, config.name, 10))
         expect(history.map((h) => h.version)).toEqual([4, 3])
       })
     )
