@@ -46,3 +46,5 @@ export * as Progress from "./pipeline/Progress.js"
 export * as Drop from "./pipeline/Drop.js"
 /** @since 0.1.0 */
 export * as History from "./pipeline/History.js"
+/** @since 0.1.0 */
+export * as StateRebase from "./state/StateRebase.js"
