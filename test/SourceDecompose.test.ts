@@ -36,7 +36,7 @@ const shop = () =>
 
 const runIn = <E, R>(dir: string, source: Source.Source<E, R>, destination: Layer.Layer<Destination.Destination>) =>
   Pipeline.run(source).pipe(
-    Effect.provide(Pipeline.layer({ name: "p", dataset: "ds", pipelinesDir: dir })),
+    Effect.provide(Pipeline.layerNode({ name: "p", dataset: "ds", pipelinesDir: dir })),
     Effect.provide(destination)
   )
 
