@@ -22,7 +22,7 @@
  *
  * @since 0.1.0
  */
-import { Effect, Either, Layer, Option, Ref, Schema, Stream } from "effect"
+import { Clock, Effect, Either, Layer, Option, Ref, Schema, Stream } from "effect"
 import * as PipelineContext from "../context/PipelineContext.js"
 import * as ResourceState from "../context/ResourceState.js"
 import { removeResource } from "../context/Slots.js"
@@ -258,7 +258,10 @@ const runIn = <E, R>(progress: Progress.ProgressShape, source: Source<E, R>) =>
       loadId,
       stage,
       tables: loaded.map((t) => t.schema()),
-      extractedAt: new Date()
+      extractedAt: new Date(yield* Clock.currentTimeMillis),
+      resets: plans
+        .filter((p) => p.resource.writeDisposition === "replace")
+        .map((p) => ({ source: source.name, resource: p.resource.name }))
     })
     yield* progress.phase(config.name, "done")
     return {

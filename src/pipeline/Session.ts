@@ -34,11 +34,13 @@ import {
   type DestinationShape,
   type Stage,
   type StateConflict,
+  type StateRow,
   type StateRowInfo
 } from "../destination/Destination.js"
 import type { TableSchema } from "../destination/TableSchema.js"
 import * as PipelineState from "../state/PipelineState.js"
 import * as StateBlob from "../state/StateBlob.js"
+import * as StateRebase from "../state/StateRebase.js"
 import * as StateValue from "../state/StateValue.js"
 import * as StateVersion from "../state/StateVersion.js"
 import * as Commit from "./Commit.js"
@@ -74,6 +76,8 @@ export interface Change {
   readonly dropTables?: ReadonlyArray<string>
   /** when the draft's data was extracted (`_local._last_extracted_at`), for runs */
   readonly extractedAt?: Date
+  /** resource slots this change reset (`replace` resources): changed even when equal */
+  readonly resets?: ReadonlyArray<StateRebase.ResourceRef>
 }
 
 /**
@@ -119,7 +123,11 @@ export interface Session {
     change: Change
   ) => Effect.Effect<
     Committed,
-    DestinationError | StateConflict | StateValue.NonSerializableStateValue | WorkingDir.WorkingDirError
+    | DestinationError
+    | StateConflict
+    | StateValue.NonSerializableStateValue
+    | StateBlob.InvalidStateBlob
+    | WorkingDir.WorkingDirError
   >
   /** writes a state to the working dir only, recording this session's target */
   readonly persist: (state: PipelineState.PipelineState) => Effect.Effect<void, WorkingDirError>
@@ -278,98 +286,137 @@ export const open = (
 
     const persist = (doc: PipelineState.PipelineState) => write(record(doc, {}))
 
+    const withMetadata = (doc: PipelineState.PipelineState, schemaName: string): PipelineState.PipelineState => ({
+      ...doc,
+      pipeline_name: config.name,
+      dataset_name: config.dataset,
+      default_schema_name: doc.default_schema_name ?? schemaName,
+      schema_names: [...new Set([...(doc.schema_names ?? []), schemaName])],
+      destination_type: destination.type,
+      destination_name: destination.name
+    })
+
     const commit = (change: Change) =>
       Effect.gen(function* () {
         const current = yield* Ref.get(committed)
         const base = current.state
-        const draft: PipelineState.PipelineState = {
-          ...change.draft,
-          pipeline_name: config.name,
-          dataset_name: config.dataset,
-          default_schema_name: change.draft.default_schema_name ?? change.schemaName,
-          schema_names: [...new Set([...(change.draft.schema_names ?? []), change.schemaName])],
-          destination_type: destination.type,
-          destination_name: destination.name
-        }
-        const next = yield* StateVersion.next(draft, current.committedHash)
+        const next = yield* StateVersion.next(withMetadata(change.draft, change.schemaName), current.committedHash)
         const tables = change.tables ?? []
         const dropTables = change.dropTables ?? []
         const due = tables.length > 0 || dropTables.length > 0 || next.changed
-        let loadId: string | null = null
-        if (due) {
-          loadId = change.loadId ?? (yield* newLoadId)
-          // the blob keeps the document's key order, as dlt writes it
-          const blob = yield* StateBlob.encode(next.state)
-          if (blob.length > config.stateSizeWarningBytes) {
-            yield* Effect.logWarning(
-              `pipeline ${config.name}: the encoded state is ${blob.length} bytes, past ${config.stateSizeWarningBytes}; largest slots: ${largestSlots(next.state)}. Keep large per-record data in the destination (PipelineContext.dataset), not in state.`
-            )
-          }
-          const now = new Date(yield* Clock.currentTimeMillis)
-          yield* Commit.apply(destination, datasetTarget, {
-            pipelineName: config.name,
-            load: {
-              loadId,
-              schemaName: change.schemaName,
-              status: 0,
-              insertedAt: now,
-              schemaVersionHash: null
-            },
-            stage: Option.fromNullable(change.stage),
-            tables,
-            dropTables,
-            state: next.changed
-              ? Option.some({
-                  version: next.state._state_version,
-                  engineVersion: next.state._state_engine_version,
-                  pipelineName: config.name,
-                  state: blob,
-                  createdAt: now,
-                  versionHash: next.hash,
-                  loadId,
-                  dltId: ids.rowId()
-                })
-              : Option.none(),
-            expected: current.expected,
-            keepStateVersions: config.keepStateVersions
-          }).pipe(
-            Effect.withSpan("pipestate.commit", {
-              attributes: {
-                ...spanOf(config),
-                "pipestate.destination": destination.name,
-                "pipestate.load_id": loadId,
-                "pipestate.state_version": next.state._state_version,
-                "pipestate.state_changed": next.changed,
-                "pipestate.tables": tables.length
-              }
-            })
-          )
+        const local = (state: PipelineState.PipelineState, firstRun: boolean) =>
+          record(state, {
+            first_run: firstRun,
+            ...(change.extractedAt === undefined ? {} : { _last_extracted_at: change.extractedAt })
+          })
+        if (!due) {
+          const persisted = local(next.state, base._local.first_run)
+          yield* Ref.update(committed, (c) => ({ ...c, state: persisted }))
+          yield* write(persisted)
+          return { loadId: null, state: persisted, stateChanged: false } satisfies Committed
         }
-        const firstRun = due ? false : base._local.first_run
-        const persisted = record(next.state, {
-          first_run: firstRun,
-          ...(change.extractedAt === undefined ? {} : { _last_extracted_at: change.extractedAt })
-        })
-        const moved =
-          next.changed && current.expected._tag === "Newest"
-            ? {
-                expected: {
-                  _tag: "Newest",
-                  newest: Option.some({ version: next.state._state_version, hash: next.hash })
-                } satisfies StateSync.Expectation,
-                committedHash: next.hash
-              }
-            : next.changed
-              ? { committedHash: next.hash }
-              : {}
+        const loadId = change.loadId ?? (yield* newLoadId)
+        const now = new Date(yield* Clock.currentTimeMillis)
+        const rowOf = (n: StateVersion.Next) =>
+          Effect.gen(function* () {
+            if (!n.changed) return Option.none<Omit<StateRow, "loadId">>()
+            // the blob keeps the document's key order, as dlt writes it
+            const blob = yield* StateBlob.encode(n.state)
+            if (blob.length > config.stateSizeWarningBytes) {
+              yield* Effect.logWarning(
+                `pipeline ${config.name}: the encoded state is ${blob.length} bytes, past ${config.stateSizeWarningBytes}; largest slots: ${largestSlots(n.state)}. Keep large per-record data in the destination (PipelineContext.dataset), not in state.`
+              )
+            }
+            return Option.some<Omit<StateRow, "loadId">>({
+              version: n.state._state_version,
+              engineVersion: n.state._state_engine_version,
+              pipelineName: config.name,
+              state: blob,
+              createdAt: now,
+              versionHash: n.hash,
+              dltId: ids.rowId()
+            })
+          })
+        const resolved = (n: StateVersion.Next, newest: StateRowInfo | undefined) =>
+          Effect.map(rowOf(n), (row) => ({
+            row,
+            value: {
+              next: n,
+              newest: n.changed
+                ? { version: n.state._state_version, hash: n.hash }
+                : newest === undefined
+                  ? null
+                  : { version: newest.version, hash: newest.versionHash }
+            }
+          }))
+        const result = yield* Commit.apply(destination, datasetTarget, {
+          pipelineName: config.name,
+          load: { loadId, schemaName: change.schemaName, status: 0, insertedAt: now, schemaVersionHash: null },
+          stage: Option.fromNullable(change.stage),
+          tables,
+          dropTables,
+          keepStateVersions: config.keepStateVersions,
+          loadIdAfter: (after) => ids.loadId(Option.some(after)),
+          state: {
+            expected: current.expected,
+            // without a check (restore off), a state that changed still goes above the newest row
+            onExpected: (found) =>
+              resolved(current.expected._tag === "Unchecked" ? StateVersion.above(next, found) : next, found),
+            // another change committed since this one started: combine them when they touched
+            // different resource slots and source-state keys (StateRebase), else a conflict
+            onMoved: (found, read) =>
+              Effect.gen(function* () {
+                const moved = (paths?: ReadonlyArray<string>) =>
+                  Commit.conflict(config.name, config.dataset, current.expected, found, paths)
+                // the base must be exactly the state the change expected (no state: an empty one),
+                // or what each side changed since is unknown
+                const exact =
+                  current.expected._tag === "Newest" &&
+                  Option.match(current.expected.newest, {
+                    onNone: () => Object.keys(base.sources).length === 0,
+                    onSome: (newest) => newest.hash !== null && base._version_hash === newest.hash
+                  })
+                if (!exact) return yield* moved()
+                const stored = yield* read
+                if (Option.isNone(stored)) return yield* moved()
+                const theirs = yield* StateSync.decodeStored(stored.value, config.name)
+                const rebased = yield* StateRebase.rebase({
+                  base,
+                  remote: theirs,
+                  draft: change.draft,
+                  resets: change.resets ?? []
+                }).pipe(Effect.catchTag("RebaseConflict", (error) => Effect.fail(moved(error.paths))))
+                const merged = yield* StateVersion.next(
+                  withMetadata(rebased.state, change.schemaName),
+                  found.versionHash
+                )
+                return yield* resolved(merged, found)
+              })
+          }
+        }).pipe(
+          Effect.withSpan("pipestate.commit", {
+            attributes: {
+              ...spanOf(config),
+              "pipestate.destination": destination.name,
+              "pipestate.load_id": loadId,
+              "pipestate.state_version": next.state._state_version,
+              "pipestate.state_changed": next.changed,
+              "pipestate.tables": tables.length
+            }
+          })
+        )
+        const persisted = local(result.next.state, false)
         yield* Ref.set(committed, {
-          ...current,
-          ...moved,
           state: persisted,
-          newestLoadId: loadId === null ? current.newestLoadId : Option.some(loadId)
+          expected:
+            current.expected._tag === "Unchecked"
+              ? current.expected
+              : ({ _tag: "Newest", newest: Option.fromNullable(result.newest) } satisfies StateSync.Expectation),
+          committedHash: result.newest?.hash ?? current.committedHash,
+          newestLoadId: Option.some(loadId)
         })
         yield* write(persisted)
-        return { loadId, state: persisted, stateChanged: next.changed } satisfies Committed
+        return { loadId, state: persisted, stateChanged: result.next.changed } satisfies Committed
       })
 
     return {

@@ -68,3 +68,14 @@ export const onto = (
     _local: base._local
   }
 }
+
+/**
+ * `next` with a version above `newest`'s when it changed: versions only grow in a dataset, even when
+ * a change did not start from the newest state (state sync off, starting over).
+ *
+ * @since 0.1.0
+ */
+export const above = (next: Next, newest: { readonly version: number } | undefined): Next =>
+  next.changed && newest !== undefined && next.state._state_version <= newest.version
+    ? { ...next, state: { ...next.state, _state_version: newest.version + 1 } }
+    : next

@@ -14,7 +14,10 @@ import {
   stations,
   weather
 } from "../../examples/custom-destination/pipeline.js"
+import * as ResourceState from "../../src/context/ResourceState.js"
 import * as Commit from "../../src/pipeline/Commit.js"
+import type * as StateSync from "../../src/pipeline/StateSync.js"
+
 import { Destination, Pipeline, Resource, Source } from "../../src/index.js"
 import { tempDir } from "../helpers.js"
 import { runExample } from "./runExample.js"
@@ -108,42 +111,49 @@ describe("examples/custom-destination", () => {
     )
   )
 
-  it.scopedLive("two runs started from the same state: one commits, the other fails with StateConflict", () =>
-    withDestination(({ data }) =>
-      Effect.gen(function* () {
-        const go = yield* Deferred.make<void>()
-        const gated = (started: Deferred.Deferred<void>, n: number) =>
-          Source.make({
-            name: "race",
-            resources: [
-              Resource.make(
-                { name: "numbers" },
-                Stream.fromEffect(
-                  Deferred.succeed(started, undefined).pipe(Effect.zipRight(Deferred.await(go)), Effect.as({ n }))
+  it.scopedLive(
+    "two runs started from the same state that both change one slot: one commits, the other fails with StateConflict",
+    () =>
+      withDestination(({ data }) =>
+        Effect.gen(function* () {
+          const go = yield* Deferred.make<void>()
+          const gated = (started: Deferred.Deferred<void>, n: number) =>
+            Source.make({
+              name: "race",
+              resources: [
+                Resource.make(
+                  { name: "numbers" },
+                  Stream.fromEffect(
+                    Deferred.succeed(started, undefined).pipe(
+                      Effect.zipRight(Deferred.await(go)),
+                      // both runs change the resource's slot: their changes overlap
+                      Effect.zipRight(ResourceState.set("last", n)),
+                      Effect.as({ n })
+                    )
+                  )
                 )
-              )
-            ]
-          })
-        const started = [yield* Deferred.make<void>(), yield* Deferred.make<void>()] as const
-        const machines = [yield* tempDir(), yield* tempDir()] as const
-        const fibers = yield* Effect.forEach([0, 1] as const, (i) =>
-          Effect.fork(Effect.either(runIn(machines[i], gated(started[i], i))))
-        )
-        yield* Deferred.await(started[0])
-        yield* Deferred.await(started[1])
-        const manifestBefore = NodeFs.existsSync(NodePath.join(data, config.dataset, "manifest.json"))
-        expect(manifestBefore).toBe(false)
-        yield* Deferred.succeed(go, undefined)
-        const results = yield* Effect.forEach(fibers, Fiber.join)
+              ]
+            })
+          const started = [yield* Deferred.make<void>(), yield* Deferred.make<void>()] as const
+          const machines = [yield* tempDir(), yield* tempDir()] as const
+          const fibers = yield* Effect.forEach([0, 1] as const, (i) =>
+            Effect.fork(Effect.either(runIn(machines[i], gated(started[i], i))))
+          )
+          yield* Deferred.await(started[0])
+          yield* Deferred.await(started[1])
+          const manifestBefore = NodeFs.existsSync(NodePath.join(data, config.dataset, "manifest.json"))
+          expect(manifestBefore).toBe(false)
+          yield* Deferred.succeed(go, undefined)
+          const results = yield* Effect.forEach(fibers, Fiber.join)
 
-        const winners = results.filter(Either.isRight)
-        const losers = results.flatMap((r) => (Either.isLeft(r) ? [r.left] : []))
-        expect(winners).toHaveLength(1)
-        expect(losers.map((e) => (e as { _tag?: unknown })._tag)).toEqual(["StateConflict"])
-        // nothing of the loser is visible
-        expect((yield* rowsOf("numbers")).map((r) => r.n)).toEqual([results.findIndex(Either.isRight)])
-      })
-    )
+          const winners = results.filter(Either.isRight)
+          const losers = results.flatMap((r) => (Either.isLeft(r) ? [r.left] : []))
+          expect(winners).toHaveLength(1)
+          expect(losers.map((e) => (e as { _tag?: unknown })._tag)).toEqual(["StateConflict"])
+          // nothing of the loser is visible
+          expect((yield* rowsOf("numbers")).map((r) => r.n)).toEqual([results.findIndex(Either.isRight)])
+        })
+      )
   )
 
   it.scopedLive("a commit whose expectation fails writes nothing; dropTables and dropDataset", () =>
@@ -154,7 +164,10 @@ describe("examples/custom-destination", () => {
         const manifest = () => NodeFs.readFileSync(NodePath.join(data, config.dataset, "manifest.json"), "utf8")
         const before = manifest()
         // the commit every verb goes through, on the example's driver
-        const commit = (overrides: Partial<Commit.CommitRequest>) =>
+        const commit = (
+          expected: StateSync.Expectation,
+          overrides: Partial<Commit.CommitRequest<void, Destination.StateConflict>> = {}
+        ) =>
           Commit.apply(destination, target, {
             pipelineName: config.name,
             load: {
@@ -166,20 +179,24 @@ describe("examples/custom-destination", () => {
             },
             stage: Option.none(),
             tables: [],
-            state: Option.none(),
-            expected: { _tag: "Unchecked" },
+            state: {
+              expected,
+              onExpected: () => Effect.succeed({ row: Option.none(), value: undefined }),
+              onMoved: (found) => Effect.fail(Commit.conflict(config.name, target.dataset, expected, found))
+            },
             dropTables: [],
             keepStateVersions: 100,
+            loadIdAfter: (after) => Effect.succeed(`${after}1`),
             ...overrides
           })
 
         const conflict = yield* Effect.flip(
-          commit({ dropTables: ["readings"], expected: { _tag: "Newest", newest: Option.none() } })
+          commit({ _tag: "Newest", newest: Option.none() }, { dropTables: ["readings"] })
         )
         expect(conflict._tag).toBe("StateConflict")
         expect(manifest()).toBe(before)
 
-        yield* commit({ dropTables: ["readings"] })
+        yield* commit({ _tag: "Unchecked" }, { dropTables: ["readings"] })
         const access = yield* destination.dataset(target)
         expect(yield* access.tableExists("readings")).toBe(false)
         expect(yield* access.tableExists("stations")).toBe(true)
