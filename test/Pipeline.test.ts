@@ -359,6 +359,27 @@ describe("Pipeline.run", () => {
     })
   )
 
+  it.scoped("currentState tells the state a run would start from and writes nothing", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir()
+      const data = yield* tempDir()
+      const destination = Destination.sqlite({ directory: data })
+      yield* runIn(dir, Source.make({ name: "src", resources: [numbers([1, 2])] }), destination)
+      const statePath = NodePath.join(dir, "p", "state.json")
+      NodeFs.rmSync(statePath)
+      const before = NodeFs.readdirSync(NodePath.join(dir, "p")).sort()
+      const state = yield* Pipeline.currentState.pipe(
+        Effect.provide(Pipeline.layerNode({ name: "p", dataset: "ds", pipelinesDir: dir })),
+        Effect.provide(destination)
+      )
+      expect(PipelineState.getResourceSlot(state, "src", "numbers")).toEqual({ seen: [1, 2] })
+      expect(NodeFs.existsSync(statePath)).toBe(false)
+      // nothing was written (the lock only clears debris: spools of killed runs, temporary files)
+      const after = NodeFs.readdirSync(NodePath.join(dir, "p"))
+      expect(after.filter((entry) => !before.includes(entry))).toEqual([])
+    })
+  )
+
   it.scoped("a clean working dir restores the state from the destination (SQLite)", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir()

@@ -214,19 +214,21 @@ describe("WorkingDir lock", () => {
     )
   )
 
-  it.live("a writer killed between writing and linking its lock leaves a temporary file, removed by the next lock", () =>
-    run(
-      Effect.gen(function* () {
-        const { wd, fs } = yield* setup()
-        yield* fs.writeFileString(`${wd.lockPath}.0123456789ab.tmp`, '{"pid":1')
-        yield* Effect.scoped(
-          Effect.gen(function* () {
-            yield* wd.lock
-            expect((yield* fs.readDirectory(wd.dir)).sort()).toEqual([".lock"])
-          })
-        )
-      })
-    )
+  it.live(
+    "a writer killed between writing and linking its lock leaves a temporary file, removed by the next lock",
+    () =>
+      run(
+        Effect.gen(function* () {
+          const { wd, fs } = yield* setup()
+          yield* fs.writeFileString(`${wd.lockPath}.0123456789ab.tmp`, '{"pid":1')
+          yield* Effect.scoped(
+            Effect.gen(function* () {
+              yield* wd.lock
+              expect((yield* fs.readDirectory(wd.dir)).sort()).toEqual([".lock"])
+            })
+          )
+        })
+      )
   )
 
   it.live("the lock file is never seen empty or partial while locks come and go", () =>

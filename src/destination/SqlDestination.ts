@@ -349,9 +349,14 @@ export const make = (options: SqlDestinationOptions): DestinationShape => {
             sql`DELETE FROM ${dialect.table(sql, dataset, STATE_TABLE)} WHERE pipeline_name = ${pipelineName} AND _dlt_load_id < ${loadId}`
           )
       }
-      const run = Effect.zipRight(
-        as("lock the pipeline's commits")(dialect.lockPipeline(sql, dataset, txOptions.pipelineName)),
-        body(tx)
+      // a pool can hand out a connection the server terminated a moment ago: BEGIN then fails with
+      // nothing done, and the transaction gets one more try on a fresh connection
+      let begun = false
+      const run = Effect.sync(() => {
+        begun = true
+      }).pipe(
+        Effect.zipRight(as("lock the pipeline's commits")(dialect.lockPipeline(sql, dataset, txOptions.pipelineName))),
+        Effect.zipRight(body(tx))
       )
       if (Option.isSome(stager)) yield* stager.value.beforeCommit
       const fail = (error: unknown) =>
@@ -362,6 +367,7 @@ export const make = (options: SqlDestinationOptions): DestinationShape => {
           cause: error
         })
       return yield* sql.withTransaction(run).pipe(
+        Effect.retry({ times: 1, while: (error) => !begun && isSqlError(error) && isConnectionLost(error) }),
         // a SqlError here is BEGIN itself; COMMIT and ROLLBACK on a connection the server killed are
         // raised as defects
         Effect.catchIf(

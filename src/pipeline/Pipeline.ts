@@ -146,6 +146,14 @@ export const run = <E, R>(source: Source<E, R>) =>
     const { config } = yield* Pipeline
     const destination = yield* Destination
     return yield* Effect.scoped(runIn(progress, source)).pipe(
+      Effect.tap((summary) =>
+        Effect.annotateCurrentSpan({
+          "pipestate.load_id": summary.loadId,
+          "pipestate.rows": Object.values(summary.tables).reduce((a, b) => a + b, 0),
+          "pipestate.state_version": summary.stateVersionAfter,
+          "pipestate.origin": summary.origin
+        })
+      ),
       Effect.withSpan("pipestate.run", {
         attributes: {
           "pipestate.pipeline": config.name,
@@ -241,10 +249,10 @@ const runIn = <E, R>(progress: Progress.ProgressShape, source: Source<E, R>) =>
           )
         ),
         Effect.zipRight(Effect.suspend(() => progress.resourceDone(resource.name, extracted))),
+        Effect.tap(() => Effect.annotateCurrentSpan("pipestate.rows", extracted)),
         Effect.withSpan("pipestate.extract", {
           attributes: { "pipestate.resource": resource.name, "pipestate.table": table }
-        }),
-        Effect.tap(() => Effect.annotateCurrentSpan("pipestate.rows", extracted))
+        })
       )
     }
     yield* Effect.forEach(plans, extract, { concurrency: config.concurrency, discard: true })
