@@ -6,7 +6,8 @@
 import { createHash } from "node:crypto"
 import { deflateSync, inflateSync } from "node:zlib"
 import { Either } from "effect"
-import { PipelineState, StateBlob } from "../src/index.js"
+import * as PipelineState from "../src/state/PipelineState.js"
+import * as StateBlob from "../src/state/StateBlob.js"
 import type { Benchmark, Figure } from "./lib/env.js"
 import { alternate, median, timed } from "./lib/stats.js"
 

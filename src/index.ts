@@ -1,50 +1,37 @@
 /**
- * pipestate: pipeline state for TypeScript data loading on Effect.
+ * pipestate: pipeline state for TypeScript data loading on Effect. Resources and sources remember
+ * values between runs; the state is committed into the destination in the same transaction as the
+ * data, and a clean machine restores it from there.
+ *
+ * The drivers are subpath modules (`pipestate/sqlite`, `pipestate/postgres`, `pipestate/sql`); the
+ * `Destination` layers here load them when they are built.
  *
  * @since 0.1.0
  */
 
 /** @since 0.1.0 */
-export * as Destination from "./destination/index.js"
+export * as Pipeline from "./pipeline/Pipeline.js"
 /** @since 0.1.0 */
-export * as TableSchema from "./destination/TableSchema.js"
+export * as Source from "./pipeline/Source.js"
 /** @since 0.1.0 */
-export * as PipelineContext from "./context/PipelineContext.js"
+export * as Resource from "./pipeline/Resource.js"
 /** @since 0.1.0 */
 export * as ResourceState from "./context/ResourceState.js"
 /** @since 0.1.0 */
 export * as SourceState from "./context/SourceState.js"
 /** @since 0.1.0 */
-export * as StateSlot from "./context/StateSlot.js"
-/** @since 0.1.0 */
-export * as Normalize from "./pipeline/Normalize.js"
-/** @since 0.1.0 */
-export * as Pipeline from "./pipeline/Pipeline.js"
-/** @since 0.1.0 */
-export * as Resource from "./pipeline/Resource.js"
-/** @since 0.1.0 */
-export * as Source from "./pipeline/Source.js"
-/** @since 0.1.0 */
-export * as StateSync from "./pipeline/StateSync.js"
-/** @since 0.1.0 */
-export * as WorkingDir from "./pipeline/WorkingDir.js"
-/** @since 0.1.0 */
-export * as PipelineState from "./state/PipelineState.js"
-/** @since 0.1.0 */
-export * as StateBlob from "./state/StateBlob.js"
-/** @since 0.1.0 */
-export * as StatePath from "./state/StatePath.js"
-/** @since 0.1.0 */
-export * as StateValue from "./state/StateValue.js"
+export * as PipelineContext from "./context/PipelineContext.js"
 /** @since 0.1.0 */
 export * as Incremental from "./pipeline/Incremental.js"
 /** @since 0.1.0 */
-export * as PipestateConfig from "./config/PipestateConfig.js"
-/** @since 0.1.0 */
-export * as Progress from "./pipeline/Progress.js"
-/** @since 0.1.0 */
-export * as Drop from "./pipeline/Drop.js"
+export * as Destination from "./destination/index.js"
 /** @since 0.1.0 */
 export * as History from "./pipeline/History.js"
 /** @since 0.1.0 */
-export * as StateRebase from "./state/StateRebase.js"
+export * as Drop from "./pipeline/Drop.js"
+/** @since 0.1.0 */
+export * as PipestateConfig from "./config/PipestateConfig.js"
+/** @since 0.1.0 */
+export * as StateValue from "./state/StateValue.js"
+/** @since 0.1.0 */
+export * as Progress from "./pipeline/Progress.js"

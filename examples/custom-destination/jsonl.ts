@@ -28,7 +28,7 @@ import { hostname } from "node:os"
 import { Error as PlatformError, FileSystem, Path } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
 import { BigDecimal, Effect, Layer, Option, ParseResult, Schedule, Schema } from "effect"
-import { Destination, type TableSchema } from "../../src/index.js"
+import { Destination } from "../../src/index.js"
 
 const NAME = "jsonl"
 const MANIFEST = "manifest.json"
@@ -88,7 +88,7 @@ const decodeLines = (text: string) =>
 const toLines = (rows: Iterable<Row>): string => Array.from(rows, (row) => `${JSON.stringify(row)}\n`).join("")
 
 /** a cell as plain JSON: timestamps as ISO text, decimals as text, bytes as base64 */
-const toJson = (cell: TableSchema.Cell): unknown => {
+const toJson = (cell: Destination.Cell): unknown => {
   if (cell instanceof Date) return cell.toISOString()
   if (cell instanceof Uint8Array) return Buffer.from(cell).toString("base64")
   if (BigDecimal.isBigDecimal(cell)) return BigDecimal.format(cell)
@@ -97,7 +97,7 @@ const toJson = (cell: TableSchema.Cell): unknown => {
 }
 
 /** a staged row as one JSON line; null cells are left out */
-const toLine = (columns: ReadonlyArray<TableSchema.Column>, row: ReadonlyArray<TableSchema.Cell>): string => {
+const toLine = (columns: ReadonlyArray<Destination.Column>, row: ReadonlyArray<Destination.Cell>): string => {
   const record: Record<string, unknown> = {}
   columns.forEach((column, i) => {
     const cell = row[i]
@@ -417,7 +417,7 @@ export const make = (
           const appending = yield* Effect.makeSemaphore(1)
           return {
             spoolDir,
-            write: (table: TableSchema.TableSchema, batch: TableSchema.RowBatch) =>
+            write: (table: Destination.TableSchema, batch: Destination.RowBatch) =>
               appending
                 .withPermits(1)(
                   fs.writeFileString(
