@@ -224,7 +224,7 @@ export const infoText = (
       ["  working dir:", info.workingDir],
       ["  destination:", destination],
       ["  location:", info.location],
-      ["  dataset:", state.dataset_name],
+      ["  dataset:", state.dataset_name ?? "(none)"],
       ["  state version:", String(state._state_version)],
       ["  version hash:", state._version_hash ?? "(none yet)"],
       ["  first run:", state._local.first_run ? "yes (nothing loaded yet)" : "no"],
@@ -326,7 +326,7 @@ export const listText = (pipelinesDir: string, pipelines: ReadonlyArray<ListedPi
       onSome: (s) => [
         p.name,
         s.destination_name ?? "(none yet)",
-        s.dataset_name,
+        s.dataset_name ?? "(none)",
         String(s._state_version),
         s._local._last_extracted_at === undefined ? "(never)" : isoOf(s._local._last_extracted_at)
       ]

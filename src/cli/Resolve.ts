@@ -171,7 +171,7 @@ export const resolve = (name: string, flags: CommonFlags) =>
 
     // the local state's dataset is the one actually loaded (dev mode suffixes it), so it wins over config
     const localDataset = Option.orElse(
-      Option.map(local, (s) => s.dataset_name),
+      Option.flatMap(local, (s) => Option.fromNullable(s.dataset_name)),
       () => Option.fromNullable(salvaged.dataset)
     )
     let dataset: Chosen<string>

@@ -7,7 +7,7 @@
  */
 import { deflateSync, inflateSync } from "node:zlib"
 import { Either, Schema } from "effect"
-import { bumpVersionWithText, fromParsedJson, fromUtf8BytesFast, type PipelineState } from "./PipelineState.js"
+import { bumpVersionWithText, fromText as documentFromText, fromUtf8BytesFast, type PipelineState, syncedDocument } from "./PipelineState.js"
 import { type NonSerializableStateValue, stringify } from "./StateValue.js"
 
 /**
@@ -42,13 +42,8 @@ const strictBase64 = (text: string): Buffer | undefined => {
 
 const utf8 = new TextDecoder("utf-8", { fatal: true })
 
-const isObject = (value: unknown): value is object =>
-  typeof value === "object" && value !== null && !Array.isArray(value)
-
 // a stored state comes from a run that loaded
 const NOT_FIRST_RUN = { _local: { first_run: false } }
-
-const notFirstRun = (doc: unknown): object => ({ ...(doc as object), ...NOT_FIRST_RUN })
 
 const describe = (error: unknown): string => (error instanceof Error ? error.message : String(error))
 
@@ -64,8 +59,7 @@ const describe = (error: unknown): string => (error instanceof Error ? error.mes
  * @since 0.1.0
  */
 export const encode = (state: PipelineState): Either.Either<string, NonSerializableStateValue> => {
-  const { _local: _, ...synced } = state
-  return Either.map(stringify(synced), encodeText)
+  return Either.map(stringify(syncedDocument(state)), encodeText)
 }
 
 /**
@@ -151,16 +145,12 @@ const fromText = (
   text: string,
   fail: (reason: string) => InvalidStateBlob
 ): Either.Either<PipelineState, InvalidStateBlob> =>
-  Either.try({
-    try: (): unknown => JSON.parse(text),
-    catch: (error) => fail(`it is neither base64 nor JSON (${describe(error)})`)
-  }).pipe(
-    Either.flatMap((doc) => (isObject(doc) ? Either.right(doc) : Either.left(fail("it does not hold a JSON object")))),
-    Either.flatMap((doc) =>
-      Either.mapLeft(
-        // the parsed document is ours: the state is decoded in place
-        fromParsedJson(notFirstRun(doc), (): unknown => notFirstRun(JSON.parse(text))),
-        (error) => fail(error.reason)
-      )
+  Either.mapLeft(documentFromText(text, NOT_FIRST_RUN), (error) =>
+    fail(
+      error.reason.startsWith("not valid JSON")
+        ? `it is neither base64 nor JSON (${error.reason})`
+        : error.reason === "the document is not a JSON object"
+          ? "it does not hold a JSON object"
+          : error.reason
     )
   )
