@@ -10,6 +10,7 @@ import type { SqlClient } from "@effect/sql"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import Sqlite from "better-sqlite3"
 import { BigDecimal, Effect, Layer, Option, Scope } from "effect"
+import { formatSqliteTimestamp, Timestamp } from "../state/StateValue.js"
 import { type DatasetTarget, Destination, DestinationError } from "./Destination.js"
 import * as SqlDestination from "./SqlDestination.js"
 import type { Cell, ColumnType, RowBatch, TableSchema } from "./TableSchema.js"
@@ -76,7 +77,8 @@ const converters: Record<ColumnType, (cell: NonNullable<Cell>) => unknown> = {
   bigint: (cell) => cell,
   double: (cell) => cell,
   boolean: (cell) => (cell ? 1 : 0),
-  timestamp: (cell) => (cell instanceof Date ? cell.toISOString() : String(cell)),
+  // dlt's text: naive UTC, six fraction digits (2026-11-29 16:28:54.191953)
+  timestamp: (cell) => (cell instanceof Date || cell instanceof Timestamp ? formatSqliteTimestamp(cell) : String(cell)),
   decimal: (cell) => (BigDecimal.isBigDecimal(cell) ? BigDecimal.format(cell) : String(cell)),
   bytes: (cell) => (cell instanceof Uint8Array ? Buffer.from(cell.buffer, cell.byteOffset, cell.byteLength) : cell),
   json: (cell) => JSON.stringify(cell)

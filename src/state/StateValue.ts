@@ -176,6 +176,11 @@ export class Timestamp {
     return formatTimestamp(this, "T")
   }
 
+  /** The same as `toString()`: Python's `isoformat()`, with the offset (naive: none). @since 0.1.0 */
+  toISOString(): string {
+    return formatTimestamp(this, "T")
+  }
+
   /** The same instant at another offset (`null`: naive UTC wall time). @since 0.1.0 */
   withOffset(offsetSeconds: number | null): Timestamp {
     return new Timestamp(this.epochSecond, this.microsecond, offsetSeconds)
