@@ -126,7 +126,8 @@ describe("Incremental.cursor (max)", () => {
       const entry = yield* entryOf("t")
       expect(Object.keys(entry ?? {}).sort()).toEqual(["initial_value", "last_value", "start_value", "unique_hashes"])
       expect(entry).toMatchObject({ initial_value: 0, last_value: 4, start_value: 0 })
-      expect(entry?.unique_hashes).toEqual([expect.stringMatching(/^[A-Za-z0-9+/]{16}$/)])
+      // dlt's hash: 20 characters of base64 (15 bytes of SHAKE-128)
+      expect(entry?.unique_hashes).toEqual([expect.stringMatching(/^[A-Za-z0-9+/]{20}$/)])
 
       const next = yield* t.start
       expect(next.startValue).toBe(4)
@@ -322,11 +323,11 @@ describe("Incremental cursor kinds", () => {
       ])
       expect(ids(first)).toEqual(["a", "b", "d"])
       const entry = yield* entryOf("updated_at")
-      expect(entry?.last_value).toEqual(new Date("2024-03-01T00:00:00Z"))
-      expect(entry?.initial_value).toEqual(new Date("2024-01-01T00:00:00Z"))
+      expect(String(entry?.last_value)).toBe("2024-03-01T00:00:00+00:00")
+      expect(String(entry?.initial_value)).toBe("2024-01-01T00:00:00+00:00")
       expect(entry?.unique_hashes).toHaveLength(2)
       const text = Either.getOrThrow(StateValue.stringify(entry))
-      expect(text).toContain('"last_value":"\uF0272024-03-01T00:00:00.000Z"')
+      expect(text).toContain('"last_value":"\uF0272024-03-01T00:00:00+00:00"')
 
       const run = yield* updated.start
       expect(run.startValue).toEqual(new Date("2024-03-01T00:00:00Z"))

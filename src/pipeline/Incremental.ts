@@ -379,9 +379,20 @@ const timestampKind: Kind = {
   format: (value) => String(value)
 }
 
-// a Date cursor: the same values and order as a Timestamp cursor, only its options and the values
-// given back to the user are Dates
-const dateKind: Kind = { ...timestampKind, name: "Date" }
+const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/
+
+// a Date cursor: a Timestamp cursor whose values are all UTC (rows' text without offset, or a date
+// alone, is read as UTC, so that the stored value is never naive where Dates are aware); its options
+// and the values given back to the user are Dates
+const dateKind: Kind = {
+  ...timestampKind,
+  name: "Date",
+  fromRow: (raw) => {
+    const text = typeof raw === "string" && DATE_ONLY.test(raw) ? `${raw}T00:00:00` : raw
+    const value = toTimestamp(text)
+    return value?.isNaive ? value.withOffset(0) : value
+  }
+}
 
 const calendarDateKind: Kind = {
   name: "CalendarDate",

@@ -351,7 +351,7 @@ const CANONICAL_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f
 const HEX32 = /^[0-9a-fA-F]{32}$/
 const DATE_TEXT = /^(\d{4})-(\d{2})-(\d{2})$/
 const DATETIME_TEXT =
-  /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,6}))?)?(?:([Zz])|([+-])(\d{2})(?::?(\d{2})(?::?(\d{2}))?)?)?$/
+  /^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,6}))?)?(?:([Zz])|([+-])(\d{2})(?::?(\d{2})(?::?(\d{2}))?)?)?)?$/
 const TIME_TEXT =
   /^(\d{2})(?::?(\d{2})(?::?(\d{2})(?:[.,](\d{1,6}))?)?)?(?:([Zz])|([+-])(\d{2})(?::?(\d{2})(?::?(\d{2}))?)?)?$/
 const DECIMAL_TEXT = /^([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$/
@@ -506,8 +506,8 @@ const parseDatetimeText = (text: string, start: number): Timestamp | undefined =
     Number(m[1]),
     Number(m[2]),
     Number(m[3]),
-    Number(m[4]),
-    Number(m[5]),
+    m[4] === undefined ? 0 : Number(m[4]),
+    m[5] === undefined ? 0 : Number(m[5]),
     m[6] === undefined ? 0 : Number(m[6]),
     fractionMicros(m[7]),
     offset
