@@ -271,9 +271,7 @@ const DocumentKnown = Schema.Struct({
   destination_type: Schema.optional(Schema.NullOr(Schema.String)),
   destination_name: Schema.optional(Schema.NullOr(Schema.String)),
   // dlt creates `sources` on first use, so a state that never held any has none
-  sources: Schema.optionalWith(Schema.Record({ key: Schema.String, value: SlotFromJson }), {
-    default: () => NO_SOURCES
-  }),
+  sources: Schema.optionalWith(Schema.Record({ key: Schema.String, value: SlotFromJson }), { default: () => ({}) }),
   _local: Schema.suspend(() => LocalFromJson)
 })
 
@@ -430,10 +428,11 @@ export const fromJson = (json: unknown): Either.Either<PipelineState, InvalidSta
 }
 
 const decodeDocument = (doc: JsonRecord): Either.Either<PipelineState, InvalidStateDocument> =>
-  Either.mapLeft(
-    Schema.decodeUnknownEither(PipelineStateFromJson)(doc, { errors: "first" }),
-    (error) => new InvalidStateDocument({ reason: ParseResult.TreeFormatter.formatErrorSync(error) })
-  )
+  Either.mapBoth(Schema.decodeUnknownEither(PipelineStateFromJson)(doc, { errors: "first" }), {
+    onLeft: (error) => new InvalidStateDocument({ reason: ParseResult.TreeFormatter.formatErrorSync(error) }),
+    // a document without `sources` keeps that absence (the Schema's default is a copy)
+    onRight: (state) => (Object.hasOwn(doc, "sources") ? state : { ...state, sources: NO_SOURCES })
+  })
 
 // a source slot map the fast path takes: a plain object (what Schema.Record reads without surprises)
 const isFastSlotMap = (value: Json | undefined): value is { readonly [key: string]: Json } =>
