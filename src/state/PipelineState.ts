@@ -175,9 +175,43 @@ const hashJson = (doc: { readonly [key: string]: Json }): Either.Either<string, 
 export const versionHash = (state: PipelineState): Either.Either<string, NonSerializableStateValue> =>
   Either.map(hashedText(state), sha3Base64)
 
+// The hashed texts of the states hashed lately: a commit hashes a state (`bumpVersion`) and then
+// stores it (`StateBlob.encode`), and the stored text is made from the same encoding. States are
+// immutable; the entry goes with its state.
+const hashedTexts = new WeakMap<PipelineState, string>()
+
 // what the version hash is computed over: compact typed JSON, keys sorted at every level
-const hashedText = (state: PipelineState): Either.Either<string, NonSerializableStateValue> =>
-  stringifySorted(withoutKeys(state, unhashed(state)))
+const hashedText = (state: PipelineState): Either.Either<string, NonSerializableStateValue> => {
+  const cached = hashedTexts.get(state)
+  if (cached !== undefined) return Either.right(cached)
+  const text = stringifySorted(withoutKeys(state, unhashed(state)))
+  if (Either.isRight(text)) hashedTexts.set(state, text.right)
+  return text
+}
+
+// the hashed text of a state and its version fields in front: the stored document
+const withHead = (state: PipelineState, hashed: string): Either.Either<string, NonSerializableStateValue> => {
+  const head = {
+    _state_version: state._state_version,
+    _state_engine_version: state._state_engine_version,
+    _version_hash: state._version_hash
+  }
+  return Either.map(stringify(head), (headText) =>
+    hashed === "{}" ? headText : `${headText.slice(0, -1)},${hashed.slice(1)}`
+  )
+}
+
+/**
+ * The compact typed JSON that the destination stores for a state (`StateBlob.encode` compresses
+ * it): the document without `_local`, `_state_version`, `_state_engine_version` and
+ * `_version_hash` first, then the other keys sorted at every level (dlt reads keys in any order).
+ * It is made from the same encoding as the version hash: after {@link bumpVersion} or
+ * {@link versionHash} of the same state object, only the three fields are written.
+ *
+ * @since 0.1.0
+ */
+export const storedText = (state: PipelineState): Either.Either<string, NonSerializableStateValue> =>
+  Either.flatMap(hashedText(state), (hashed) => withHead(state, hashed))
 
 const withHash = (state: PipelineState, hash: string): PipelineState => {
   const previous = state._version_hash
@@ -198,7 +232,12 @@ const withHash = (state: PipelineState, hash: string): PipelineState => {
  * @since 0.1.0
  */
 export const bumpVersion = (state: PipelineState): Either.Either<PipelineState, NonSerializableStateValue> =>
-  Either.map(versionHash(state), (hash) => withHash(state, hash))
+  Either.map(hashedText(state), (hashed) => {
+    const next = withHash(state, sha3Base64(hashed))
+    // the version fields are not hashed: the next state has the same hashed text
+    hashedTexts.set(next, hashed)
+    return next
+  })
 
 /**
  * {@link bumpVersion}, and the compact typed JSON `text` of the new state without `_local` (what

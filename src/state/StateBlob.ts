@@ -7,8 +7,14 @@
  */
 import { deflateSync, inflateSync } from "node:zlib"
 import { Either, Schema } from "effect"
-import { bumpVersionWithText, fromText as documentFromText, fromUtf8BytesFast, type PipelineState, syncedDocument } from "./PipelineState.js"
-import { type NonSerializableStateValue, stringify } from "./StateValue.js"
+import {
+  bumpVersionWithText,
+  fromText as documentFromText,
+  fromUtf8BytesFast,
+  type PipelineState,
+  storedText
+} from "./PipelineState.js"
+import type { NonSerializableStateValue } from "./StateValue.js"
 
 /**
  * A stored state that cannot be read.
@@ -48,8 +54,10 @@ const NOT_FIRST_RUN = { _local: { first_run: false } }
 const describe = (error: unknown): string => (error instanceof Error ? error.message : String(error))
 
 /**
- * The blob of a state: `_local` removed, typed JSON (compact, keys in document order), zlib level
- * 9 (as Python's `zlib.compress(data, level=9)`), standard base64.
+ * The blob of a state: the stored document (`PipelineState.storedText`: `_local` removed, the
+ * version fields first, the other keys sorted; dlt reads keys in any order), zlib level 9 (as
+ * Python's `zlib.compress(data, level=9)`), standard base64. Made from the same encoding as the
+ * state's version hash when that was just computed.
  *
  * @example
  * ```ts
@@ -59,7 +67,7 @@ const describe = (error: unknown): string => (error instanceof Error ? error.mes
  * @since 0.1.0
  */
 export const encode = (state: PipelineState): Either.Either<string, NonSerializableStateValue> => {
-  return Either.map(stringify(syncedDocument(state)), encodeText)
+  return Either.map(storedText(state), encodeText)
 }
 
 /**

@@ -583,6 +583,48 @@ const micros6 = (micro: number): string =>
     48 + (micro % 10)
   )
 
+// The common case of the datetime mark (U+F027) + isoformat: UTC, `+00:00`, as one flat string
+// from char codes in one call (concatenations make ropes that JSON.stringify has to flatten)
+const markedUtc = (wall: number, micro: number): string => {
+  const days = Math.floor(wall / DAY)
+  let rest = wall - days * DAY
+  const z = days + 719_468
+  const era = Math.floor(z / 146_097)
+  const doe = z - era * 146_097
+  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36_524) - Math.floor(doe / 146_096)) / 365)
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100))
+  const mp = Math.floor((5 * doy + 2) / 153)
+  const d = doy - Math.floor((153 * mp + 2) / 5) + 1
+  const m = mp < 10 ? mp + 3 : mp - 9
+  const y = yoe + era * 400 + (m <= 2 ? 1 : 0)
+  const s = rest % 60
+  rest = (rest - s) / 60
+  const mi = rest % 60
+  const h = (rest - mi) / 60
+  const y0 = 48 + Math.floor(y / 1000)
+  const y1 = 48 + (Math.floor(y / 100) % 10)
+  const y2 = 48 + (Math.floor(y / 10) % 10)
+  const y3 = 48 + (y % 10)
+  const m0 = 48 + Math.floor(m / 10)
+  const m1 = 48 + (m % 10)
+  const d0 = 48 + Math.floor(d / 10)
+  const d1 = 48 + (d % 10)
+  const h0 = 48 + Math.floor(h / 10)
+  const h1 = 48 + (h % 10)
+  const i0 = 48 + Math.floor(mi / 10)
+  const i1 = 48 + (mi % 10)
+  const s0 = 48 + Math.floor(s / 10)
+  const s1 = 48 + (s % 10)
+  if (micro === 0) {
+    // prettier-ignore
+    return String.fromCharCode(0xf027, y0, y1, y2, y3, 45, m0, m1, 45, d0, d1, 84, h0, h1, 58, i0, i1, 58, s0, s1, 43, 48, 48, 58, 48, 48)
+  }
+  // prettier-ignore
+  return String.fromCharCode(0xf027, y0, y1, y2, y3, 45, m0, m1, 45, d0, d1, 84, h0, h1, 58, i0, i1, 58, s0, s1,
+    46, 48 + Math.floor(micro / 100_000), 48 + (Math.floor(micro / 10_000) % 10), 48 + (Math.floor(micro / 1000) % 10),
+    48 + (Math.floor(micro / 100) % 10), 48 + (Math.floor(micro / 10) % 10), 48 + (micro % 10), 43, 48, 48, 58, 48, 48)
+}
+
 // Python's isoformat(sep), with an optional mark in front
 const formatTimestampParts = (
   epochSecond: number,
@@ -591,6 +633,7 @@ const formatTimestampParts = (
   sep: number,
   mark: number
 ): string => {
+  if (offset === 0 && mark === 0xf027 && sep === 84) return markedUtc(epochSecond, microsecond)
   const head = wallChars(epochSecond + (offset ?? 0), sep, mark)
   const fraction = microsecond === 0 ? "" : micros6(microsecond)
   if (offset === null) return fraction === "" ? head : head + fraction
