@@ -6,7 +6,7 @@
 import { readFileSync } from "node:fs"
 import { inflateSync } from "node:zlib"
 import { describe, expect, it } from "@effect/vitest"
-import { BigDecimal, Either } from "effect"
+import { BigDecimal, Either, FastCheck as fc } from "effect"
 import { uniqueHash } from "../src/pipeline/Incremental.js"
 import * as PipelineState from "../src/state/PipelineState.js"
 import * as StateBlob from "../src/state/StateBlob.js"
@@ -445,4 +445,68 @@ describe("dlt vectors: SQLite timestamp text (sqlite-state-table.json)", () => {
       "2024-01-01 00:00:00.500000"
     )
   })
+})
+
+// --- dlt-written text, generated ------------------------------------------------------------------
+
+// leaves as dlt writes them: every value text of the vectors, and ints, strings, datetimes, dates
+// and times spelled here by Python's rules
+const pad = (n: number, width: number) => String(n).padStart(width, "0")
+const offsetText = (seconds: number) => {
+  const sign = seconds < 0 ? "-" : "+"
+  const abs = Math.abs(seconds)
+  const rest = abs % 60
+  return `${sign}${pad(Math.floor(abs / 3600), 2)}:${pad(Math.floor((abs % 3600) / 60), 2)}${rest === 0 ? "" : `:${pad(rest, 2)}`}`
+}
+const vectorLeaves = encoded
+  .filter((c) => !["nested_mixed", "nested_typed_leaves"].includes(c.name) && !c.name.startsWith("keys_"))
+  .map((c) => c.typed_json!.slice('{"v":'.length, -1))
+const dltLeaf = fc.oneof(
+  fc.constantFrom(...vectorLeaves),
+  fc.bigInt({ min: -(2n ** 63n), max: 2n ** 64n - 1n }).map((n) => `${n}`),
+  fc.fullUnicodeString().map((s) => JSON.stringify(s)).filter((s) => !/^"[\uF026-\uF02D]/.test(s)),
+  fc
+    .tuple(
+      fc.date({ min: new Date("0001-01-01T00:00:00Z"), max: new Date("9999-12-31T00:00:00Z"), noInvalidDate: true }),
+      fc.integer({ min: 0, max: 999_999 }),
+      fc.constantFrom<number | null>(null, 0, 3600, -28800, 19800, 45, -5400)
+    )
+    .map(([d, micro, offset]) => {
+      const iso = d.toISOString().slice(0, 19)
+      return JSON.stringify(`\uF027${iso}${micro === 0 ? "" : `.${pad(micro, 6)}`}${offset === null ? "" : offsetText(offset)}`)
+    }),
+  fc.date({ min: new Date("0001-01-01T00:00:00Z"), max: new Date("9999-12-31T00:00:00Z"), noInvalidDate: true }).map(
+    (d) => JSON.stringify(`\uF028${d.toISOString().slice(0, 10)}`)
+  ),
+  fc
+    .tuple(fc.integer({ min: 0, max: 86_399 }), fc.integer({ min: 0, max: 999_999 }))
+    .map(([s, micro]) =>
+      JSON.stringify(
+        `\uF02D${pad(Math.floor(s / 3600), 2)}:${pad(Math.floor((s % 3600) / 60), 2)}:${pad(s % 60, 2)}${micro === 0 ? "" : `.${pad(micro, 6)}`}`
+      )
+    )
+)
+const { text: dltText } = fc.letrec<{ text: string }>((tie) => ({
+  text: fc.oneof(
+    { depthSize: "small", withCrossShrink: true },
+    dltLeaf,
+    fc.array(tie("text"), { maxLength: 5 }).map((items) => `[${items.join(",")}]`),
+    fc
+      .uniqueArray(fc.tuple(fc.oneof(fc.fullUnicodeString(), fc.constantFrom("10", "2", "0", "-1", "01")), tie("text")), {
+        maxLength: 5,
+        selector: ([key]) => key
+      })
+      .map((entries) => `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${v}`).join(",")}}`)
+  )
+}))
+
+describe("dlt-written text, generated", () => {
+  it.prop(
+    "encode(decode(t)) = t, compact and in insertion order",
+    [dltText],
+    ([text]) => {
+      expect(Either.getOrThrow(stringify(Either.getOrThrow(parse(text))))).toBe(text)
+    },
+    { fastCheck: { numRuns: 2000 } }
+  )
 })
