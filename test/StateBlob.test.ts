@@ -73,13 +73,12 @@ describe("StateBlob", () => {
     const python =
       "eNqrVoovLkksSY0vSy0qzszPU7Iy1IEJpealZ+YhyZgAZaCc+IzE4gwlK6XEpGRbJR2lgsyC1ByQ2rzE3FSgcAFQLCWxJLE4tQQmlAIUKs4vLUpOLVayqlYCE0WpSCJFICIxN780rwSo/H3DMkM9UwOgpqSc/CSwwGpHRw9t/XJbkIUgQ4G6opUSgZzDK5Via0EAAMwQRnQ="
     // zlib implementations differ in their bytes (Node's is Chromium's), not in what they inflate to;
-    // our text has the version fields first and the other keys sorted (dlt reads keys in any order):
-    // the same text as dlt's once both are sorted
+    // our text has the version fields first, the rest in document order (here: dlt's order too)
     const ours = inflateSync(Buffer.from(Either.getOrThrow(encode(doc)), "base64")).toString("utf8")
     const theirs = inflateSync(Buffer.from(python, "base64")).toString("utf8")
+    expect(ours).toBe(theirs)
     const sorted = (text: string) => formatJson(Either.getOrThrow(parseJson(text)), { sortKeys: true })
     expect(sorted(ours)).toBe(sorted(theirs))
-    expect(ours.startsWith('{"_state_version":1,"_state_engine_version":4,"_version_hash":"abc=",')).toBe(true)
     expect(equals(asValue(Either.getOrThrow(decode(python))), asValue(doc))).toBe(true)
   })
 

@@ -19,6 +19,7 @@ import {
   type StateValue,
   StateValueFromJson,
   stringify,
+  stringifyBoth,
   stringifySorted,
   Timestamp
 } from "./StateValue.js"
@@ -175,43 +176,55 @@ const hashJson = (doc: { readonly [key: string]: Json }): Either.Either<string, 
 export const versionHash = (state: PipelineState): Either.Either<string, NonSerializableStateValue> =>
   Either.map(hashedText(state), sha3Base64)
 
-// The hashed texts of the states hashed lately: a commit hashes a state (`bumpVersion`) and then
-// stores it (`StateBlob.encode`), and the stored text is made from the same encoding. States are
-// immutable; the entry goes with its state.
-const hashedTexts = new WeakMap<PipelineState, string>()
+// The texts of the states hashed lately: a commit hashes a state (`bumpVersion`) and then stores
+// it (`StateBlob.encode`); one walk writes both texts. States are immutable; the entry goes with
+// its state.
+interface Texts {
+  /** compact, keys sorted: what the version hash is computed over */
+  readonly hashed: string
+  /** compact, keys in document order: the stored document without its version fields */
+  readonly body: string
+}
+const textsCache = new WeakMap<PipelineState, Texts>()
 
-// what the version hash is computed over: compact typed JSON, keys sorted at every level
-const hashedText = (state: PipelineState): Either.Either<string, NonSerializableStateValue> => {
-  const cached = hashedTexts.get(state)
+const textsOf = (state: PipelineState): Either.Either<Texts, NonSerializableStateValue> => {
+  const cached = textsCache.get(state)
   if (cached !== undefined) return Either.right(cached)
-  const text = stringifySorted(withoutKeys(state, unhashed(state)))
-  if (Either.isRight(text)) hashedTexts.set(state, text.right)
-  return text
+  const texts = Either.map(stringifyBoth(withoutKeys(state, unhashed(state))), ({ doc, sorted }) => ({
+    hashed: sorted,
+    body: doc
+  }))
+  if (Either.isRight(texts)) textsCache.set(state, texts.right)
+  return texts
 }
 
-// the hashed text of a state and its version fields in front: the stored document
-const withHead = (state: PipelineState, hashed: string): Either.Either<string, NonSerializableStateValue> => {
+// what the version hash is computed over: compact typed JSON, keys sorted at every level
+const hashedText = (state: PipelineState): Either.Either<string, NonSerializableStateValue> =>
+  Either.map(textsOf(state), (texts) => texts.hashed)
+
+// a document text without its version fields, with them in front
+const withHead = (state: PipelineState, body: string): Either.Either<string, NonSerializableStateValue> => {
   const head = {
     _state_version: state._state_version,
     _state_engine_version: state._state_engine_version,
     _version_hash: state._version_hash
   }
   return Either.map(stringify(head), (headText) =>
-    hashed === "{}" ? headText : `${headText.slice(0, -1)},${hashed.slice(1)}`
+    body === "{}" ? headText : `${headText.slice(0, -1)},${body.slice(1)}`
   )
 }
 
 /**
  * The compact typed JSON that the destination stores for a state (`StateBlob.encode` compresses
  * it): the document without `_local`, `_state_version`, `_state_engine_version` and
- * `_version_hash` first, then the other keys sorted at every level (dlt reads keys in any order).
- * It is made from the same encoding as the version hash: after {@link bumpVersion} or
+ * `_version_hash` first, then the other keys in document order (as dlt writes them). It comes
+ * from the same walk over the state as the version hash: after {@link bumpVersion} or
  * {@link versionHash} of the same state object, only the three fields are written.
  *
  * @since 0.1.0
  */
 export const storedText = (state: PipelineState): Either.Either<string, NonSerializableStateValue> =>
-  Either.flatMap(hashedText(state), (hashed) => withHead(state, hashed))
+  Either.flatMap(textsOf(state), (texts) => withHead(state, texts.body))
 
 const withHash = (state: PipelineState, hash: string): PipelineState => {
   const previous = state._version_hash
@@ -232,19 +245,17 @@ const withHash = (state: PipelineState, hash: string): PipelineState => {
  * @since 0.1.0
  */
 export const bumpVersion = (state: PipelineState): Either.Either<PipelineState, NonSerializableStateValue> =>
-  Either.map(hashedText(state), (hashed) => {
-    const next = withHash(state, sha3Base64(hashed))
-    // the version fields are not hashed: the next state has the same hashed text
-    hashedTexts.set(next, hashed)
+  Either.map(textsOf(state), (texts) => {
+    const next = withHash(state, sha3Base64(texts.hashed))
+    // the version fields are in neither text: the next state has the same texts
+    textsCache.set(next, texts)
     return next
   })
 
 /**
  * {@link bumpVersion}, and the compact typed JSON `text` of the new state without `_local` (what
- * `StateBlob.encodeText` compresses into the stored blob), from one encoding of the state: the
- * text is the hashed text with `_state_version`, `_state_engine_version` and `_version_hash` put
- * in front, so its keys are sorted after those three (dlt reads keys in any order). `hash` is the
- * new `_version_hash`.
+ * `StateBlob.encodeText` compresses into the stored blob, see {@link storedText}), from one walk
+ * over the state. `hash` is the new `_version_hash`.
  *
  * @example
  * ```ts
@@ -260,19 +271,11 @@ export const bumpVersionWithText = (
   { readonly state: PipelineState; readonly hash: string; readonly text: string },
   NonSerializableStateValue
 > =>
-  Either.flatMap(hashedText(state), (hashed) => {
-    const hash = sha3Base64(hashed)
+  Either.flatMap(textsOf(state), (texts) => {
+    const hash = sha3Base64(texts.hashed)
     const next = withHash(state, hash)
-    const head = {
-      _state_version: next._state_version,
-      _state_engine_version: next._state_engine_version,
-      _version_hash: hash
-    }
-    return Either.map(stringify(head), (headText) => ({
-      state: next,
-      hash,
-      text: hashed === "{}" ? headText : `${headText.slice(0, -1)},${hashed.slice(1)}`
-    }))
+    textsCache.set(next, texts)
+    return Either.map(withHead(next, texts.body), (text) => ({ state: next, hash, text }))
   })
 
 // ---------------------------------------------------------------------------------------------

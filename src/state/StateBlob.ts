@@ -55,7 +55,7 @@ const describe = (error: unknown): string => (error instanceof Error ? error.mes
 
 /**
  * The blob of a state: the stored document (`PipelineState.storedText`: `_local` removed, the
- * version fields first, the other keys sorted; dlt reads keys in any order), zlib level 9 (as
+ * version fields first, the other keys in document order), zlib level 9 (as
  * Python's `zlib.compress(data, level=9)`), standard base64. Made from the same encoding as the
  * state's version hash when that was just computed.
  *
@@ -87,9 +87,8 @@ export const encodeText = (text: string): string =>
 
 /**
  * What a commit needs, from one encoding of the state: the state with its version bumped
- * (`PipelineState.bumpVersion`), its new version hash, and the blob of that state. The blob's
- * keys come sorted after the version fields, where {@link encode} keeps the document order: both
- * decode to the same state.
+ * (`PipelineState.bumpVersion`), its new version hash, and the blob of that state, from one walk
+ * over the state.
  *
  * @example
  * ```ts

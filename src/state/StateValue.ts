@@ -1324,6 +1324,137 @@ export const stringifySorted = (value: unknown, path = ""): Either.Either<string
 const stringifyCompact = (value: unknown, path: string): Either.Either<string, NonSerializableStateValue> =>
   Either.map(encodeWith(value, path, "text", false), textOf)
 
+// Both texts from one walk: every value is checked and encoded once, and two output trees are
+// built from the encoded children, one in insertion order and one sorted.
+class Pair {
+  constructor(
+    readonly doc: Encoded,
+    readonly sorted: Encoded
+  ) {}
+}
+
+const docOf = (e: Encoded | Pair): Encoded => (e instanceof Pair ? e.doc : e)
+const sortedOf = (e: Encoded | Pair): Encoded => (e instanceof Pair ? e.sorted : e)
+
+// the object of `keys` (in that order) and their encoded values, or written text where
+// JSON.stringify would write another order (array-index keys out of JS order)
+const objectOf = (keys: ReadonlyArray<string>, values: ReadonlyArray<Encoded>, index: boolean): Encoded => {
+  const out: Record<string, Encoded> = {}
+  let written = false
+  for (let i = 0; i < keys.length; i++) {
+    const value = values[i]!
+    defineKey(out, keys[i]!, value)
+    if (value instanceof Written) written = true
+  }
+  if (written || (index && !sameOrder(keys, Object.keys(out)))) {
+    const parts: Array<string> = new Array(keys.length)
+    for (let i = 0; i < keys.length; i++) parts[i] = `${JSON.stringify(keys[i]!)}:${textOf(values[i]!)}`
+    return new Written(`{${parts.join(",")}}`)
+  }
+  return out as Record<string, Json>
+}
+
+const arrayOf = (items: ReadonlyArray<Encoded>): Encoded => {
+  for (const item of items) {
+    if (item instanceof Written) return new Written(`[${items.map(textOf).join(",")}]`)
+  }
+  return items as Array<Json>
+}
+
+const encodeBoth = (value: unknown, ctx: EncodeContext): Encoded | Pair | Fail => {
+  if (typeof value !== "object" || value === null) return encodeAny(value, ctx)
+  if (Array.isArray(value)) {
+    if (ctx.ancestors.has(value)) return fail(ctx, "the array contains itself (a circular reference)")
+    ctx.ancestors.add(value)
+    const n = value.length
+    const items: Array<Encoded | Pair> = new Array(n)
+    let pairs = false
+    for (let i = 0; i < n; i++) {
+      ctx.segments.push(i)
+      const item: unknown = value[i]
+      if (item === undefined) return fail(ctx, "undefined is not a state value inside an array: use null")
+      const encoded = encodeBoth(item, ctx)
+      if (encoded === FAIL) return FAIL
+      ctx.segments.pop()
+      items[i] = encoded
+      if (encoded instanceof Pair) pairs = true
+    }
+    ctx.ancestors.delete(value)
+    if (!pairs) return arrayOf(items as Array<Encoded>)
+    return new Pair(arrayOf(items.map(docOf)), arrayOf(items.map(sortedOf)))
+  }
+  const proto: unknown = Object.getPrototypeOf(value)
+  if (proto !== Object.prototype && proto !== null) return encodeObject(value, ctx)
+  if (ctx.ancestors.has(value)) return fail(ctx, "the object contains itself (a circular reference)")
+  ctx.ancestors.add(value)
+  const record = value as Record<string, unknown>
+  const keys: Array<string> = []
+  const values: Array<Encoded | Pair> = []
+  for (const key of orderedKeys(record)) {
+    ctx.segments.push(key)
+    const item = record[key]
+    if (item === undefined) {
+      ctx.segments.pop()
+      continue
+    }
+    if (!isWellFormed(key)) return fail(ctx, `the key ${LONE_SURROGATE}`)
+    const encoded = encodeBoth(item, ctx)
+    if (encoded === FAIL) return FAIL
+    ctx.segments.pop()
+    keys.push(key)
+    values.push(encoded)
+  }
+  ctx.ancestors.delete(value)
+  const index = hasArrayIndex(keys)
+  const positions = keys.map((_, i) => i)
+  const sorted = sortKeys([...keys])
+  if (!sameOrder(sorted, keys)) {
+    const at = new Map(keys.map((key, i) => [key, i]))
+    for (let i = 0; i < sorted.length; i++) positions[i] = at.get(sorted[i]!)!
+  }
+  return new Pair(
+    objectOf(keys, values.map(docOf), index),
+    objectOf(
+      sorted,
+      positions.map((i) => sortedOf(values[i]!)),
+      index
+    )
+  )
+}
+
+/**
+ * The compact typed JSON text of a state value twice, from one walk over it: `doc` with keys in
+ * insertion order (what {@link stringify} writes) and `sorted` with the keys of every object
+ * sorted by code point (what {@link stringifySorted} writes, the text of the version hash).
+ *
+ * @example
+ * ```ts
+ * stringifyBoth({ b: 1, a: 2 }) // Right({ doc: '{"b":1,"a":2}', sorted: '{"a":2,"b":1}' })
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const stringifyBoth = (
+  value: unknown,
+  path = ""
+): Either.Either<{ readonly doc: string; readonly sorted: string }, NonSerializableStateValue> => {
+  const ctx: EncodeContext = { segments: [], ancestors: new Set(), mode: "text", sort: false, reason: "" }
+  try {
+    const encoded = encodeBoth(value, ctx)
+    if (encoded === FAIL) {
+      return Either.left(new NonSerializableStateValue({ path: renderPath(path, ctx.segments), reason: ctx.reason }))
+    }
+    const doc = textOf(docOf(encoded))
+    return Either.right({ doc, sorted: encoded instanceof Pair ? textOf(encoded.sorted) : doc })
+  } catch (error) {
+    const reason =
+      error instanceof RangeError
+        ? "the value is nested too deeply"
+        : `reading it threw: ${error instanceof Error ? error.message : String(error)}`
+    return Either.left(new NonSerializableStateValue({ path: renderPath(path, ctx.segments), reason }))
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Writing JSON trees
 // ---------------------------------------------------------------------------------------------
@@ -1911,11 +2042,16 @@ export const isJson = (value: unknown): value is Json => {
  */
 export const isStateValue = (value: unknown): value is StateValue => Either.isRight(validate(value))
 
-// What decode can return: also a string with a lone surrogate, which JSON text may escape
-// (`"\ud800"`); encode refuses it, with its path, when the state is written.
+// What decode can return: also what JSON text can hold and dlt cannot write, a string with a lone
+// surrogate (escaped, `"\ud800"`) or an integer beyond 64 bits; such a state is read, and encode
+// refuses the value, with its path, when the state is written.
 const isDecodedStateValue = (value: unknown): value is StateValue => {
   const checked = validate(value)
-  return Either.isRight(checked) || checked.left.reason.includes("lone surrogate")
+  return (
+    Either.isRight(checked) ||
+    checked.left.reason.includes("lone surrogate") ||
+    checked.left.reason.includes("beyond 64 bits")
+  )
 }
 
 /**
