@@ -84,7 +84,7 @@ describe("pipestate CLI on SQLite", () => {
   it("info -v pretty-prints the values and cuts long ones; --full does not cut", async () => {
     const result = await run(["pipeline", "shop_pipeline", "info", "-v"])
     expect(result.status).toBe(0)
-    expect(result.stdout).toContain("last_sync: datetime(2024-01-02T00:00:00.000Z)")
+    expect(result.stdout).toContain("last_sync: datetime(2024-01-02T00:00:00+00:00)")
     expect(result.stdout).toContain('"cursor": "c2"')
     expect(result.stdout).toContain("last_id: 20")
     expect(result.stdout).toMatch(/\n {10}… \([\d,]+ more chars\)\n/)
@@ -103,7 +103,7 @@ describe("pipestate CLI on SQLite", () => {
     expect(doc.first_run).toBe(false)
     expect(doc.destination).toEqual({ name: "sqlite", type: "pipestate.destinations.sqlite", location: dbFile })
     const shop = (doc.sources as Record<string, { state: Json; resources: Record<string, Json> }>).shop
-    expect(shop?.state.last_sync).toBe("2024-01-02T00:00:00.000Z")
+    expect(shop?.state.last_sync).toBe("2024-01-02T00:00:00+00:00")
     expect(shop?.resources.orders?.last_id).toBe(20)
     expect(shop?.resources.orders?.archive).toHaveLength(300)
     expect(doc.options).toContainEqual({ key: "pipelines_dir", value: dir, origin: "env PIPESTATE_PIPELINES_DIR" })
