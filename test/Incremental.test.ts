@@ -371,8 +371,12 @@ describe("Incremental cursor kinds", () => {
     }).pipe(Effect.provide(scratch))
   )
 
-  it.effect("bigint and BigDecimal cursors are stored as typed decimals", () =>
+  it.effect("bigint cursors are stored as ints (typed decimals past 64 bits), BigDecimal cursors as decimals", () =>
     Effect.gen(function* () {
+      const id = Incremental.cursor({ path: "id64", initialValue: 0n })
+      yield* load(id, [{ id: "a", id64: 2n ** 63n - 1n }])
+      expect((yield* entryOf("id64"))?.last_value).toBe(2n ** 63n - 1n)
+      expect((yield* id.start).startValue).toBe(2n ** 63n - 1n)
       const seq = Incremental.cursor({ path: "seq", initialValue: 10n })
       const big = 2n ** 70n
       expect(

@@ -42,7 +42,7 @@ import * as StateValue from "../state/StateValue.js"
  * | cursor       | row values accepted                                              | stored as          |
  * | ------------ | ---------------------------------------------------------------- | ------------------ |
  * | `number`     | finite numbers                                                   | number             |
- * | `bigint`     | bigints, safe integer numbers                                    | decimal (typed)    |
+ * | `bigint`     | bigints, safe integer numbers                                    | int (typed decimal past 64 bits) |
  * | `string`     | strings (compared by UTF-16 code units)                          | string             |
  * | `Timestamp`  | Timestamps, valid Dates, ISO 8601 text (no offset means UTC)     | datetime (typed)   |
  * | `Date`       | the same as `Timestamp`                                          | datetime (typed)   |
@@ -336,13 +336,18 @@ const bigintKind: Kind = {
   fromRow: (raw) =>
     typeof raw === "bigint" ? raw : typeof raw === "number" && Number.isSafeInteger(raw) ? BigInt(raw) : undefined,
   fromState: (stored) =>
-    typeof stored === "number" && Number.isSafeInteger(stored)
-      ? BigInt(stored)
-      : BigDecimal.isBigDecimal(stored)
-        ? bigintFromDecimal(stored)
-        : undefined,
-  // a bigint is no state value; dlt reads the typed decimal back as a Python Decimal
-  toState: (value) => BigDecimal.fromBigInt(value as bigint),
+    typeof stored === "bigint"
+      ? stored
+      : typeof stored === "number" && Number.isSafeInteger(stored)
+        ? BigInt(stored)
+        : BigDecimal.isBigDecimal(stored)
+          ? bigintFromDecimal(stored)
+          : undefined,
+  // an int, as dlt stores an int cursor; past 64 bits (which dlt cannot write) a typed decimal
+  toState: (value) =>
+    (value as bigint) >= -(2n ** 63n) && (value as bigint) <= 2n ** 64n - 1n
+      ? (value as bigint)
+      : BigDecimal.fromBigInt(value as bigint),
   compare: (a, b) => order(a as bigint, b as bigint),
   format: (value) => `${value as bigint}n`
 }
