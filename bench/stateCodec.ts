@@ -8,6 +8,7 @@ import { deflateSync, inflateSync } from "node:zlib"
 import { Either } from "effect"
 import * as PipelineState from "../src/state/PipelineState.js"
 import * as StateBlob from "../src/state/StateBlob.js"
+import * as StateValue from "../src/state/StateValue.js"
 import type { Benchmark, Figure } from "./lib/env.js"
 import { alternate, median, timed } from "./lib/stats.js"
 
@@ -46,13 +47,15 @@ export const stateCodec: Benchmark = {
     const back = Either.getOrThrow(StateBlob.decode(blob))
     const slot = back.sources.chess as {
       archives: ReadonlyArray<string>
-      resources: { players_games: { last_seen: Record<string, Date> } }
+      resources: { players_games: { last_seen: Record<string, StateValue.Timestamp> } }
     }
     const seen = slot.resources.players_games.last_seen
-    if (slot.archives.length !== n || Object.keys(seen).length !== n || !(seen.player_7 instanceof Date)) {
+    if (slot.archives.length !== n || Object.keys(seen).length !== n || !(seen.player_7 instanceof StateValue.Timestamp)) {
       throw new Error("state codec: the decoded state differs from the encoded one")
     }
-    if (seen.player_7.getTime() !== BASE + 7 * 61_000) throw new Error("state codec: a date changed in the round trip")
+    if (seen.player_7.toDate().getTime() !== BASE + 7 * 61_000) {
+      throw new Error("state codec: a date changed in the round trip")
+    }
 
     const deflatedJson = deflateSync(Buffer.from(JSON.stringify(synced), "utf8"), { level: 9 })
     const doEncode = options.wants("state codec encode")
@@ -61,8 +64,11 @@ export const stateCodec: Benchmark = {
     const pipestate = async (): Promise<Run> => {
       const encode = doEncode
         ? await timed(() => {
-            Either.getOrThrow(PipelineState.versionHash(state))
-            return Either.getOrThrow(StateBlob.encode(state))
+            // a new state object, as each commit has (the hash's encoding is reused for the blob
+            // of the same object only)
+            const fresh = { ...state }
+            Either.getOrThrow(PipelineState.versionHash(fresh))
+            return Either.getOrThrow(StateBlob.encode(fresh))
           })
         : { ms: Number.NaN }
       const decode = doDecode ? await timed(() => Either.getOrThrow(StateBlob.decode(blob))) : { ms: Number.NaN }
@@ -100,7 +106,7 @@ export const stateCodec: Benchmark = {
         unit: "ms",
         baseline: base,
         ratio: base / value,
-        target: { kind: "ratio>=", value: 0.5 },
+        target: { kind: "ratio>=", value: 0.6 },
         note
       }
     }

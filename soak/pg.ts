@@ -9,6 +9,7 @@ import { Either } from "effect"
 import pg from "pg"
 import type { Item } from "../examples/incremental-api/api.js"
 import * as StateBlob from "../src/state/StateBlob.js"
+import * as StateValue from "../src/state/StateValue.js"
 
 export const DEFAULT_URL = process.env.PIPESTATE_TEST_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test"
 
@@ -132,8 +133,11 @@ export const cursorLastValue = (
   if (Either.isLeft(decoded)) return Either.left(`the state blob does not decode: ${decoded.left.message}`)
   const path = ["sources", sourceName, "resources", resourceName, "incremental", "updated_at", "last_value"]
   const value = at(decoded.right, path)
+  // a Date cursor's value is stored as a datetime, read back as a Timestamp
   return value instanceof Date
     ? Either.right(value)
+    : value instanceof StateValue.Timestamp
+      ? Either.right(value.toDate())
     : Either.left(`${path.join(".")} is ${value === undefined ? "absent" : JSON.stringify(value)}, not a datetime`)
 }
 

@@ -11,11 +11,4 @@
  *
  * @since 0.1.0
  */
-export {
-  dialect,
-  formatTimestamp,
-  layer,
-  memoryLayer,
-  parseTimestamp,
-  type SqliteOptions
-} from "./destination/sqlite.js"
+export { dialect, layer, memoryLayer, type SqliteOptions } from "./destination/sqlite.js"

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto"
 import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
 import { describe, expect, it } from "@effect/vitest"
@@ -126,7 +127,8 @@ describe("Incremental.cursor (max)", () => {
       const entry = yield* entryOf("t")
       expect(Object.keys(entry ?? {}).sort()).toEqual(["initial_value", "last_value", "start_value", "unique_hashes"])
       expect(entry).toMatchObject({ initial_value: 0, last_value: 4, start_value: 0 })
-      expect(entry?.unique_hashes).toEqual([expect.stringMatching(/^[A-Za-z0-9+/]{16}$/)])
+      // dlt's hash: 20 characters of base64 (15 bytes of SHAKE-128)
+      expect(entry?.unique_hashes).toEqual([expect.stringMatching(/^[A-Za-z0-9+/]{20}$/)])
 
       const next = yield* t.start
       expect(next.startValue).toBe(4)
@@ -322,11 +324,11 @@ describe("Incremental cursor kinds", () => {
       ])
       expect(ids(first)).toEqual(["a", "b", "d"])
       const entry = yield* entryOf("updated_at")
-      expect(entry?.last_value).toEqual(new Date("2024-03-01T00:00:00Z"))
-      expect(entry?.initial_value).toEqual(new Date("2024-01-01T00:00:00Z"))
+      expect(String(entry?.last_value)).toBe("2024-03-01T00:00:00+00:00")
+      expect(String(entry?.initial_value)).toBe("2024-01-01T00:00:00+00:00")
       expect(entry?.unique_hashes).toHaveLength(2)
       const text = Either.getOrThrow(StateValue.stringify(entry))
-      expect(text).toContain('"last_value":"\uF0272024-03-01T00:00:00.000Z"')
+      expect(text).toContain('"last_value":"\uF0272024-03-01T00:00:00+00:00"')
 
       const run = yield* updated.start
       expect(run.startValue).toEqual(new Date("2024-03-01T00:00:00Z"))
@@ -369,8 +371,12 @@ describe("Incremental cursor kinds", () => {
     }).pipe(Effect.provide(scratch))
   )
 
-  it.effect("bigint and BigDecimal cursors are stored as typed decimals", () =>
+  it.effect("bigint cursors are stored as ints (typed decimals past 64 bits), BigDecimal cursors as decimals", () =>
     Effect.gen(function* () {
+      const id = Incremental.cursor({ path: "id64", initialValue: 0n })
+      yield* load(id, [{ id: "a", id64: 2n ** 63n - 1n }])
+      expect((yield* entryOf("id64"))?.last_value).toBe(2n ** 63n - 1n)
+      expect((yield* id.start).startValue).toBe(2n ** 63n - 1n)
       const seq = Incremental.cursor({ path: "seq", initialValue: 10n })
       const big = 2n ** 70n
       expect(
@@ -406,6 +412,124 @@ describe("Incremental cursor kinds", () => {
       expect(error).toBeInstanceOf(Incremental.InvalidIncrementalState)
       expect(error.message).toContain('sources.src.resources.issues.incremental["at"]')
       expect(error.message).toContain('last_value is the string "yesterday"')
+    }).pipe(Effect.provide(scratch))
+  )
+})
+
+describe("Incremental boundary hashes, as dlt computes them", () => {
+  // what pipestate before dlt's hashes stored: SHA-256 of a canonical text, 16 characters (a single
+  // key hashed as a one-item list)
+  const legacy = (text: string) => createHash("sha256").update(text).digest("base64").slice(0, 16)
+
+  it.effect("are dlt's: a string key, a list of keys, the whole row", () =>
+    Effect.gen(function* () {
+      const single = Incremental.cursor({ path: "t", initialValue: 0, primaryKey: "id" })
+      yield* load(single, [row("a", 1)])
+      expect((yield* entryOf("t"))?.unique_hashes).toEqual([Incremental.uniqueHash({ id: "a" }, "id")])
+      const composite = Incremental.cursor({ path: "u", initialValue: 0, primaryKey: ["id", "t"] })
+      yield* load(composite, [{ id: "a", u: 1, t: 7 }])
+      // dlt: base64(SHAKE-128(json.dumps(["a", 7]))[:15])
+      expect((yield* entryOf("u"))?.unique_hashes).toEqual([
+        createHash("shake128", { outputLength: 15 }).update('["a",7]').digest("base64")
+      ])
+      const whole = Incremental.cursor({ path: "v", initialValue: 0 })
+      yield* load(whole, [{ v: 1, b: BigDecimal.unsafeFromString("1.50"), a: new Date("2024-01-01T00:00:00Z") }])
+      expect((yield* entryOf("v"))?.unique_hashes).toEqual([
+        createHash("shake128", { outputLength: 15 })
+          .update('{"a":"2024-01-01T00:00:00Z","b":"1.50","v":1}')
+          .digest("base64")
+      ])
+    }).pipe(Effect.provide(scratch))
+  )
+
+  it.effect("earlier pipestate hashes are honoured for one run, then replaced by dlt's", () =>
+    Effect.gen(function* () {
+      yield* ResourceState.set("incremental", {
+        t: { initial_value: 0, last_value: 5, unique_hashes: [legacy('["a"]')], start_value: 0 }
+      })
+      const cursor = Incremental.cursor({ path: "t", initialValue: 0, primaryKey: "id" })
+      // a was loaded by the earlier version: skipped; b is new
+      expect(ids(yield* load(cursor, [row("a", 5), row("b", 5)]))).toEqual(["b"])
+      expect(new Set((yield* entryOf("t"))?.unique_hashes)).toEqual(
+        new Set([Incremental.uniqueHash({ id: "a" }, "id"), Incremental.uniqueHash({ id: "b" }, "id")])
+      )
+      expect(ids(yield* load(cursor, [row("a", 5), row("b", 5), row("c", 5)]))).toEqual(["c"])
+    }).pipe(Effect.provide(scratch))
+  )
+
+  it.effect("a run that skips only rows of the earlier hashes keeps them", () =>
+    Effect.gen(function* () {
+      const old = [legacy('["a"]')]
+      yield* ResourceState.set("incremental", { t: { initial_value: 0, last_value: 5, unique_hashes: old, start_value: 0 } })
+      const cursor = Incremental.cursor({ path: "t", initialValue: 0, primaryKey: "id" })
+      expect(yield* load(cursor, [row("a", 5)])).toEqual([])
+      expect((yield* entryOf("t"))?.unique_hashes).toEqual(old)
+      expect(yield* load(cursor, [row("a", 5)])).toEqual([])
+    }).pipe(Effect.provide(scratch))
+  )
+})
+
+describe("Incremental datetime cursors with microseconds", () => {
+  const at = (text: string) => Either.getOrThrow(StateValue.Timestamp.parse(text))
+
+  it.effect("Timestamp cursors compare microseconds and store the row's value with its offset", () =>
+    Effect.gen(function* () {
+      const cursor = Incremental.cursor({ path: "t", initialValue: at("2024-01-01T00:00:00+00:00"), primaryKey: "id" })
+      const rows = [
+        { id: "a", t: at("2024-05-01T14:00:00.123456+02:00") },
+        { id: "b", t: "2024-05-01T12:00:00.123789+00:00" },
+        { id: "c", t: at("2024-05-01T12:00:00.123788+00:00") }
+      ]
+      expect(ids(yield* load(cursor, rows))).toEqual(["a", "b", "c"])
+      const entry = yield* entryOf("t")
+      expect(String(entry?.last_value)).toBe("2024-05-01T12:00:00.123789+00:00")
+      expect(entry?.unique_hashes).toEqual([Incremental.uniqueHash({ id: "b" }, "id")])
+      // the boundary row within the same millisecond is not loaded again; one a microsecond later is
+      const next = [...rows, { id: "d", t: at("2024-05-01T12:00:00.12379+00:00") }]
+      expect(ids(yield* load(cursor, next))).toEqual(["d"])
+    }).pipe(Effect.provide(scratch))
+  )
+
+  it.effect("a Date cursor continues a dlt cursor with microseconds without reloading its boundary", () =>
+    Effect.gen(function* () {
+      // as dlt stores it
+      yield* ResourceState.set("incremental", {
+        t: {
+          initial_value: at("2024-01-01T00:00:00+00:00"),
+          last_value: at("2024-05-01T12:00:00.123456+00:00"),
+          unique_hashes: [Incremental.uniqueHash({ id: "a" }, "id")],
+          start_value: at("2024-01-01T00:00:00+00:00")
+        }
+      })
+      const cursor = Incremental.cursor({ path: "t", initialValue: new Date("2024-01-01T00:00:00Z"), primaryKey: "id" })
+      const run = yield* cursor.start
+      // a Date cannot hold the microseconds: rounded down, so that a query from it includes the boundary
+      expect(run.startValue).toEqual(new Date("2024-05-01T12:00:00.123Z"))
+      const kept = yield* Stream.runCollect(
+        run.filter(
+          Stream.make(
+            { id: "z", t: "2024-05-01T12:00:00.123000+00:00" },
+            { id: "a", t: "2024-05-01T12:00:00.123456+00:00" },
+            { id: "b", t: "2024-05-01T12:00:00.123457+00:00" }
+          )
+        )
+      )
+      expect(ids(Chunk.toArray(kept))).toEqual(["b"])
+    }).pipe(Effect.provide(scratch))
+  )
+
+  it.effect("CalendarDate cursors, as dlt's date cursors", () =>
+    Effect.gen(function* () {
+      const day = (iso: string) => Either.getOrThrow(StateValue.makeCalendarDate(iso))
+      const cursor = Incremental.cursor({ path: "d", initialValue: day("2024-01-01"), primaryKey: ["ticket_id", "n"] })
+      const rows = [
+        { ticket_id: 1, n: 1, d: day("2024-03-01") },
+        { ticket_id: 2, n: 1, d: "2024-03-02" }
+      ]
+      expect(yield* load(cursor, rows)).toHaveLength(2)
+      const entry = yield* entryOf("d")
+      expect(entry?.last_value).toEqual(day("2024-03-02"))
+      expect(yield* load(cursor, rows)).toEqual([])
     }).pipe(Effect.provide(scratch))
   )
 })

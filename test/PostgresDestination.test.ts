@@ -24,6 +24,7 @@ import * as Pipeline from "../src/pipeline/Pipeline.js"
 import * as Resource from "../src/pipeline/Resource.js"
 import * as Source from "../src/pipeline/Source.js"
 import * as StateBlob from "../src/state/StateBlob.js"
+import * as StateValue from "../src/state/StateValue.js"
 import { tempDir, wrapDestination } from "./helpers.js"
 import { freshDataset, postgresAvailable, query, TEST_POSTGRES_URL, testDestination } from "./postgres.js"
 
@@ -533,7 +534,8 @@ describe.skipIf(!postgresAvailable)("Destination.postgres", () => {
       const values = (decoded.sources.src?.resources as Record<string, Record<string, unknown>> | undefined)?.typed
         ?.values
       expect(values).toEqual({
-        when: new Date("2024-01-01T00:00:00.000Z"),
+        // a Date is stored as a UTC datetime and read back as a Timestamp
+        when: StateValue.Timestamp.fromDate(new Date("2024-01-01T00:00:00.000Z")),
         amount: BigDecimal.unsafeFromString("1.5"),
         raw: new Uint8Array([1, 2, 3])
       })

@@ -3,7 +3,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { BigDecimal, Effect, Either } from "effect"
 import { empty, type PipelineState, withResourceSlot } from "../src/state/PipelineState.js"
 import { decode, encode, InvalidStateBlob } from "../src/state/StateBlob.js"
-import { equals, makeUuid, type StateValue } from "../src/state/StateValue.js"
+import { equals, formatJson, HexBytes, makeUuid, parseJson, type StateValue, Timestamp } from "../src/state/StateValue.js"
 
 const asValue = (state: PipelineState): StateValue => state as unknown as StateValue
 
@@ -72,11 +72,13 @@ describe("StateBlob", () => {
     }
     const python =
       "eNqrVoovLkksSY0vSy0qzszPU7Iy1IEJpealZ+YhyZgAZaCc+IzE4gwlK6XEpGRbJR2lgsyC1ByQ2rzE3FSgcAFQLCWxJLE4tQQmlAIUKs4vLUpOLVayqlYCE0WpSCJFICIxN780rwSo/H3DMkM9UwOgpqSc/CSwwGpHRw9t/XJbkIUgQ4G6opUSgZzDK5Via0EAAMwQRnQ="
-    // zlib implementations differ in their bytes (Node's is Chromium's), not in what they inflate to
-    const ours = Either.getOrThrow(encode(doc))
-    expect(inflateSync(Buffer.from(ours, "base64")).toString("utf8")).toBe(
-      inflateSync(Buffer.from(python, "base64")).toString("utf8")
-    )
+    // zlib implementations differ in their bytes (Node's is Chromium's), not in what they inflate to;
+    // our text has the version fields first, the rest in document order (here: dlt's order too)
+    const ours = inflateSync(Buffer.from(Either.getOrThrow(encode(doc)), "base64")).toString("utf8")
+    const theirs = inflateSync(Buffer.from(python, "base64")).toString("utf8")
+    expect(ours).toBe(theirs)
+    const sorted = (text: string) => formatJson(Either.getOrThrow(parseJson(text)), { sortKeys: true })
+    expect(sorted(ours)).toBe(sorted(theirs))
     expect(equals(asValue(Either.getOrThrow(decode(python))), asValue(doc))).toBe(true)
   })
 
@@ -98,7 +100,7 @@ describe("StateBlob", () => {
           resources: {
             players_games: {
               amount: BigDecimal.unsafeFromString("10.50"),
-              at: new Date("2024-01-01T08:00:00.123Z"),
+              at: Either.getOrThrow(Timestamp.parse("2024-01-01T10:00:00.123456+02:00")),
               blob: new Uint8Array([0, 1, 254, 255]),
               id: Either.getOrThrow(makeUuid("6f9619ff-8b86-d011-b42d-00c04fc964ff"))
             }
@@ -132,10 +134,11 @@ describe("StateBlob", () => {
     expect(decoded._local).toEqual({ first_run: false })
     const slot = decoded.sources.chess!.resources as Record<string, Record<string, StateValue>>
     const r = slot.players_games!
-    expect(equals(r.total!, BigDecimal.unsafeFromString("1234.56"))).toBe(true)
-    expect(r.since).toEqual(new Date("2024-03-01T12:30:00.250Z"))
+    expect(equals(r.total!, BigDecimal.unsafeFromString("1234.5600"))).toBe(true)
+    expect(String(r.since)).toBe("2024-03-01T12:30:00.250000+00:00")
     expect(r.raw).toEqual(new Uint8Array(Buffer.from("hello")))
-    expect(r.hex).toEqual(new Uint8Array([1, 2]))
+    expect(r.hex).toBeInstanceOf(HexBytes)
+    expect([...(r.hex as Uint8Array)]).toEqual([1, 2])
     expect(r.run).toEqual(Either.getOrThrow(makeUuid("6f9619ff-8b86-d011-b42d-00c04fc964ff")))
     expect(r.day).toMatchObject({ _tag: "CalendarDate", iso: "2024-02-29" })
     expect(r.not_a_date).toBe("\uF0282024-02-30")
@@ -161,7 +164,8 @@ describe("StateBlob", () => {
       destination: "dlt.destinations.bigquery"
     })
     const decoded = Either.getOrThrow(decode(legacy))
-    expect(decoded.destination_name).toBe("bigquery")
+    // as dlt: a *_name equal to its type's last part becomes null
+    expect(decoded.destination_name).toBeNull()
     expect(decoded._state_engine_version).toBe(4)
   })
 

@@ -74,7 +74,7 @@ describe("WorkingDir state file", () => {
       Effect.gen(function* () {
         const { wd, fs } = yield* setup()
         yield* wd.writeState(state)
-        const bad = withResourceSlot(state, "chess", "r", { n: 1n as unknown as StateValue })
+        const bad = withResourceSlot(state, "chess", "r", { n: "x\ud800" })
         const error = yield* Effect.flip(wd.writeState(bad))
         expect(error).toBeInstanceOf(WorkingDirError)
         expect(error.message).toContain("sources.chess.resources.r.n")

@@ -37,6 +37,11 @@ const scalar = (value: StateValue.StateValue): string | undefined => {
   if (typeof value === "string") return JSON.stringify(value)
   if (typeof value === "number" || typeof value === "boolean") return String(value)
   if (value instanceof Date) return `datetime(${isoOf(value)})`
+  // the stored text: microseconds, offset or naive
+  if (value instanceof StateValue.Timestamp) return `datetime(${value})`
+  if (typeof value === "bigint") return String(value)
+  if (value instanceof StateValue.Float) return StateValue.formatFloat(value.value)
+  if (value instanceof StateValue.SpecialDecimal) return `decimal(${value.text})`
   if (value instanceof Uint8Array) {
     const shown = Buffer.from(value.subarray(0, 32)).toString("hex")
     return `bytes(${value.length}: ${shown}${value.length > 32 ? "…" : ""})`
@@ -125,6 +130,11 @@ export const displayJson = (value: StateValue.StateValue): StateValue.Json => {
     return value
   }
   if (value instanceof Date) return isoOf(value)
+  // JSON.stringify writes neither: a Float as its number, an int past 2^53 as its digits in a string
+  if (typeof value === "bigint") return String(value)
+  if (value instanceof StateValue.Float) return value.value
+  if (value instanceof StateValue.Timestamp) return String(value)
+  if (value instanceof StateValue.SpecialDecimal) return value.text
   if (value instanceof Uint8Array) return Buffer.from(value).toString("base64")
   if (value instanceof StateValue.Uuid) return value.value
   if (value instanceof StateValue.CalendarDate || value instanceof StateValue.TimeOfDay) return value.iso
@@ -224,7 +234,7 @@ export const infoText = (
       ["  working dir:", info.workingDir],
       ["  destination:", destination],
       ["  location:", info.location],
-      ["  dataset:", state.dataset_name],
+      ["  dataset:", state.dataset_name ?? "(none)"],
       ["  state version:", String(state._state_version)],
       ["  version hash:", state._version_hash ?? "(none yet)"],
       ["  first run:", state._local.first_run ? "yes (nothing loaded yet)" : "no"],
@@ -326,7 +336,7 @@ export const listText = (pipelinesDir: string, pipelines: ReadonlyArray<ListedPi
       onSome: (s) => [
         p.name,
         s.destination_name ?? "(none yet)",
-        s.dataset_name,
+        s.dataset_name ?? "(none)",
         String(s._state_version),
         s._local._last_extracted_at === undefined ? "(never)" : isoOf(s._local._last_extracted_at)
       ]

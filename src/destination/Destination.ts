@@ -234,7 +234,10 @@ export interface DatasetAccess {
 export interface DestinationShape {
   /** short name: `sqlite`, `postgres`, `memory`, or a custom one (dlt's `destination_name`) */
   readonly name: string
-  /** dlt's `destination_type`, e.g. `pipestate.destinations.sqlite` */
+  /**
+   * dlt's `destination_type`, e.g. `dlt.destinations.postgres`: the built-in drivers use dlt's own
+   * types (SQLite is dlt's `dlt.destinations.sqlalchemy`), so dlt can restore a pipestate state
+   */
   readonly type: string
   /**
    * where the data lives, WITHOUT the dataset and never with a secret: the SQLite file or directory,

@@ -11,6 +11,7 @@ import { SqlClient } from "@effect/sql"
 import { BigDecimal, Chunk, Duration, Effect, Either, Exit, Option, Schema, Stream } from "effect"
 import type { ClientBase } from "pg"
 import { type CopyStreamQuery, from as copyFromQuery } from "pg-copy-streams"
+import { Timestamp } from "../state/StateValue.js"
 import type { Cell, Column, ColumnType } from "./TableSchema.js"
 
 /**
@@ -313,6 +314,8 @@ const makeTimestampEncoder = (): Encoder => {
   let prefix = ""
   let suffix = "Z"
   return (value) => {
+    // microseconds and offset kept; a naive Timestamp is UTC (as dlt normalizes it)
+    if (value instanceof Timestamp) return (value.isNaive ? value.withOffset(0) : value).toString()
     if (!(value instanceof Date)) return mismatch("timestamp", "a Date", value)
     const time = value.getTime()
     if (Number.isNaN(time)) return new Invalid("the Date is invalid (its time is NaN); fix the value in the resource")

@@ -4,6 +4,7 @@
  * @since 0.1.0
  */
 import type { BigDecimal } from "effect"
+import type { Timestamp } from "../state/StateValue.js"
 
 /**
  * The column types inferred from record values.
@@ -34,12 +35,22 @@ export interface TableSchema {
 /**
  * One cell as it travels from the normalizer to a destination. `json` columns carry any JSON-able
  * value (object or array); every other type carries the JS value named in its `ColumnType`:
- * text → string, bigint → bigint, double → number, boolean → boolean, timestamp → Date,
+ * text → string, bigint → bigint, double → number, boolean → boolean, timestamp → Date or Timestamp,
  * decimal → BigDecimal, bytes → Uint8Array. `null` is a missing value.
  *
  * @since 0.1.0
  */
-export type Cell = null | string | number | bigint | boolean | Date | BigDecimal.BigDecimal | Uint8Array | JsonCell
+export type Cell =
+  | null
+  | string
+  | number
+  | bigint
+  | boolean
+  | Date
+  | Timestamp
+  | BigDecimal.BigDecimal
+  | Uint8Array
+  | JsonCell
 
 /** @since 0.1.0 */
 export type JsonCell = { readonly [key: string]: unknown } | ReadonlyArray<unknown>

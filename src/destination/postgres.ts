@@ -319,7 +319,7 @@ export const make = (options: PostgresOptions) =>
     const sql: SqlClient.SqlClient = client
     return SqlDestination.make({
       name: "postgres",
-      type: "pipestate.destinations.postgres",
+      type: "dlt.destinations.postgres",
       identity: () => `postgres://${endpoint.user}@${endpoint.host}:${endpoint.port}/${endpoint.database}`,
       dialect,
       client: (target) =>

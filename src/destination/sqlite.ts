@@ -11,7 +11,8 @@ import * as Reactivity from "@effect/experimental/Reactivity"
 import type { SqlClient, Statement } from "@effect/sql"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import Sqlite from "better-sqlite3"
-import { BigDecimal, Effect, Layer, Option, Scope } from "effect"
+import { BigDecimal, Effect, Either, Layer, Option, Scope } from "effect"
+import { formatSqliteTimestamp, parseSqliteTimestamp, Timestamp } from "../state/StateValue.js"
 import { type DatasetTarget, Destination, DestinationError, LOADS_TABLE } from "./Destination.js"
 import * as SqlDestination from "./SqlDestination.js"
 import type { Cell, ColumnType, RowBatch, TableSchema } from "./TableSchema.js"
@@ -31,26 +32,6 @@ const TYPES: Record<ColumnType, string> = {
 const FROM_SQL = new Map(Object.entries(TYPES).map(([type, sql]) => [sql, type as ColumnType]))
 
 const q = SqlDestination.quoteIdentifier
-
-/**
- * A timestamp as dlt's SQLite destination stores it: naive UTC wall time with six fraction digits,
- * `2026-11-29 16:28:54.191953` (what SQLAlchemy writes for a `DateTime` column).
- *
- * @since 0.1.0
- */
-export const formatTimestamp = (date: Date): string => `${date.toISOString().slice(0, 23).replace("T", " ")}000`
-
-const DLT_TIMESTAMP = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(?:\.\d+)?$/
-
-/**
- * Reads a SQLite timestamp in dlt's form (naive, UTC) or as ISO 8601 text (older pipestate datasets).
- *
- * @since 0.1.0
- */
-export const parseTimestamp = (value: unknown): Date => {
-  const text = String(value)
-  return new Date(DLT_TIMESTAMP.test(text) ? `${text.replace(" ", "T")}Z` : text)
-}
 
 /**
  * SQLite's dialect. A dataset is a database file (or an in-memory database), so tables are
@@ -84,8 +65,13 @@ export const dialect: SqlDestination.SqlDialect = {
   // one connection per database file serializes this process's commits; other processes meet
   // SQLite's own write lock
   lockPipeline: () => Effect.void,
-  timestampParam: (date) => formatTimestamp(date),
-  parseTimestamp: (value) => parseTimestamp(value),
+  // dlt's text: naive UTC with six fraction digits; older pipestate datasets hold ISO text
+  timestampParam: (date) => formatSqliteTimestamp(date),
+  parseTimestamp: (value) =>
+    Either.match(parseSqliteTimestamp(String(value)), {
+      onLeft: () => new Date(Number.NaN),
+      onRight: (timestamp) => timestamp.toDate()
+    }),
   addColumnIfNotExists: false
 }
 
@@ -95,7 +81,8 @@ const converters: Record<ColumnType, (cell: NonNullable<Cell>) => unknown> = {
   bigint: (cell) => cell,
   double: (cell) => cell,
   boolean: (cell) => (cell ? 1 : 0),
-  timestamp: (cell) => (cell instanceof Date ? cell.toISOString() : String(cell)),
+  // dlt's text: naive UTC, six fraction digits (2026-11-29 16:28:54.191953)
+  timestamp: (cell) => (cell instanceof Date || cell instanceof Timestamp ? formatSqliteTimestamp(cell) : String(cell)),
   decimal: (cell) => (BigDecimal.isBigDecimal(cell) ? BigDecimal.format(cell) : String(cell)),
   bytes: (cell) => (cell instanceof Uint8Array ? Buffer.from(cell.buffer, cell.byteOffset, cell.byteLength) : cell),
   json: (cell) => JSON.stringify(cell)
@@ -275,6 +262,7 @@ const clientCache = (
 
 const makeSqlite = (options: {
   readonly name: string
+  readonly type: string
   readonly filenameFor: (target: DatasetTarget) => string
   readonly identity: (target: DatasetTarget) => string
   readonly location: (target: DatasetTarget) => string
@@ -283,7 +271,7 @@ const makeSqlite = (options: {
     const client = yield* clientCache(options.name, options.filenameFor)
     return SqlDestination.make({
       name: options.name,
-      type: `pipestate.destinations.${options.name}`,
+      type: options.type,
       identity: options.identity,
       location: options.location,
       dialect,
@@ -318,7 +306,15 @@ export const layer = (options: SqliteOptions = {}): Layer.Layer<Destination> => 
     NodePath.resolve(options.path ?? NodePath.join(options.directory ?? target.pipelineDir, `${target.dataset}.sqlite`))
   return Layer.scoped(
     Destination,
-    makeSqlite({ name: "sqlite", filenameFor, identity: filenameFor, location: filenameFor })
+    // dlt reaches SQLite through its sqlalchemy destination: the state names that type, so dlt can
+    // restore a pipestate state and find the destination it belongs to
+    makeSqlite({
+      name: "sqlite",
+      type: "dlt.destinations.sqlalchemy",
+      filenameFor,
+      identity: filenameFor,
+      location: filenameFor
+    })
   )
 }
 
@@ -339,6 +335,7 @@ export const memoryLayer = (): Layer.Layer<Destination> =>
     Destination,
     makeSqlite({
       name: "memory",
+      type: "pipestate.destinations.memory",
       filenameFor: () => ":memory:",
       identity: () => "memory",
       location: (target) => `memory:${target.dataset}`

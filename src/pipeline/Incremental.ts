@@ -29,7 +29,7 @@ import { createHash } from "node:crypto"
 import { BigDecimal, Chunk, Effect, Either, Option, Schema, Stream } from "effect"
 import { ResourceState, type ResourceStateShape } from "../context/ResourceState.js"
 import type * as StateSlot from "../context/StateSlot.js"
-import type * as StateValue from "../state/StateValue.js"
+import * as StateValue from "../state/StateValue.js"
 
 // ---------------------------------------------------------------------------------------------
 // Public types
@@ -42,14 +42,29 @@ import type * as StateValue from "../state/StateValue.js"
  * | cursor       | row values accepted                                              | stored as          |
  * | ------------ | ---------------------------------------------------------------- | ------------------ |
  * | `number`     | finite numbers                                                   | number             |
- * | `bigint`     | bigints, safe integer numbers                                    | decimal (typed)    |
+ * | `bigint`     | bigints, safe integer numbers                                    | int (typed decimal past 64 bits) |
  * | `string`     | strings (compared by UTF-16 code units)                          | string             |
- * | `Date`       | valid Dates, ISO 8601 text (no offset means UTC)                 | datetime (typed)   |
+ * | `Timestamp`  | Timestamps, valid Dates, ISO 8601 text (no offset means UTC)     | datetime (typed)   |
+ * | `Date`       | the same as `Timestamp`                                          | datetime (typed)   |
+ * | `CalendarDate` | CalendarDates, `YYYY-MM-DD` text                               | date (typed)       |
  * | `BigDecimal` | BigDecimals, finite numbers, bigints, decimal text               | decimal (typed)    |
+ *
+ * Datetime cursors compare with microseconds (a `Timestamp` keeps them; PostgreSQL `timestamptz`
+ * read as text does too), and store the row's value with its offset, as dlt does. A `Date` cursor
+ * works the same way; its `startValue` and `lastValue` are `Date`s (milliseconds: rounded down for
+ * `max`, up for `min`, so that a query from them includes the boundary rows, which the cursor then
+ * filters exactly).
  *
  * @since 0.1.0
  */
-export type CursorValue = number | bigint | string | Date | BigDecimal.BigDecimal
+export type CursorValue =
+  | number
+  | bigint
+  | string
+  | Date
+  | StateValue.Timestamp
+  | StateValue.CalendarDate
+  | BigDecimal.BigDecimal
 
 /**
  * The type of the cursor built from an `initialValue` of type `V`: literal types are widened, so
@@ -301,42 +316,6 @@ interface Kind {
 const order = <T>(a: T, b: T): number => (a < b ? -1 : a > b ? 1 : 0)
 
 const DECIMAL_TEXT = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/
-const ISO_DATETIME =
-  /^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?)?(?:([Zz])|([+-])(\d{2}):?(\d{2}))?$/
-
-const daysIn = (year: number, month: number): number =>
-  month === 2
-    ? year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0)
-      ? 29
-      : 28
-    : month === 4 || month === 6 || month === 9 || month === 11
-      ? 30
-      : 31
-
-// ISO 8601 text as an instant; Date.parse would accept "2024-02-30" (as March 1st) and read a
-// datetime without offset in the local zone, so the fields are checked and UTC is assumed (as dlt).
-const parseIsoDatetime = (text: string): Date | undefined => {
-  const m = ISO_DATETIME.exec(text)
-  if (m === null) return undefined
-  const [year, month, day] = [Number(m[1]), Number(m[2]), Number(m[3])]
-  const hour = m[4] === undefined ? 0 : Number(m[4])
-  const minute = m[5] === undefined ? 0 : Number(m[5])
-  const second = m[6] === undefined ? 0 : Number(m[6])
-  const millis = m[7] === undefined ? 0 : Number(`${m[7]}00`.slice(0, 3))
-  if (month < 1 || month > 12 || day < 1 || day > daysIn(year, month)) return undefined
-  if (hour > 23 || minute > 59 || second > 59) return undefined
-  let offset = 0
-  if (m[9] !== undefined) {
-    const oh = Number(m[10])
-    const om = Number(m[11])
-    if (oh > 23 || om > 59) return undefined
-    offset = (m[9] === "-" ? -1 : 1) * (oh * 60 + om)
-  }
-  const date = new Date(0)
-  date.setUTCFullYear(year, month - 1, day)
-  date.setUTCHours(hour, minute, second, millis)
-  return new Date(date.getTime() - offset * 60_000)
-}
 
 const numberKind: Kind = {
   name: "number",
@@ -357,13 +336,18 @@ const bigintKind: Kind = {
   fromRow: (raw) =>
     typeof raw === "bigint" ? raw : typeof raw === "number" && Number.isSafeInteger(raw) ? BigInt(raw) : undefined,
   fromState: (stored) =>
-    typeof stored === "number" && Number.isSafeInteger(stored)
-      ? BigInt(stored)
-      : BigDecimal.isBigDecimal(stored)
-        ? bigintFromDecimal(stored)
-        : undefined,
-  // a bigint is no state value; dlt reads the typed decimal back as a Python Decimal
-  toState: (value) => BigDecimal.fromBigInt(value as bigint),
+    typeof stored === "bigint"
+      ? stored
+      : typeof stored === "number" && Number.isSafeInteger(stored)
+        ? BigInt(stored)
+        : BigDecimal.isBigDecimal(stored)
+          ? bigintFromDecimal(stored)
+          : undefined,
+  // an int, as dlt stores an int cursor; past 64 bits (which dlt cannot write) a typed decimal
+  toState: (value) =>
+    (value as bigint) >= -(2n ** 63n) && (value as bigint) <= 2n ** 64n - 1n
+      ? (value as bigint)
+      : BigDecimal.fromBigInt(value as bigint),
   compare: (a, b) => order(a as bigint, b as bigint),
   format: (value) => `${value as bigint}n`
 }
@@ -379,14 +363,54 @@ const stringKind: Kind = {
 
 const validDate = (value: unknown): value is Date => value instanceof Date && !Number.isNaN(value.getTime())
 
+const validTimestamp = (value: unknown): value is StateValue.Timestamp =>
+  value instanceof StateValue.Timestamp && StateValue.isStateValue(value)
+
+// a datetime of a row or of the state as a Timestamp: Dates are UTC, text without offset is naive
+// (compared as UTC, as dlt does)
+const toTimestamp = (raw: unknown): StateValue.Timestamp | undefined => {
+  if (validTimestamp(raw)) return raw
+  if (validDate(raw)) return StateValue.Timestamp.fromDate(raw)
+  if (typeof raw === "string") return Either.getOrUndefined(StateValue.Timestamp.parse(raw))
+  return undefined
+}
+
+const timestampKind: Kind = {
+  name: "Timestamp",
+  fromRow: toTimestamp,
+  fromState: (stored) => (validTimestamp(stored) || validDate(stored) ? toTimestamp(stored) : undefined),
+  toState: (value) => value as StateValue.Timestamp,
+  compare: (a, b) => StateValue.Timestamp.compare(a as StateValue.Timestamp, b as StateValue.Timestamp),
+  format: (value) => String(value)
+}
+
+const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/
+
+// a Date cursor: a Timestamp cursor whose values are all UTC (rows' text without offset, or a date
+// alone, is read as UTC, so that the stored value is never naive where Dates are aware); its options
+// and the values given back to the user are Dates
 const dateKind: Kind = {
+  ...timestampKind,
   name: "Date",
-  fromRow: (raw) => (validDate(raw) ? raw : typeof raw === "string" ? parseIsoDatetime(raw) : undefined),
-  fromState: (stored) => (validDate(stored) ? stored : undefined),
-  // a copy: the row's Date could be mutated after it was stored
-  toState: (value) => new Date((value as Date).getTime()),
-  compare: (a, b) => order((a as Date).getTime(), (b as Date).getTime()),
-  format: (value) => (value as Date).toISOString()
+  fromRow: (raw) => {
+    const text = typeof raw === "string" && DATE_ONLY.test(raw) ? `${raw}T00:00:00` : raw
+    const value = toTimestamp(text)
+    return value?.isNaive ? value.withOffset(0) : value
+  }
+}
+
+const calendarDateKind: Kind = {
+  name: "CalendarDate",
+  fromRow: (raw) =>
+    raw instanceof StateValue.CalendarDate
+      ? raw
+      : typeof raw === "string"
+        ? Either.getOrUndefined(StateValue.makeCalendarDate(raw))
+        : undefined,
+  fromState: (stored) => (stored instanceof StateValue.CalendarDate ? stored : undefined),
+  toState: (value) => value as StateValue.CalendarDate,
+  compare: (a, b) => order((a as StateValue.CalendarDate).iso, (b as StateValue.CalendarDate).iso),
+  format: (value) => (value as StateValue.CalendarDate).iso
 }
 
 const decimalKind: Kind = {
@@ -418,7 +442,15 @@ const kindOf = (value: unknown): Kind | undefined => {
     case "string":
       return stringKind
     case "object":
-      return validDate(value) ? dateKind : BigDecimal.isBigDecimal(value) ? decimalKind : undefined
+      return validDate(value)
+        ? dateKind
+        : validTimestamp(value)
+          ? timestampKind
+          : value instanceof StateValue.CalendarDate
+            ? calendarDateKind
+            : BigDecimal.isBigDecimal(value)
+              ? decimalKind
+              : undefined
     default:
       return undefined
   }
@@ -428,6 +460,8 @@ const describeValue = (value: unknown): string => {
   if (value === null) return "null"
   if (Array.isArray(value)) return "an array"
   if (value instanceof Date) return Number.isNaN(value.getTime()) ? "an invalid Date" : "a Date"
+  if (value instanceof StateValue.Timestamp) return `the Timestamp ${value}`
+  if (value instanceof StateValue.CalendarDate) return `the date ${value.iso}`
   if (BigDecimal.isBigDecimal(value)) return "a BigDecimal"
   if (typeof value === "string")
     return `the string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)}`
@@ -452,9 +486,124 @@ const lookup = (row: unknown, segments: ReadonlyArray<string>): unknown => {
   return current === undefined ? ABSENT : current
 }
 
-// Canonical text of a value: sorted keys and typed marks (as the state's typed JSON) for the
-// values JSON cannot tell apart, so a row hashes the same in every process and on every run.
-const canonical = (value: unknown, ancestors: Set<object>): string => {
+// dlt's untyped JSON of a row value (`json.dumps(value, sort_keys=True)` with orjson): compact, keys
+// sorted by code point, no marks. A Decimal is its text, bytes their base64, a UUID its text, a
+// date its ISO text. A `Date` is a stdlib UTC datetime, which orjson writes with `Z`; a `Timestamp`
+// is what dlt's state gives back (pendulum), written by `isoformat()` (`+00:00`). Values JSON has
+// no form for are written in a form of our own, so that every row still hashes the same way.
+const untyped = (value: unknown, ancestors: Set<object>): string => {
+  switch (typeof value) {
+    case "string":
+      return JSON.stringify(value)
+    case "number":
+      return Number.isFinite(value) ? (Number.isSafeInteger(value) && !Object.is(value, -0) ? `${value}` : StateValue.formatFloat(value)) : "null"
+    case "bigint":
+      return `${value}`
+    case "boolean":
+      return value ? "true" : "false"
+    case "object": {
+      if (value === null) return "null"
+      if (value instanceof Date) {
+        if (Number.isNaN(value.getTime())) return '"Invalid Date"'
+        const t = StateValue.Timestamp.fromDate(value)
+        return JSON.stringify(`${t.withOffset(null)}Z`)
+      }
+      if (value instanceof StateValue.Timestamp) return JSON.stringify(String(value))
+      if (value instanceof StateValue.Float) return StateValue.formatFloat(value.value)
+      if (BigDecimal.isBigDecimal(value) || value instanceof StateValue.SpecialDecimal) {
+        const text = Either.getOrUndefined(StateValue.stringify(value))
+        return text === undefined ? '"NaN"' : JSON.stringify((JSON.parse(text) as string).slice(1))
+      }
+      if (value instanceof StateValue.Uuid) return JSON.stringify(value.value)
+      if (value instanceof StateValue.CalendarDate || value instanceof StateValue.TimeOfDay) {
+        return JSON.stringify(value.iso)
+      }
+      if (value instanceof Uint8Array) return JSON.stringify(Buffer.from(value).toString("base64"))
+      if (ancestors.has(value)) return '"[Circular]"'
+      ancestors.add(value)
+      let text: string
+      if (Array.isArray(value)) {
+        text = `[${value.map((item) => (item === undefined ? "null" : untyped(item, ancestors))).join(",")}]`
+      } else if (value instanceof Map) {
+        const entries = [...value.entries()].map(([k, v]) => `[${untyped(k, ancestors)},${untyped(v, ancestors)}]`)
+        text = `{"$map":[${entries.sort().join(",")}]}`
+      } else if (value instanceof Set) {
+        text = `{"$set":[${[...value]
+          .map((item) => untyped(item, ancestors))
+          .sort()
+          .join(",")}]}`
+      } else {
+        const record = value as Record<string, unknown>
+        const parts: Array<string> = []
+        for (const key of sortByCodePoint(Object.keys(record))) {
+          const item = record[key]
+          if (item === undefined || typeof item === "function" || typeof item === "symbol") continue
+          parts.push(`${JSON.stringify(key)}:${untyped(item, ancestors)}`)
+        }
+        text = `{${parts.join(",")}}`
+      }
+      ancestors.delete(value)
+      return text
+    }
+    default:
+      return "null"
+  }
+}
+
+const codePointCompare = (a: string, b: string): number => {
+  const n = Math.min(a.length, b.length)
+  for (let i = 0; i < n; i++) {
+    let x = a.charCodeAt(i)
+    let y = b.charCodeAt(i)
+    if (x !== y) {
+      // UTF-16 order differs from code point order above U+D7FF
+      if (x >= 0xd800 && y >= 0xd800) {
+        x = x >= 0xe000 ? x - 0x800 : x + 0x2000
+        y = y >= 0xe000 ? y - 0x800 : y + 0x2000
+      }
+      return x - y
+    }
+  }
+  return a.length - b.length
+}
+
+const sortByCodePoint = (keys: Array<string>): Array<string> => keys.sort(codePointCompare)
+
+/**
+ * dlt's boundary-dedup hash of a row (`IncrementalTransform.compute_unique_value`): base64 of the
+ * first 15 bytes of SHAKE-128 over dlt's untyped JSON (sorted keys) of the key value — the cell for
+ * a single column (`primaryKey` a string), a JSON array in key order for a list of columns, the
+ * whole row for `undefined` — without `=` padding (20 characters). A `Date` cell is a UTC
+ * datetime as dlt's database sources yield it; a `Timestamp` is written with its offset.
+ *
+ * @example
+ * ```ts
+ * Incremental.uniqueHash({ id: 1, code: "A-1" }, "id") // "669czW83KR00ut4bv/U5"
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const uniqueHash = (row: unknown, primaryKey?: string | ReadonlyArray<string>): string => {
+  const value =
+    primaryKey === undefined
+      ? row
+      : typeof primaryKey === "string"
+        ? lookupOrNull(row, primaryKey)
+        : primaryKey.map((key) => lookupOrNull(row, key))
+  return digest128(untyped(value, new Set()))
+}
+
+const lookupOrNull = (row: unknown, key: string): unknown => {
+  const value = lookup(row, key.split("."))
+  return value === ABSENT ? null : value
+}
+
+const digest128 = (text: string): string =>
+  createHash("shake128", { outputLength: 15 }).update(text, "utf8").digest("base64").replace(/=+$/, "")
+
+// The hash of earlier pipestate versions (SHA-256 of a canonical text, 16 characters): read in a
+// stored state, honoured for that run, then replaced by dlt's hashes.
+const legacyCanonical = (value: unknown, ancestors: Set<object>): string => {
   switch (typeof value) {
     case "string":
       return JSON.stringify(value)
@@ -476,13 +625,15 @@ const canonical = (value: unknown, ancestors: Set<object>): string => {
       ancestors.add(value)
       let text: string
       if (Array.isArray(value)) {
-        text = `[${value.map((item) => (item === undefined ? "null" : canonical(item, ancestors))).join(",")}]`
+        text = `[${value.map((item) => (item === undefined ? "null" : legacyCanonical(item, ancestors))).join(",")}]`
       } else if (value instanceof Map) {
-        const entries = [...value.entries()].map(([k, v]) => `[${canonical(k, ancestors)},${canonical(v, ancestors)}]`)
+        const entries = [...value.entries()].map(
+          ([k, v]) => `[${legacyCanonical(k, ancestors)},${legacyCanonical(v, ancestors)}]`
+        )
         text = `{"$map":[${entries.sort().join(",")}]}`
       } else if (value instanceof Set) {
         text = `{"$set":[${[...value]
-          .map((item) => canonical(item, ancestors))
+          .map((item) => legacyCanonical(item, ancestors))
           .sort()
           .join(",")}]}`
       } else {
@@ -491,7 +642,7 @@ const canonical = (value: unknown, ancestors: Set<object>): string => {
         for (const key of Object.keys(record).sort()) {
           const item = record[key]
           if (item === undefined || typeof item === "function" || typeof item === "symbol") continue
-          parts.push(`${JSON.stringify(key)}:${canonical(item, ancestors)}`)
+          parts.push(`${JSON.stringify(key)}:${legacyCanonical(item, ancestors)}`)
         }
         text = `{${parts.join(",")}}`
       }
@@ -503,8 +654,11 @@ const canonical = (value: unknown, ancestors: Set<object>): string => {
   }
 }
 
-const digest = (value: unknown): string =>
-  createHash("sha256").update(canonical(value, new Set())).digest("base64").slice(0, 16)
+const legacyDigest = (value: unknown): string =>
+  createHash("sha256").update(legacyCanonical(value, new Set())).digest("base64").slice(0, 16)
+
+// a hash written by an earlier pipestate version (dlt's have 20 characters)
+const isLegacyHash = (hash: string): boolean => hash.length === 16
 
 // ---------------------------------------------------------------------------------------------
 // Configuration
@@ -523,6 +677,8 @@ interface Config {
   readonly endValue: CursorValue | undefined
   /** `undefined`: the whole row; `[]`: no deduplication */
   readonly primaryKey: ReadonlyArray<{ readonly name: string; readonly segments: ReadonlyArray<string> }> | undefined
+  /** the primary key was given as one column name (dlt hashes the cell, not a one-item list) */
+  readonly singleKey: boolean
   readonly onMissing: OnCursorValueMissing
   readonly maxUniqueHashes: number
 }
@@ -547,17 +703,19 @@ const configure = <V extends CursorValue>(
     )
   }
   const sign = (options.lastValueFunc ?? "max") === "max" ? 1 : -1
-  const endValue = options.endValue
-  if (endValue !== undefined) {
-    if (kindOf(endValue) !== kind) {
+  // values inside the cursor are the kind's own (a Date cursor works on Timestamps)
+  const initialValue = kind.fromRow(options.initialValue)!
+  const endValue = options.endValue === undefined ? undefined : kind.fromRow(options.endValue)
+  if (options.endValue !== undefined) {
+    if (kindOf(options.endValue) !== kind || endValue === undefined) {
       return invalid(
-        `endValue is ${describeValue(endValue)}, but initialValue is a ${kind.name}: give both the same kind`
+        `endValue is ${describeValue(options.endValue)}, but initialValue is a ${kind.name}: give both the same kind`
       )
     }
-    if (sign * kind.compare(endValue, options.initialValue) <= 0) {
+    if (sign * kind.compare(endValue, initialValue) <= 0) {
       return invalid(
         `endValue ${kind.format(endValue)} must be ${sign === 1 ? "greater" : "less"} than initialValue ` +
-          `${kind.format(options.initialValue)} (lastValueFunc "${sign === 1 ? "max" : "min"}"): the window [initialValue, endValue) is empty`
+          `${kind.format(initialValue)} (lastValueFunc "${sign === 1 ? "max" : "min"}"): the window [initialValue, endValue) is empty`
       )
     }
   }
@@ -582,9 +740,10 @@ const configure = <V extends CursorValue>(
     segments,
     kind,
     sign,
-    initialValue: options.initialValue,
+    initialValue,
     endValue,
     primaryKey: keys === undefined ? undefined : primaryKey,
+    singleKey: typeof options.primaryKey === "string",
     onMissing: options.onCursorValueMissing ?? "raise",
     maxUniqueHashes
   })
@@ -719,17 +878,19 @@ const begin = (config: Config) =>
     const track = dedup && !backfill
     const tracker: Tracker = {
       last: startValue,
-      // without deduplication dlt clears the hashes; a backfill never stores them
-      hashes: new Set(track ? startHashes : []),
+      // without deduplication dlt clears the hashes; a backfill never stores them; earlier
+      // pipestate versions' hashes are not carried over (dlt's stand for the same rows)
+      hashes: new Set(track ? [...startHashes].filter((hash) => !isLegacyHash(hash)) : []),
       wrote: false,
       warnedThreshold: false,
       warnedCap: false
     }
     const resource = slot.resourceName
 
-    const hashOf = (row: unknown, index: number): Either.Either<string, IncrementalPrimaryKeyMissing> => {
+    // the key value of a row: the whole row, the cell of a single key column, or the list of cells
+    const keyValue = (row: unknown, index: number): Either.Either<unknown, IncrementalPrimaryKeyMissing> => {
       const keys = config.primaryKey
-      if (keys === undefined) return Either.right(digest(row))
+      if (keys === undefined) return Either.right(row)
       const values: Array<unknown> = []
       for (const key of keys) {
         const value = lookup(row, key.segments)
@@ -740,7 +901,28 @@ const begin = (config: Config) =>
         }
         values.push(value)
       }
-      return Either.right(digest(values))
+      return Either.right(config.singleKey ? values[0] : values)
+    }
+
+    const hashOf = (row: unknown, index: number): Either.Either<string, IncrementalPrimaryKeyMissing> =>
+      Either.map(keyValue(row, index), (value) => digest128(untyped(value, new Set())))
+
+    // hashes written by an earlier pipestate version are honoured for this run (they are replaced
+    // by dlt's hashes when the state is written)
+    let legacy = false
+    for (const hash of startHashes) {
+      if (isLegacyHash(hash)) {
+        legacy = true
+        break
+      }
+    }
+    const seenBefore = (row: unknown, index: number, hash: string): Either.Either<boolean, IncrementalPrimaryKeyMissing> => {
+      if (startHashes.has(hash)) return Either.right(true)
+      if (!legacy) return Either.right(false)
+      return Either.map(keyValue(row, index), (value) =>
+        // earlier versions hashed a single key as a one-item list
+        startHashes.has(legacyDigest(config.primaryKey === undefined ? value : config.singleKey ? [value] : value))
+      )
     }
 
     // One chunk, synchronously: the rows to keep, and whether the state must be written.
@@ -792,6 +974,13 @@ const begin = (config: Config) =>
           if (Either.isLeft(computed)) return Either.left(computed.left)
           hash = computed.right
           if (startHashes.has(hash)) continue
+          const seen = seenBefore(row, index, hash)
+          if (Either.isLeft(seen)) return Either.left(seen.left)
+          if (seen.right) {
+            // a row an earlier version hashed: still skipped, and remembered by dlt's hash from now on
+            if (track && sign * kind.compare(value, tracker.last) === 0) pending.push({ row, index, hash })
+            continue
+          }
         }
         kept.push(row)
         const fromLast = sign * kind.compare(value, tracker.last)
@@ -895,7 +1084,13 @@ const begin = (config: Config) =>
         )
       })
 
-    const toPublic = (value: CursorValue): CursorValue => (value instanceof Date ? new Date(value.getTime()) : value)
+    // a Date cursor gives Dates back: rounded towards the values not yet seen, so that a query from
+    // them includes the boundary rows (the filter compares with microseconds)
+    const toPublic = (value: CursorValue): CursorValue => {
+      if (kind !== dateKind || !(value instanceof StateValue.Timestamp)) return value
+      const date = value.toDate()
+      return sign === -1 && value.microsecond % 1000 !== 0 ? new Date(date.getTime() + 1) : date
+    }
 
     return {
       resource,

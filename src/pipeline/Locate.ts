@@ -27,6 +27,7 @@ import * as PipestateConfig from "../config/PipestateConfig.js"
 import { type Destination, type DestinationError, STATE_TABLE } from "../destination/Destination.js"
 import type * as PipelineState from "../state/PipelineState.js"
 import * as PipelineConfig from "./PipelineConfig.js"
+import * as StateSync from "./StateSync.js"
 import * as WorkingDir from "./WorkingDir.js"
 
 // ---------------------------------------------------------------------------------------------
@@ -156,9 +157,10 @@ interface Recorded {
 
 const recordedOf = (state: PipelineState.PipelineState): Recorded => {
   const location = state._local.location
+  const destination = StateSync.destinationKind(state)
   return {
-    ...(typeof state.destination_name === "string" ? { destination: state.destination_name } : {}),
-    dataset: state.dataset_name,
+    ...(destination === undefined ? {} : { destination }),
+    ...(typeof state.dataset_name === "string" ? { dataset: state.dataset_name } : {}),
     ...(typeof location === "string" ? { location } : {})
   }
 }
@@ -167,11 +169,13 @@ const recordedOf = (state: PipelineState.PipelineState): Recorded => {
 const salvage = (text: string): Recorded => {
   const doc = Either.getOrUndefined(Either.try((): unknown => JSON.parse(text)))
   if (typeof doc !== "object" || doc === null) return {}
-  const { dataset_name: dataset, destination_name: destination, _local: local } = doc as Record<string, unknown>
+  const fields = doc as Record<string, unknown>
+  const { dataset_name: dataset, _local: local } = fields
   const location = typeof local === "object" && local !== null ? (local as Record<string, unknown>).location : undefined
+  const destination = StateSync.destinationKind(fields)
   return {
     ...(typeof dataset === "string" && dataset !== "" ? { dataset } : {}),
-    ...(typeof destination === "string" && destination !== "" ? { destination } : {}),
+    ...(destination === undefined ? {} : { destination }),
     ...(typeof location === "string" && location !== "" ? { location } : {})
   }
 }
@@ -283,7 +287,7 @@ export const locate = (
       if (!isDestinationName(recorded.destination)) {
         return yield* new UnsupportedDestination({ destination: recorded.destination })
       }
-      destination = { value: recorded.destination, from: `${recordedFrom} (destination_name)`, isDefault: false }
+      destination = { value: recorded.destination, from: `${recordedFrom} (destination)`, isDefault: false }
     } else if (overrides.sqlitePath !== undefined) {
       destination = { value: "sqlite", from: flag("--sqlite-path"), isDefault: false }
     } else if (found !== undefined) {

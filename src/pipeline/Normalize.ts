@@ -9,6 +9,7 @@
 import { BigDecimal, Either, Schema } from "effect"
 import type { ExistingColumn } from "../destination/Destination.js"
 import type { Cell, Column, ColumnType, RowBatch, TableSchema, WriteDisposition } from "../destination/TableSchema.js"
+import { isStateValue, Timestamp } from "../state/StateValue.js"
 
 /**
  * A record holds a value no column type can hold (a function, a symbol, a class instance, an
@@ -92,6 +93,7 @@ const infer = (value: unknown): Inferred => {
     case "object": {
       if (value === null) return null
       if (value instanceof Date) return Number.isNaN(value.getTime()) ? { unsupported: "an invalid Date" } : "timestamp"
+      if (value instanceof Timestamp) return isStateValue(value) ? "timestamp" : { unsupported: "an invalid Timestamp" }
       if (value instanceof Uint8Array) return "bytes"
       if (BigDecimal.isBigDecimal(value)) return "decimal"
       if (Array.isArray(value) || isPlainObject(value)) return "json"

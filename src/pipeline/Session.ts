@@ -292,8 +292,15 @@ export const open = (
       dataset_name: config.dataset,
       default_schema_name: doc.default_schema_name ?? schemaName,
       schema_names: [...new Set([...(doc.schema_names ?? []), schemaName])],
+      // an unchanged state keeps what it says (dlt writes a null name where the type names it),
+      // so committing back a state dlt wrote needs no new version
       destination_type: destination.type,
-      destination_name: destination.name
+      destination_name:
+        doc.destination_type === destination.type && doc.destination_name !== undefined
+          ? doc.destination_name
+          : destination.type.split(".").pop() === destination.name
+            ? null
+            : destination.name
     })
 
     const commit = (change: Change) =>

@@ -33,7 +33,7 @@ import * as StateBlob from "../state/StateBlob.js"
  * @since 0.1.0
  */
 export interface Target {
-  /** dlt's `destination_type`, e.g. `pipestate.destinations.sqlite` */
+  /** dlt's `destination_type`, e.g. `dlt.destinations.postgres` */
   readonly destinationType: string
   /** dlt's `destination_name`, e.g. `sqlite` */
   readonly destinationName: string
@@ -101,8 +101,42 @@ export const targetOf = (state: PipelineState.PipelineState): Partial<Target> =>
     ...(typeof state.destination_type === "string" ? { destinationType: state.destination_type } : {}),
     ...(typeof state.destination_name === "string" ? { destinationName: state.destination_name } : {}),
     ...(typeof location === "string" ? { location } : {}),
-    dataset: state.dataset_name
+    ...(typeof state.dataset_name === "string" ? { dataset: state.dataset_name } : {})
   }
+}
+
+/** destination types written by earlier pipestate versions, and the dlt types the drivers use now */
+const LEGACY_TYPES: Readonly<Record<string, string>> = {
+  "pipestate.destinations.sqlite": "dlt.destinations.sqlalchemy",
+  "pipestate.destinations.postgres": "dlt.destinations.postgres"
+}
+
+/**
+ * A destination type with earlier pipestate spellings mapped to today's.
+ *
+ * @since 0.1.0
+ */
+export const canonicalType = (type: string): string => LEGACY_TYPES[type] ?? type
+
+/**
+ * Which built-in destination a state was committed through: its `destination_name`, else the last
+ * part of its `destination_type` (dlt writes `null` names); dlt's `sqlalchemy` is pipestate's SQLite.
+ *
+ * @example
+ * ```ts
+ * destinationKind({ ...state, destination_type: "dlt.destinations.postgres", destination_name: null }) // "postgres"
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const destinationKind = (doc: {
+  readonly destination_name?: unknown
+  readonly destination_type?: unknown
+}): string | undefined => {
+  if (typeof doc.destination_name === "string" && doc.destination_name !== "") return doc.destination_name
+  if (typeof doc.destination_type !== "string") return undefined
+  const last = canonicalType(doc.destination_type).split(".").pop()
+  return last === "sqlalchemy" ? "sqlite" : last
 }
 
 /**
@@ -135,8 +169,9 @@ export const keyOf = (target: Partial<Target>): string =>
 export const belongsTo = (state: PipelineState.PipelineState, target: Target): boolean => {
   const recorded = targetOf(state)
   return (
-    recorded.dataset === target.dataset &&
-    (recorded.destinationType === undefined || recorded.destinationType === target.destinationType) &&
+    (recorded.dataset === undefined || recorded.dataset === target.dataset) &&
+    (recorded.destinationType === undefined ||
+      canonicalType(recorded.destinationType) === canonicalType(target.destinationType)) &&
     (recorded.destinationName === undefined || recorded.destinationName === target.destinationName) &&
     (recorded.location === undefined || recorded.location === target.location)
   )

@@ -8,16 +8,20 @@
 import { createHash } from "node:crypto"
 import { Either, ParseResult, Schema } from "effect"
 import {
-  decodeLatin1ParsedInPlace,
+  decode,
   decodeParsedInPlace,
-  formatJson,
+  type InPlaceResult,
+  isExactParse,
   type Json,
   JsonSchema,
   type NonSerializableStateValue,
+  parseJson,
   type StateValue,
   StateValueFromJson,
   stringify,
-  stringifySorted
+  stringifyBoth,
+  stringifySorted,
+  Timestamp
 } from "./StateValue.js"
 
 /**
@@ -60,7 +64,8 @@ export interface PipelineState {
   readonly _state_engine_version: number
   readonly _version_hash?: string
   readonly pipeline_name: string
-  readonly dataset_name: string
+  /** `null` in a dlt state of a pipeline made without a dataset */
+  readonly dataset_name: string | null
   readonly default_schema_name?: string | null
   readonly schema_names?: ReadonlyArray<string> | null
   readonly destination_type?: string | null
@@ -85,7 +90,16 @@ export class InvalidStateDocument extends Schema.TaggedError<InvalidStateDocumen
 }
 
 /**
- * A fresh state: version 0, no hash, first run, no sources.
+ * The `sources` of a state whose document has no `sources` key (a fresh pipeline, or a dlt state
+ * that never held any): empty, and left out of the hash and the stored text, as dlt leaves it out.
+ * A state that gets a slot gets a `sources` object of its own.
+ *
+ * @since 0.1.0
+ */
+export const NO_SOURCES: PipelineState["sources"] = Object.freeze({})
+
+/**
+ * A fresh state: version 0, no hash, first run, no sources (as dlt's, with no `sources` key).
  *
  * @example
  * ```ts
@@ -99,7 +113,7 @@ export const empty = (options: { readonly pipelineName: string; readonly dataset
   _state_engine_version: ENGINE_VERSION,
   pipeline_name: options.pipelineName,
   dataset_name: options.datasetName,
-  sources: {},
+  sources: NO_SOURCES,
   _local: { first_run: true }
 })
 
@@ -125,11 +139,27 @@ const withoutKeys = <A>(
   return out
 }
 
+const UNHASHED_NO_SOURCES = new Set([...UNHASHED, "sources"])
+
+// the keys of a state that its text leaves out: `sources` when the document had none
+const unhashed = (state: { readonly sources?: unknown }): ReadonlySet<string> =>
+  state.sources === NO_SOURCES ? UNHASHED_NO_SOURCES : UNHASHED
+
+/**
+ * The document as dlt stores it: without `_local`, and without `sources` when it has none
+ * ({@link NO_SOURCES}). What `StateBlob.encode` writes.
+ *
+ * @since 0.1.0
+ */
+export const syncedDocument = (state: PipelineState): { readonly [key: string]: unknown } =>
+  withoutKeys(state, state.sources === NO_SOURCES ? new Set(["_local", "sources"]) : new Set(["_local"]))
+
 const sha3Base64 = (text: string): string => createHash("sha3-256").update(text, "utf8").digest("base64")
 
-// the hash of a document that is already typed JSON (used when migrating old documents)
-const hashJson = (doc: { readonly [key: string]: Json }): string =>
-  sha3Base64(formatJson(withoutKeys(doc, UNHASHED), { sortKeys: true }))
+// The hash of a typed JSON document as dlt computes it when migrating from engine 2: over the
+// decoded state, so "...Z" datetimes are hashed as "+00:00".
+const hashJson = (doc: { readonly [key: string]: Json }): Either.Either<string, NonSerializableStateValue> =>
+  Either.map(stringifySorted(decode(withoutKeys(doc, UNHASHED))), sha3Base64)
 
 /**
  * dlt's version hash: SHA3-256 of the compact typed JSON, keys sorted at every level, of the
@@ -146,9 +176,55 @@ const hashJson = (doc: { readonly [key: string]: Json }): string =>
 export const versionHash = (state: PipelineState): Either.Either<string, NonSerializableStateValue> =>
   Either.map(hashedText(state), sha3Base64)
 
+// The texts of the states hashed lately: a commit hashes a state (`bumpVersion`) and then stores
+// it (`StateBlob.encode`); one walk writes both texts. States are immutable; the entry goes with
+// its state.
+interface Texts {
+  /** compact, keys sorted: what the version hash is computed over */
+  readonly hashed: string
+  /** compact, keys in document order: the stored document without its version fields */
+  readonly body: string
+}
+const textsCache = new WeakMap<PipelineState, Texts>()
+
+const textsOf = (state: PipelineState): Either.Either<Texts, NonSerializableStateValue> => {
+  const cached = textsCache.get(state)
+  if (cached !== undefined) return Either.right(cached)
+  const texts = Either.map(stringifyBoth(withoutKeys(state, unhashed(state))), ({ doc, sorted }) => ({
+    hashed: sorted,
+    body: doc
+  }))
+  if (Either.isRight(texts)) textsCache.set(state, texts.right)
+  return texts
+}
+
 // what the version hash is computed over: compact typed JSON, keys sorted at every level
 const hashedText = (state: PipelineState): Either.Either<string, NonSerializableStateValue> =>
-  stringifySorted(withoutKeys(state, UNHASHED))
+  Either.map(textsOf(state), (texts) => texts.hashed)
+
+// a document text without its version fields, with them in front
+const withHead = (state: PipelineState, body: string): Either.Either<string, NonSerializableStateValue> => {
+  const head = {
+    _state_version: state._state_version,
+    _state_engine_version: state._state_engine_version,
+    _version_hash: state._version_hash
+  }
+  return Either.map(stringify(head), (headText) =>
+    body === "{}" ? headText : `${headText.slice(0, -1)},${body.slice(1)}`
+  )
+}
+
+/**
+ * The compact typed JSON that the destination stores for a state (`StateBlob.encode` compresses
+ * it): the document without `_local`, `_state_version`, `_state_engine_version` and
+ * `_version_hash` first, then the other keys in document order (as dlt writes them). It comes
+ * from the same walk over the state as the version hash: after {@link bumpVersion} or
+ * {@link versionHash} of the same state object, only the three fields are written.
+ *
+ * @since 0.1.0
+ */
+export const storedText = (state: PipelineState): Either.Either<string, NonSerializableStateValue> =>
+  Either.flatMap(textsOf(state), (texts) => withHead(state, texts.body))
 
 const withHash = (state: PipelineState, hash: string): PipelineState => {
   const previous = state._version_hash
@@ -169,14 +245,17 @@ const withHash = (state: PipelineState, hash: string): PipelineState => {
  * @since 0.1.0
  */
 export const bumpVersion = (state: PipelineState): Either.Either<PipelineState, NonSerializableStateValue> =>
-  Either.map(versionHash(state), (hash) => withHash(state, hash))
+  Either.map(textsOf(state), (texts) => {
+    const next = withHash(state, sha3Base64(texts.hashed))
+    // the version fields are in neither text: the next state has the same texts
+    textsCache.set(next, texts)
+    return next
+  })
 
 /**
  * {@link bumpVersion}, and the compact typed JSON `text` of the new state without `_local` (what
- * `StateBlob.encodeText` compresses into the stored blob), from one encoding of the state: the
- * text is the hashed text with `_state_version`, `_state_engine_version` and `_version_hash` put
- * in front, so its keys are sorted after those three (dlt reads keys in any order). `hash` is the
- * new `_version_hash`.
+ * `StateBlob.encodeText` compresses into the stored blob, see {@link storedText}), from one walk
+ * over the state. `hash` is the new `_version_hash`.
  *
  * @example
  * ```ts
@@ -192,19 +271,11 @@ export const bumpVersionWithText = (
   { readonly state: PipelineState; readonly hash: string; readonly text: string },
   NonSerializableStateValue
 > =>
-  Either.flatMap(hashedText(state), (hashed) => {
-    const hash = sha3Base64(hashed)
+  Either.flatMap(textsOf(state), (texts) => {
+    const hash = sha3Base64(texts.hashed)
     const next = withHash(state, hash)
-    const head = {
-      _state_version: next._state_version,
-      _state_engine_version: next._state_engine_version,
-      _version_hash: hash
-    }
-    return Either.map(stringify(head), (headText) => ({
-      state: next,
-      hash,
-      text: hashed === "{}" ? headText : `${headText.slice(0, -1)},${hashed.slice(1)}`
-    }))
+    textsCache.set(next, texts)
+    return Either.map(withHead(next, texts.body), (text) => ({ state: next, hash, text }))
   })
 
 // ---------------------------------------------------------------------------------------------
@@ -213,9 +284,15 @@ export const bumpVersionWithText = (
 
 const SlotFromJson = Schema.Record({ key: Schema.String, value: StateValueFromJson })
 
-// a typed-JSON datetime as dlt writes it; plain ISO text is read too (early pipestate files)
+// a typed-JSON datetime as dlt writes it, as a Date (`_local` is neither hashed nor synced); plain
+// ISO text is read too (early pipestate files)
+const TimestampAsDate = Schema.transform(
+  Schema.declare((u: unknown): u is Timestamp | Date => u instanceof Timestamp || u instanceof Date),
+  Schema.DateFromSelf,
+  { strict: true, decode: (v) => (v instanceof Timestamp ? v.toDate() : v), encode: (d) => d }
+)
 const DateFromTypedJson = Schema.Union(
-  Schema.compose(StateValueFromJson, Schema.DateFromSelf, { strict: false }),
+  Schema.compose(StateValueFromJson, TimestampAsDate, { strict: false }),
   Schema.DateFromString
 )
 
@@ -230,7 +307,7 @@ const DocumentKnown = Schema.Struct({
   _state_engine_version: Schema.Literal(ENGINE_VERSION),
   _version_hash: Schema.optional(Schema.String),
   pipeline_name: Schema.String,
-  dataset_name: Schema.String,
+  dataset_name: Schema.NullOr(Schema.String),
   default_schema_name: Schema.optional(Schema.NullOr(Schema.String)),
   schema_names: Schema.optional(Schema.NullOr(Schema.Array(Schema.String))),
   destination_type: Schema.optional(Schema.NullOr(Schema.String)),
@@ -319,9 +396,12 @@ export const PipelineStateFromJson: Schema.Schema<PipelineState, JsonRecord> = s
 const destinationName = (ref: string): string => ref.slice(ref.lastIndexOf(".") + 1)
 
 /**
- * Upgrades a typed-JSON document written by an older dlt engine (1..3) to engine 4, as dlt does:
- * 1→2 adds `_local`, 2→3 sets the version hash, 3→4 splits `destination`/`staging` into
- * `*_type` and `*_name`. A newer engine fails: we cannot know what it means.
+ * Upgrades a typed-JSON document written by an older dlt engine (1..3) to engine 4, step by step
+ * as dlt's `migrate_pipeline_state` does: 1→2 sets `_local` to `{}`; 2→3 sets `_version_hash` to
+ * the hash of the decoded state; 3→4 moves a non-empty `destination`/`staging` to `*_type` (with
+ * `*_name`), then sets a `*_name` equal to the last dotted part of its `*_type` to `null`. The hash
+ * is not recomputed at 3→4, so the next save bumps the version. An engine-4 document comes back
+ * untouched; engine 0 and engines past 4 fail.
  *
  * @since 0.1.0
  */
@@ -345,26 +425,33 @@ export const migrateJson = (doc: JsonRecord): Either.Either<JsonRecord, InvalidS
   if (engine === ENGINE_VERSION) return Either.right(doc)
   const out: Record<string, Json> = { ...doc }
   if (engine === 1) {
-    if (!isRecord(out._local)) out._local = {}
+    out._local = {}
     engine = 2
   }
   if (engine === 2) {
-    out._version_hash = hashJson(out)
+    const hash = hashJson(out)
+    if (Either.isLeft(hash)) {
+      return Either.left(new InvalidStateDocument({ reason: `its version hash cannot be computed: ${hash.left.message}` }))
+    }
+    out._version_hash = hash.right
     engine = 3
   }
   if (engine === 3) {
-    for (const [old, prefix] of [
-      ["destination", "destination"],
-      ["staging", "staging"]
-    ] as const) {
-      const ref = out[old]
+    for (const prefix of ["destination", "staging"] as const) {
+      const ref = out[prefix]
       if (typeof ref === "string" && ref !== "") {
         out[`${prefix}_type`] = ref
         out[`${prefix}_name`] = destinationName(ref)
+        delete out[prefix]
       }
-      delete out[old]
     }
     engine = 4
+    for (const prefix of ["destination", "staging"] as const) {
+      const type = out[`${prefix}_type`]
+      if (typeof type === "string" && type !== "" && destinationName(type) === out[`${prefix}_name`]) {
+        out[`${prefix}_name`] = null
+      }
+    }
   }
   out._state_engine_version = engine
   return Either.right(out)
@@ -383,18 +470,20 @@ export const fromJson = (json: unknown): Either.Either<PipelineState, InvalidSta
 }
 
 const decodeDocument = (doc: JsonRecord): Either.Either<PipelineState, InvalidStateDocument> =>
-  Either.mapLeft(
-    Schema.decodeUnknownEither(PipelineStateFromJson)(doc, { errors: "first" }),
-    (error) => new InvalidStateDocument({ reason: ParseResult.TreeFormatter.formatErrorSync(error) })
-  )
+  Either.mapBoth(Schema.decodeUnknownEither(PipelineStateFromJson)(doc, { errors: "first" }), {
+    onLeft: (error) => new InvalidStateDocument({ reason: ParseResult.TreeFormatter.formatErrorSync(error) }),
+    // a document without `sources` keeps that absence (the Schema's default is a copy)
+    onRight: (state) => (Object.hasOwn(doc, "sources") ? state : { ...state, sources: NO_SOURCES })
+  })
 
 // a source slot map the fast path takes: a plain object (what Schema.Record reads without surprises)
 const isFastSlotMap = (value: Json | undefined): value is { readonly [key: string]: Json } =>
   isRecord(value) && !Object.hasOwn(value, "__proto__")
 
-// The fast path of fromParsedJson: the Schema checks only the top-level fields, `decodeSources`
-// decodes the sources in place. Undefined where it leaves the decision to fromJson (the document
-// may then be partly decoded). Without `migrate`, a document of an older engine is left too.
+// The fast path of fromText: the Schema checks only the top-level fields, `decodeSources`
+// decodes the sources in place. Undefined where it leaves the decision to the exact path (the
+// document may then be partly decoded). Without `migrate`, a document of an older engine is left
+// too.
 const decodeOwned = (
   json: unknown,
   migrate: boolean,
@@ -423,56 +512,59 @@ const decodeOwned = (
   return Either.right({ ...rest.right, sources: decoded as PipelineState["sources"] })
 }
 
+const notJson = (error: unknown): InvalidStateDocument =>
+  new InvalidStateDocument({ reason: `not valid JSON (${error instanceof Error ? error.message : String(error)})` })
+
+// the exact (slow) path: dlt's reading of the text, then the Schema
+const fromExactText = (text: string, override: JsonRecord | undefined): Either.Either<PipelineState, InvalidStateDocument> =>
+  Either.flatMap(Either.mapLeft(parseJson(text), notJson), (json) =>
+    fromJson(override === undefined || !isRecord(json) ? json : { ...(json as JsonRecord), ...override })
+  )
+
 /**
- * {@link fromJson} for a document that `JSON.parse` has just returned and that the caller hands
- * over: its `sources` are decoded in place (see `StateValue.decodeParsedInPlace`) instead of
- * through the Schema, which checks only the small top-level fields. The result and the errors are
- * those of `fromJson`: a document the fast path cannot vouch for goes to `fromJson` as it is, or,
- * once partly decoded, as `reparse` gives it again (parse the same text again).
+ * Reads the typed JSON text of a state document (engine 1..4, ours or dlt's), validating it and
+ * losing nothing: integers past 2^53, floats written `1.0`, key order. `override` keys replace the
+ * document's top-level keys. `JSON.parse` and an in-place decoding of the sources do the work when
+ * the text allows (see `StateValue.isExactParse`); the exact parser the rest.
  *
  * @example
  * ```ts
- * PipelineState.fromParsedJson(JSON.parse(text), () => JSON.parse(text))
+ * PipelineState.fromText(text) // Either<PipelineState, InvalidStateDocument>
  * ```
  *
  * @since 0.1.0
  */
-export const fromParsedJson = (
-  json: unknown,
-  reparse: () => unknown
-): Either.Either<PipelineState, InvalidStateDocument> => {
-  let touched = false
-  const owned = decodeOwned(json, true, (sources) => {
-    touched = true
-    return decodeParsedInPlace(sources)
-  })
-  if (owned !== undefined) return owned
-  if (!touched) return fromJson(json)
-  // the sources are partly decoded now: check a fresh copy the slow way, for the exact error
-  return Either.flatMap(
-    Either.try({
-      try: reparse,
-      catch: (error) =>
-        new InvalidStateDocument({
-          reason: `it could not be read again (${error instanceof Error ? error.message : String(error)})`
-        })
-    }),
-    fromJson
-  )
+export const fromText = (text: string, override?: JsonRecord): Either.Either<PipelineState, InvalidStateDocument> => {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text)
+  } catch (error) {
+    return Either.left(notJson(error))
+  }
+  if (isRecord(parsed)) {
+    const doc = override === undefined ? parsed : { ...parsed, ...override }
+    let found: InPlaceResult | undefined
+    const owned = decodeOwned(doc, true, (sources) => {
+      found = decodeParsedInPlace(sources)
+      return found?.value
+    })
+    if (owned !== undefined && (found === undefined || isExactParse(text, found))) return owned
+  }
+  return fromExactText(text, override)
 }
 
 /**
  * A state document from its UTF-8 bytes, the fast way, when the bytes allow it: ASCII text without
  * backslashes (escapes) whose only other bytes are typed-JSON marks starting strings in `sources`
  * (what pipestate and dlt write) is read as Latin-1, skipping the UTF-8 decoding and parsing
- * one-byte text; the marks found must account for every non-ASCII byte. `override` keys replace
- * the document's top-level keys. The result is then what `fromParsedJson` gives for the UTF-8
- * text; `undefined` when the bytes do not allow it, or the document is of an older engine or
- * invalid: decode the bytes as UTF-8 and use `fromParsedJson`, for the exact result or error.
+ * one-byte text; the marks found must account for every non-ASCII byte, and `JSON.parse` must have
+ * read the text exactly. `override` keys replace the document's top-level keys. The result is then
+ * what {@link fromText} gives for the UTF-8 text; `undefined` when the bytes do not allow it, or the
+ * document is of an older engine or invalid: decode the bytes as UTF-8 and use `fromText`.
  *
  * @example
  * ```ts
- * PipelineState.fromUtf8BytesFast(bytes) ?? slowPath(bytes)
+ * PipelineState.fromUtf8BytesFast(bytes) ?? PipelineState.fromText(bytes.toString("utf8"))
  * ```
  *
  * @since 0.1.0
@@ -490,14 +582,15 @@ export const fromUtf8BytesFast = (
     const parsed: unknown = JSON.parse(text)
     if (!isRecord(parsed)) return undefined
     const doc = override === undefined ? parsed : { ...parsed, ...override }
-    let marks = 0
+    let found: InPlaceResult | undefined
     const owned = decodeOwned(doc, false, (sources) => {
-      const decoded = decodeLatin1ParsedInPlace(sources)
-      if (decoded === undefined) return undefined
-      marks = decoded.marks
-      return decoded.value
+      found = decodeParsedInPlace(sources, true)
+      return found?.value
     })
-    return owned !== undefined && Either.isRight(owned) && marks * 3 === nonAscii ? owned.right : undefined
+    if (owned === undefined || Either.isLeft(owned)) return undefined
+    const marks = found?.marks ?? 0
+    if (marks * 3 !== nonAscii) return undefined
+    return found === undefined || isExactParse(text, found) ? owned.right : undefined
   } catch {
     // text beyond the longest string, invalid JSON: the UTF-8 path says what is wrong
     return undefined
@@ -520,7 +613,7 @@ export const fromUtf8BytesFast = (
  * @since 0.1.0
  */
 export const toFileText = (state: PipelineState): Either.Either<string, NonSerializableStateValue> =>
-  Either.map(stringify(state, { space: 2 }), (text) => `${text}\n`)
+  Either.map(stringify(withoutKeys(state, state.sources === NO_SOURCES ? new Set(["sources"]) : new Set()), { space: 2 }), (text) => `${text}\n`)
 
 /**
  * Reads the text of a local `state.json` (ours or dlt's), validating the document.
@@ -532,17 +625,7 @@ export const toFileText = (state: PipelineState): Either.Either<string, NonSeria
  *
  * @since 0.1.0
  */
-export const fromFileText = (text: string): Either.Either<PipelineState, InvalidStateDocument> =>
-  Either.flatMap(
-    Either.try({
-      try: (): unknown => JSON.parse(text),
-      catch: (error) =>
-        new InvalidStateDocument({
-          reason: `not valid JSON (${error instanceof Error ? error.message : String(error)})`
-        })
-    }),
-    (json) => fromParsedJson(json, () => JSON.parse(text))
-  )
+export const fromFileText = (text: string): Either.Either<PipelineState, InvalidStateDocument> => fromText(text)
 
 // ---------------------------------------------------------------------------------------------
 // Slots

@@ -7,8 +7,14 @@
  */
 import { deflateSync, inflateSync } from "node:zlib"
 import { Either, Schema } from "effect"
-import { bumpVersionWithText, fromParsedJson, fromUtf8BytesFast, type PipelineState } from "./PipelineState.js"
-import { type NonSerializableStateValue, stringify } from "./StateValue.js"
+import {
+  bumpVersionWithText,
+  fromText as documentFromText,
+  fromUtf8BytesFast,
+  type PipelineState,
+  storedText
+} from "./PipelineState.js"
+import type { NonSerializableStateValue } from "./StateValue.js"
 
 /**
  * A stored state that cannot be read.
@@ -42,19 +48,16 @@ const strictBase64 = (text: string): Buffer | undefined => {
 
 const utf8 = new TextDecoder("utf-8", { fatal: true })
 
-const isObject = (value: unknown): value is object =>
-  typeof value === "object" && value !== null && !Array.isArray(value)
-
 // a stored state comes from a run that loaded
 const NOT_FIRST_RUN = { _local: { first_run: false } }
-
-const notFirstRun = (doc: unknown): object => ({ ...(doc as object), ...NOT_FIRST_RUN })
 
 const describe = (error: unknown): string => (error instanceof Error ? error.message : String(error))
 
 /**
- * The blob of a state: `_local` removed, typed JSON (compact, keys in document order), zlib level
- * 9 (as Python's `zlib.compress(data, level=9)`), standard base64.
+ * The blob of a state: the stored document (`PipelineState.storedText`: `_local` removed, the
+ * version fields first, the other keys in document order), zlib level 9 (as
+ * Python's `zlib.compress(data, level=9)`), standard base64. Made from the same encoding as the
+ * state's version hash when that was just computed.
  *
  * @example
  * ```ts
@@ -64,8 +67,7 @@ const describe = (error: unknown): string => (error instanceof Error ? error.mes
  * @since 0.1.0
  */
 export const encode = (state: PipelineState): Either.Either<string, NonSerializableStateValue> => {
-  const { _local: _, ...synced } = state
-  return Either.map(stringify(synced), encodeText)
+  return Either.map(storedText(state), encodeText)
 }
 
 /**
@@ -85,9 +87,8 @@ export const encodeText = (text: string): string =>
 
 /**
  * What a commit needs, from one encoding of the state: the state with its version bumped
- * (`PipelineState.bumpVersion`), its new version hash, and the blob of that state. The blob's
- * keys come sorted after the version fields, where {@link encode} keeps the document order: both
- * decode to the same state.
+ * (`PipelineState.bumpVersion`), its new version hash, and the blob of that state, from one walk
+ * over the state.
  *
  * @example
  * ```ts
@@ -151,16 +152,12 @@ const fromText = (
   text: string,
   fail: (reason: string) => InvalidStateBlob
 ): Either.Either<PipelineState, InvalidStateBlob> =>
-  Either.try({
-    try: (): unknown => JSON.parse(text),
-    catch: (error) => fail(`it is neither base64 nor JSON (${describe(error)})`)
-  }).pipe(
-    Either.flatMap((doc) => (isObject(doc) ? Either.right(doc) : Either.left(fail("it does not hold a JSON object")))),
-    Either.flatMap((doc) =>
-      Either.mapLeft(
-        // the parsed document is ours: the state is decoded in place
-        fromParsedJson(notFirstRun(doc), (): unknown => notFirstRun(JSON.parse(text))),
-        (error) => fail(error.reason)
-      )
+  Either.mapLeft(documentFromText(text, NOT_FIRST_RUN), (error) =>
+    fail(
+      error.reason.startsWith("not valid JSON")
+        ? `it is neither base64 nor JSON (${error.reason})`
+        : error.reason === "the document is not a JSON object"
+          ? "it does not hold a JSON object"
+          : error.reason
     )
   )

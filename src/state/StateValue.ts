@@ -1,26 +1,31 @@
 /**
- * The values users keep in pipeline state, and their JSON form: dlt's "typed JSON".
+ * The values users keep in pipeline state, and their JSON form: dlt's "typed JSON", exact to the
+ * character.
  *
  * Plain JSON cannot tell a timestamp from a string, so dlt marks special values with one Private Use
- * Area character in front of their text form. We read and write the same marks, so that a state
- * written by pipestate can be read by dlt and the other way round:
+ * Area character in front of their text form. We read and write the same marks, spelled as dlt
+ * (orjson 3.8, Python 3.11) spells them, so that a state written by pipestate reads in dlt as the
+ * same Python values and a state written by dlt comes back from pipestate as the same text:
  *
- * | mark   | value                    | JS value              |
- * | ------ | ------------------------ | --------------------- |
- * | U+F026 | decimal (its string)     | `BigDecimal`          |
- * | U+F027 | datetime (ISO 8601)      | `Date`                |
- * | U+F028 | date (`2024-01-31`)      | `CalendarDate`        |
- * | U+F029 | UUID                     | `Uuid`                |
- * | U+F02A | bytes as hex (read only) | `Uint8Array`          |
- * | U+F02B | bytes as standard base64 | `Uint8Array`          |
- * | U+F02C | wei (read only)          | `BigDecimal`          |
- * | U+F02D | time of day              | `TimeOfDay`           |
+ * | mark   | Python value         | text after the mark        | JS value (decoded)              |
+ * | ------ | -------------------- | -------------------------- | ------------------------------- |
+ * | U+F026 | `Decimal`            | `str(Decimal)`             | `BigDecimal` / `SpecialDecimal` |
+ * | U+F027 | `datetime`           | `isoformat()`              | {@link Timestamp}               |
+ * | U+F028 | `date`               | `isoformat()`              | {@link CalendarDate}            |
+ * | U+F029 | `UUID` (read only)   | its text                   | {@link Uuid}                    |
+ * | U+F02A | `HexBytes`           | `0x` + lowercase hex       | {@link HexBytes}                |
+ * | U+F02B | `bytes`              | standard base64            | `Uint8Array`                    |
+ * | U+F02D | `time`               | `isoformat()`              | {@link TimeOfDay}               |
  *
- * A marked string whose body does not decode stays the plain string (as dlt does).
+ * Numbers keep what Python sees: an integer token is an `int` (a JS `number` when safe, else a
+ * `bigint`), a token with a fraction or exponent is a `float` (a JS `number`, or a {@link Float}
+ * when its value is a whole number JS would write as an int). A UUID is written as a plain string,
+ * as orjson does. A marked string that is not a valid typed value stays that string, and is
+ * written back unchanged.
  *
  * @since 0.1.0
  */
-import { BigDecimal, Data, Either, Option, ParseResult, Schema } from "effect"
+import { BigDecimal, Data, Either, ParseResult, Schema } from "effect"
 
 // ---------------------------------------------------------------------------------------------
 // Value types
@@ -28,7 +33,9 @@ import { BigDecimal, Data, Either, Option, ParseResult, Schema } from "effect"
 
 /**
  * A UUID; `value` is the canonical lowercase text (`8-4-4-4-12` hex digits). Build one with
- * {@link makeUuid}, which accepts any case, braces and a `urn:uuid:` prefix.
+ * {@link makeUuid}, which accepts any case, braces and a `urn:uuid:` prefix. It is stored as a
+ * plain string (as orjson, dlt's JSON library, writes a `uuid.UUID`), so it reads back as that
+ * string: decode it with {@link UuidSchema} in a typed key.
  *
  * @example
  * ```ts
@@ -53,11 +60,13 @@ export class Uuid extends Data.TaggedClass("Uuid")<{ readonly value: string }> {
 export class CalendarDate extends Data.TaggedClass("CalendarDate")<{ readonly iso: string }> {}
 
 /**
- * A time of day (Python's `time`), as ISO text such as `12:30:00`, `12:30:00.5` or `12:30:00+02:00`.
+ * A time of day (Python's `time`), as ISO text such as `12:30:00`, `12:30:00.500000` or
+ * `12:30:00+02:00`. It is written as Python's `time.isoformat()`: seconds always, six fraction
+ * digits when there is a fraction; {@link makeTimeOfDay} gives that form.
  *
  * @example
  * ```ts
- * const noon = Either.getOrThrow(makeTimeOfDay("12:00:00"))
+ * Either.getOrThrow(makeTimeOfDay("12:30:00.5")).iso // "12:30:00.500000"
  * ```
  *
  * @since 0.1.0
@@ -65,7 +74,178 @@ export class CalendarDate extends Data.TaggedClass("CalendarDate")<{ readonly is
 export class TimeOfDay extends Data.TaggedClass("TimeOfDay")<{ readonly iso: string }> {}
 
 /**
- * A value that can be kept in pipeline state.
+ * A Python `float` whose value is a whole number (`1.0`, `1e15`): a JS `number` cannot tell it from
+ * an `int`, so a state that dlt wrote with `1.0` decodes to `Float(1)` and is written back as
+ * `1.0`. Other floats decode to plain numbers. Wrap a whole number in a `Float` to store it as a
+ * float.
+ *
+ * @example
+ * ```ts
+ * stringify({ ratio: new Float(1) }) // Right('{"ratio":1.0}')
+ * ```
+ *
+ * @since 0.1.0
+ */
+export class Float {
+  /** @since 0.1.0 */
+  readonly _tag = "Float"
+  constructor(readonly value: number) {}
+  /** @since 0.1.0 */
+  toJSON(): number {
+    return this.value
+  }
+}
+
+/**
+ * A Python `Decimal` that `BigDecimal` cannot hold: `NaN`, `sNaN`, `Infinity`, `-Infinity` and
+ * negative zeros (`-0`, `-0.00`, `-0E+3`). `text` is its `str()`; it is stored as that text.
+ *
+ * @since 0.1.0
+ */
+export class SpecialDecimal extends Data.TaggedClass("SpecialDecimal")<{ readonly text: string }> {}
+
+/**
+ * Bytes that dlt writes as hex (its `HexBytes`, U+F02A `0x…`): a `Uint8Array` that keeps that
+ * spelling. Every `Uint8Array` method works on it.
+ *
+ * @since 0.1.0
+ */
+export class HexBytes extends Uint8Array {}
+
+/**
+ * A datetime with microseconds and the UTC offset it was written with, or a naive one (Python's
+ * `datetime` with and without `tzinfo`). dlt's `2024-02-29T12:34:56.789123+05:30` is
+ * `{ epochSecond, microsecond: 789123, offsetSeconds: 19800 }` and is written back as that text.
+ *
+ * - `epochSecond`: whole seconds since 1970-01-01T00:00:00Z of the instant; for a naive value, of
+ *   its wall time read as UTC
+ * - `microsecond`: 0..999,999
+ * - `offsetSeconds`: the offset east of UTC in seconds (-86,399..86,399), `null` when naive
+ *
+ * A JS `Date` is accepted wherever a state value is, as a UTC timestamp (`+00:00`).
+ *
+ * @example
+ * ```ts
+ * const t = Either.getOrThrow(Timestamp.parse("2024-01-01T10:20:30.123456+00:00"))
+ * t.microsecond // 123456
+ * t.toString() // "2024-01-01T10:20:30.123456+00:00"
+ * Timestamp.fromDate(new Date(0)).toString() // "1970-01-01T00:00:00+00:00"
+ * ```
+ *
+ * @since 0.1.0
+ */
+export class Timestamp {
+  constructor(
+    readonly epochSecond: number,
+    readonly microsecond: number,
+    readonly offsetSeconds: number | null
+  ) {}
+
+  /** @since 0.1.0 */
+  get _tag(): "Timestamp" {
+    return "Timestamp"
+  }
+
+  /** Whether it has no offset (a wall time). @since 0.1.0 */
+  get isNaive(): boolean {
+    return this.offsetSeconds === null
+  }
+
+  /** Microseconds since the epoch of the instant (a naive value read as UTC). @since 0.1.0 */
+  get epochMicros(): bigint {
+    return BigInt(this.epochSecond) * 1_000_000n + BigInt(this.microsecond)
+  }
+
+  /**
+   * The instant as a `Date` (a naive value read as UTC). A `Date` holds milliseconds: the
+   * microseconds below them are dropped.
+   *
+   * @since 0.1.0
+   */
+  toDate(): Date {
+    return new Date(this.epochSecond * 1000 + Math.floor(this.microsecond / 1000))
+  }
+
+  /** Python's `isoformat()`, as stored. @since 0.1.0 */
+  toString(): string {
+    return formatTimestamp(this, "T")
+  }
+
+  /** @since 0.1.0 */
+  toJSON(): string {
+    return formatTimestamp(this, "T")
+  }
+
+  /** The same as `toString()`: Python's `isoformat()`, with the offset (naive: none). @since 0.1.0 */
+  toISOString(): string {
+    return formatTimestamp(this, "T")
+  }
+
+  /** The same instant at another offset (`null`: naive UTC wall time). @since 0.1.0 */
+  withOffset(offsetSeconds: number | null): Timestamp {
+    return new Timestamp(this.epochSecond, this.microsecond, offsetSeconds)
+  }
+
+  /**
+   * A UTC timestamp (`+00:00`) of a valid `Date`, with its milliseconds as microseconds.
+   *
+   * @since 0.1.0
+   */
+  static fromDate(date: Date): Timestamp {
+    const time = date.getTime()
+    const ms = ((time % 1000) + 1000) % 1000
+    return new Timestamp((time - ms) / 1000, ms * 1000, 0)
+  }
+
+  /**
+   * A timestamp from microseconds since the epoch.
+   *
+   * @since 0.1.0
+   */
+  static fromEpochMicros(micros: bigint, offsetSeconds: number | null = 0): Timestamp {
+    let seconds = micros / 1_000_000n
+    let rest = micros % 1_000_000n
+    if (rest < 0n) {
+      rest += 1_000_000n
+      seconds -= 1n
+    }
+    return new Timestamp(Number(seconds), Number(rest), offsetSeconds)
+  }
+
+  /**
+   * Reads ISO 8601 text as Python 3.11's `datetime.fromisoformat` (after dlt's `Z` handling) does:
+   * `YYYY-MM-DD`, `T` or space, `HH:MM[:SS[.f]]` (1..6 fraction digits), then nothing (naive),
+   * `Z`, or an offset `±HH[:MM[:SS]]`.
+   *
+   * @since 0.1.0
+   */
+  static parse(text: string): Either.Either<Timestamp, InvalidStateValue> {
+    const value = parseDatetimeText(text, 0)
+    return value === undefined
+      ? Either.left(
+          new InvalidStateValue({
+            kind: "datetime",
+            input: text,
+            reason: "expected YYYY-MM-DDTHH:MM[:SS[.ffffff]] and an optional offset (Z, +HH:MM) in years 0001..9999"
+          })
+        )
+      : Either.right(value)
+  }
+
+  /**
+   * Orders by instant (a naive value read as UTC); a negative number when `a` is earlier.
+   *
+   * @since 0.1.0
+   */
+  static compare(a: Timestamp, b: Timestamp): number {
+    return a.epochSecond !== b.epochSecond ? a.epochSecond - b.epochSecond : a.microsecond - b.microsecond
+  }
+}
+
+/**
+ * A value that can be kept in pipeline state. `Date` and `Uuid` are accepted as input; they read
+ * back as {@link Timestamp} and as a plain string. A `bigint` reads back as a `number` when it is a
+ * safe integer.
  *
  * @since 0.1.0
  */
@@ -73,9 +253,13 @@ export type StateValue =
   | null
   | boolean
   | number
+  | bigint
   | string
+  | Float
   | Date
+  | Timestamp
   | BigDecimal.BigDecimal
+  | SpecialDecimal
   | Uint8Array
   | Uuid
   | CalendarDate
@@ -84,11 +268,20 @@ export type StateValue =
   | { readonly [key: string]: StateValue }
 
 /**
- * Plain JSON, as `JSON.parse` returns it.
+ * JSON as dlt reads it: an integer token beyond the safe range is a `bigint`, a float token with a
+ * whole value a {@link Float}. Objects may carry the order of their keys (see {@link record}).
  *
  * @since 0.1.0
  */
-export type Json = null | boolean | number | string | ReadonlyArray<Json> | { readonly [key: string]: Json }
+export type Json =
+  | null
+  | boolean
+  | number
+  | bigint
+  | Float
+  | string
+  | ReadonlyArray<Json>
+  | { readonly [key: string]: Json }
 
 // ---------------------------------------------------------------------------------------------
 // Errors
@@ -108,8 +301,8 @@ export class NonSerializableStateValue extends Schema.TaggedError<NonSerializabl
     const where = this.path === "" ? "the state value" : `state path ${this.path}`
     return (
       `Cannot store ${where} in pipeline state: ${this.reason}. ` +
-      "State holds JSON values (null, boolean, finite number, string, arrays, plain objects) and Date, " +
-      "BigDecimal, Uint8Array, Uuid, CalendarDate and TimeOfDay: convert the value to one of these."
+      "State holds JSON values (null, boolean, finite number, bigint within 64 bits, string, arrays, plain objects) " +
+      "and Date, Timestamp, Float, BigDecimal, Uint8Array, Uuid, CalendarDate and TimeOfDay: convert the value to one of these."
     )
   }
 }
@@ -148,7 +341,7 @@ export class InvalidStateValue extends Schema.TaggedError<InvalidStateValue>()("
 
 const DECIMAL = "\uF026"
 const DATE = "\uF028"
-const UUID = "\uF029"
+const HEXBYTES = "\uF02A"
 const B64BYTES = "\uF02B"
 const TIME = "\uF02D"
 const FIRST_MARK = 0xf026
@@ -156,14 +349,14 @@ const LAST_MARK = 0xf02d
 
 const CANONICAL_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 const HEX32 = /^[0-9a-fA-F]{32}$/
-const DECIMAL_TEXT = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/
 const DATE_TEXT = /^(\d{4})-(\d{2})-(\d{2})$/
 const DATETIME_TEXT =
-  /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2})(?::(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?)?(?:([Zz])|([+-])(\d{2})(?::?(\d{2})(?::?(\d{2}))?)?)?)?$/
+  /^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,6}))?)?(?:([Zz])|([+-])(\d{2})(?::?(\d{2})(?::?(\d{2}))?)?)?)?$/
 const TIME_TEXT =
-  /^(?:[01]\d|2[0-3])(?::[0-5]\d(?::[0-5]\d(?:[.,]\d{1,9})?)?)?(?:[Zz]|[+-](?:[01]\d|2[0-3])(?::?[0-5]\d(?::?[0-5]\d(?:\.\d{1,6})?)?)?)?$/
-const BASE64_TEXT = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/
-const HEX_TEXT = /^(?:0[xX])?(?:[0-9a-fA-F]{2})*$/
+  /^(\d{2})(?::?(\d{2})(?::?(\d{2})(?:[.,](\d{1,6}))?)?)?(?:([Zz])|([+-])(\d{2})(?::?(\d{2})(?::?(\d{2}))?)?)?$/
+const DECIMAL_TEXT = /^([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$/
+const SPECIAL_DECIMAL = /^-?(?:Infinity|s?NaN(?:[1-9]\d*)?)$/
+const HEX_BODY = /^0x(?:[0-9a-f]{2})*$/
 
 const isLeapYear = (year: number): boolean => year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0)
 
@@ -173,7 +366,21 @@ const daysInMonth = (year: number, month: number): number => {
 }
 
 const validYmd = (y: number, m: number, d: number): boolean =>
-  y >= 1 && m >= 1 && m <= 12 && d >= 1 && d <= daysInMonth(y, m)
+  y >= 1 && y <= 9999 && m >= 1 && m <= 12 && d >= 1 && d <= daysInMonth(y, m)
+
+// Howard Hinnant's days_from_civil: days since 1970-01-01 of a proleptic Gregorian date
+const daysFromCivil = (year: number, month: number, day: number): number => {
+  const y = month <= 2 ? year - 1 : year
+  const era = Math.floor(y / 400)
+  const yoe = y - era * 400
+  const doy = Math.floor((153 * (month > 2 ? month - 3 : month + 9) + 2) / 5) + day - 1
+  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy
+  return era * 146_097 + doe - 719_468
+}
+
+// wall seconds of years 0001..9999 (Python's datetime.MINYEAR..MAXYEAR)
+const MIN_WALL = daysFromCivil(1, 1, 1) * 86_400
+const MAX_WALL = daysFromCivil(9999, 12, 31) * 86_400 + 86_399
 
 const canonicalUuid = (text: string): string | undefined => {
   if (CANONICAL_UUID.test(text)) return text
@@ -191,6 +398,405 @@ const isCalendarDateText = (text: string): boolean => {
   const m = DATE_TEXT.exec(text)
   return m !== null && validYmd(Number(m[1]), Number(m[2]), Number(m[3]))
 }
+
+// --- datetimes -------------------------------------------------------------------------------
+
+// two decimal digits at `i`, or -1
+const digits2 = (text: string, i: number): number => {
+  const a = text.charCodeAt(i) - 48
+  const b = text.charCodeAt(i + 1) - 48
+  return a >= 0 && a <= 9 && b >= 0 && b <= 9 ? a * 10 + b : -1
+}
+
+const makeTimestamp = (
+  year: number,
+  month: number,
+  day: number,
+  hour: number,
+  minute: number,
+  second: number,
+  microsecond: number,
+  offset: number | null
+): Timestamp | undefined => {
+  if (!validYmd(year, month, day) || hour > 23 || minute > 59 || second > 59) return undefined
+  if (offset !== null && (offset <= -86_400 || offset >= 86_400)) return undefined
+  const wall = daysFromCivil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second
+  return new Timestamp(wall - (offset ?? 0), microsecond, offset)
+}
+
+// The form dlt writes, from `start` on (after the mark), without a regex nor a copy:
+// `YYYY-MM-DDTHH:MM:SS`, an optional `.ffffff` (1..6 digits), then nothing, `Z` or `±HH:MM`.
+// Undefined for anything else, which the general parser decides.
+const parseCommonDatetime = (text: string, start: number): Timestamp | undefined => {
+  const n = text.length
+  if (
+    n - start < 19 ||
+    text.charCodeAt(start + 4) !== 45 || // -
+    text.charCodeAt(start + 7) !== 45 ||
+    text.charCodeAt(start + 10) !== 84 || // T
+    text.charCodeAt(start + 13) !== 58 || // :
+    text.charCodeAt(start + 16) !== 58
+  ) {
+    return undefined
+  }
+  const century = digits2(text, start)
+  const yy = digits2(text, start + 2)
+  const month = digits2(text, start + 5)
+  const day = digits2(text, start + 8)
+  const hour = digits2(text, start + 11)
+  const minute = digits2(text, start + 14)
+  const second = digits2(text, start + 17)
+  if (century < 0 || yy < 0 || month < 0 || day < 0 || hour < 0 || minute < 0 || second < 0) return undefined
+  let i = start + 19
+  let micro = 0
+  if (i < n && text.charCodeAt(i) === 46) {
+    const from = ++i
+    while (i < n) {
+      const c = text.charCodeAt(i) - 48
+      if (c < 0 || c > 9) break
+      micro = micro * 10 + c
+      i++
+    }
+    const count = i - from
+    if (count === 0 || count > 6) return undefined
+    for (let k = count; k < 6; k++) micro *= 10
+  }
+  let offset: number | null = null
+  if (i < n) {
+    const c = text.charCodeAt(i)
+    if ((c === 90 || c === 122) && i + 1 === n) {
+      offset = 0
+    } else if ((c === 43 || c === 45) && i + 6 === n && text.charCodeAt(i + 3) === 58) {
+      const oh = digits2(text, i + 1)
+      const om = digits2(text, i + 4)
+      if (oh < 0 || om < 0 || om > 59) return undefined
+      offset = (c === 45 ? -1 : 1) * (oh * 3600 + om * 60)
+    } else {
+      return undefined
+    }
+  }
+  return makeTimestamp(century * 100 + yy, month, day, hour, minute, second, micro, offset)
+}
+
+const fractionMicros = (digits: string | undefined): number =>
+  digits === undefined ? 0 : Number(`${digits}00000`.slice(0, 6))
+
+const parseOffset = (sign: string | undefined, h: string | undefined, m: string | undefined, s: string | undefined): number | undefined => {
+  if (sign === undefined) return 0
+  const oh = Number(h)
+  const om = m === undefined ? 0 : Number(m)
+  const os = s === undefined ? 0 : Number(s)
+  if (oh > 23 || om > 59 || os > 59) return undefined
+  return (sign === "-" ? -1 : 1) * (oh * 3600 + om * 60 + os)
+}
+
+const parseDatetimeText = (text: string, start: number): Timestamp | undefined => {
+  const common = parseCommonDatetime(text, start)
+  if (common !== undefined) return common
+  const m = DATETIME_TEXT.exec(start === 0 ? text : text.slice(start))
+  if (m === null) return undefined
+  let offset: number | null = null
+  if (m[8] !== undefined) offset = 0
+  else if (m[9] !== undefined) {
+    const parsed = parseOffset(m[9], m[10], m[11], m[12])
+    if (parsed === undefined) return undefined
+    offset = parsed
+  }
+  return makeTimestamp(
+    Number(m[1]),
+    Number(m[2]),
+    Number(m[3]),
+    m[4] === undefined ? 0 : Number(m[4]),
+    m[5] === undefined ? 0 : Number(m[5]),
+    m[6] === undefined ? 0 : Number(m[6]),
+    fractionMicros(m[7]),
+    offset
+  )
+}
+
+const pad2 = (n: number): string => (n < 10 ? `0${n}` : `${n}`)
+const pad6 = (n: number): string => `${n}`.padStart(6, "0")
+
+// Python's utcoffset part of isoformat: +HH:MM, with :SS when there are seconds
+const formatOffset = (offset: number): string => {
+  const sign = offset < 0 ? "-" : "+"
+  const abs = Math.abs(offset)
+  const h = Math.floor(abs / 3600)
+  const m = Math.floor((abs % 3600) / 60)
+  const s = abs % 60
+  return `${sign}${pad2(h)}:${pad2(m)}${s === 0 ? "" : `:${pad2(s)}`}`
+}
+
+const DAY = 86_400
+
+// The wall date and time of a timestamp as chars `YYYY-MM-DD?HH:MM:SS` (sep at 10), from a mark
+// (0: none): one flat string from char codes (concatenations make ropes that JSON.stringify has to
+// flatten). The civil date is Howard Hinnant's days_from_civil inverse.
+const wallChars = (wall: number, sep: number, mark: number): string => {
+  const days = Math.floor(wall / DAY)
+  let rest = wall - days * DAY
+  const z = days + 719_468
+  const era = Math.floor(z / 146_097)
+  const doe = z - era * 146_097
+  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36_524) - Math.floor(doe / 146_096)) / 365)
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100))
+  const mp = Math.floor((5 * doy + 2) / 153)
+  const d = doy - Math.floor((153 * mp + 2) / 5) + 1
+  const m = mp < 10 ? mp + 3 : mp - 9
+  const y = yoe + era * 400 + (m <= 2 ? 1 : 0)
+  const s = rest % 60
+  rest = (rest - s) / 60
+  const mi = rest % 60
+  const h = (rest - mi) / 60
+  const core = String.fromCharCode(
+    48 + Math.floor(y / 1000),
+    48 + (Math.floor(y / 100) % 10),
+    48 + (Math.floor(y / 10) % 10),
+    48 + (y % 10),
+    45,
+    48 + Math.floor(m / 10),
+    48 + (m % 10),
+    45,
+    48 + Math.floor(d / 10),
+    48 + (d % 10),
+    sep,
+    48 + Math.floor(h / 10),
+    48 + (h % 10),
+    58,
+    48 + Math.floor(mi / 10),
+    48 + (mi % 10),
+    58,
+    48 + Math.floor(s / 10),
+    48 + (s % 10)
+  )
+  return mark === 0 ? core : String.fromCharCode(mark) + core
+}
+
+const micros6 = (micro: number): string =>
+  String.fromCharCode(
+    46,
+    48 + Math.floor(micro / 100_000),
+    48 + (Math.floor(micro / 10_000) % 10),
+    48 + (Math.floor(micro / 1000) % 10),
+    48 + (Math.floor(micro / 100) % 10),
+    48 + (Math.floor(micro / 10) % 10),
+    48 + (micro % 10)
+  )
+
+// The common case of the datetime mark (U+F027) + isoformat: UTC, `+00:00`, as one flat string
+// from char codes in one call (concatenations make ropes that JSON.stringify has to flatten)
+const markedUtc = (wall: number, micro: number): string => {
+  const days = Math.floor(wall / DAY)
+  let rest = wall - days * DAY
+  const z = days + 719_468
+  const era = Math.floor(z / 146_097)
+  const doe = z - era * 146_097
+  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36_524) - Math.floor(doe / 146_096)) / 365)
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100))
+  const mp = Math.floor((5 * doy + 2) / 153)
+  const d = doy - Math.floor((153 * mp + 2) / 5) + 1
+  const m = mp < 10 ? mp + 3 : mp - 9
+  const y = yoe + era * 400 + (m <= 2 ? 1 : 0)
+  const s = rest % 60
+  rest = (rest - s) / 60
+  const mi = rest % 60
+  const h = (rest - mi) / 60
+  const y0 = 48 + Math.floor(y / 1000)
+  const y1 = 48 + (Math.floor(y / 100) % 10)
+  const y2 = 48 + (Math.floor(y / 10) % 10)
+  const y3 = 48 + (y % 10)
+  const m0 = 48 + Math.floor(m / 10)
+  const m1 = 48 + (m % 10)
+  const d0 = 48 + Math.floor(d / 10)
+  const d1 = 48 + (d % 10)
+  const h0 = 48 + Math.floor(h / 10)
+  const h1 = 48 + (h % 10)
+  const i0 = 48 + Math.floor(mi / 10)
+  const i1 = 48 + (mi % 10)
+  const s0 = 48 + Math.floor(s / 10)
+  const s1 = 48 + (s % 10)
+  if (micro === 0) {
+    // prettier-ignore
+    return String.fromCharCode(0xf027, y0, y1, y2, y3, 45, m0, m1, 45, d0, d1, 84, h0, h1, 58, i0, i1, 58, s0, s1, 43, 48, 48, 58, 48, 48)
+  }
+  // prettier-ignore
+  return String.fromCharCode(0xf027, y0, y1, y2, y3, 45, m0, m1, 45, d0, d1, 84, h0, h1, 58, i0, i1, 58, s0, s1,
+    46, 48 + Math.floor(micro / 100_000), 48 + (Math.floor(micro / 10_000) % 10), 48 + (Math.floor(micro / 1000) % 10),
+    48 + (Math.floor(micro / 100) % 10), 48 + (Math.floor(micro / 10) % 10), 48 + (micro % 10), 43, 48, 48, 58, 48, 48)
+}
+
+// Python's isoformat(sep), with an optional mark in front
+const formatTimestampParts = (
+  epochSecond: number,
+  microsecond: number,
+  offset: number | null,
+  sep: number,
+  mark: number
+): string => {
+  if (offset === 0 && mark === 0xf027 && sep === 84) return markedUtc(epochSecond, microsecond)
+  const head = wallChars(epochSecond + (offset ?? 0), sep, mark)
+  const fraction = microsecond === 0 ? "" : micros6(microsecond)
+  if (offset === null) return fraction === "" ? head : head + fraction
+  return head + fraction + (offset === 0 ? "+00:00" : formatOffset(offset))
+}
+
+const formatTimestamp = (t: Timestamp, sep: "T" | " "): string =>
+  formatTimestampParts(t.epochSecond, t.microsecond, t.offsetSeconds, sep === "T" ? 84 : 32, 0)
+
+const timestampProblem = (t: Timestamp): string | undefined => {
+  if (!Number.isSafeInteger(t.epochSecond)) return "its epochSecond is not an integer"
+  if (!Number.isInteger(t.microsecond) || t.microsecond < 0 || t.microsecond > 999_999) {
+    return "its microsecond is not an integer in 0..999999"
+  }
+  const offset = t.offsetSeconds
+  if (offset !== null && (!Number.isInteger(offset) || offset <= -86_400 || offset >= 86_400)) {
+    return "its offsetSeconds is not an integer strictly between -86400 and 86400"
+  }
+  const wall = t.epochSecond + (offset ?? 0)
+  if (wall < MIN_WALL || wall > MAX_WALL) return "its wall time is outside years 0001..9999 (the years dlt reads)"
+  return undefined
+}
+
+/**
+ * The text dlt's SQLite destination (SQLAlchemy) stores for a timestamp: naive UTC wall time with a
+ * space and six fraction digits, `2026-11-29 16:28:54.191953`. A naive `Timestamp` is written as
+ * its wall time.
+ *
+ * @example
+ * ```ts
+ * formatSqliteTimestamp(new Date("2026-11-29T16:28:54.191Z")) // "2026-11-29 16:28:54.191000"
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const formatSqliteTimestamp = (value: Date | Timestamp): string => {
+  const t = value instanceof Date ? Timestamp.fromDate(value) : value
+  return wallChars(t.epochSecond, 32, 0) + micros6(t.microsecond)
+}
+
+/**
+ * Reads a timestamp stored in SQLite: dlt's `2026-11-29 16:28:54.191953` (naive UTC) and the ISO
+ * text of earlier pipestate versions (`2026-11-29T15:59:12.318Z`), as a UTC `Timestamp`. Text
+ * with an offset is converted to UTC.
+ *
+ * @example
+ * ```ts
+ * parseSqliteTimestamp("2026-11-29 16:28:54.191953") // Right(Timestamp 2026-11-29T16:28:54.191953+00:00)
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const parseSqliteTimestamp = (text: string): Either.Either<Timestamp, InvalidStateValue> =>
+  Either.map(Timestamp.parse(text), (t) => t.withOffset(0))
+
+// --- times of day ------------------------------------------------------------------------------
+
+const canonicalTime = (text: string): string | undefined => {
+  const m = TIME_TEXT.exec(text)
+  if (m === null) return undefined
+  const h = Number(m[1])
+  const mi = m[2] === undefined ? 0 : Number(m[2])
+  const s = m[3] === undefined ? 0 : Number(m[3])
+  if (h > 23 || mi > 59 || s > 59) return undefined
+  const micro = fractionMicros(m[4])
+  let offset = ""
+  if (m[5] !== undefined) offset = "+00:00"
+  else if (m[6] !== undefined) {
+    const parsed = parseOffset(m[6], m[7], m[8], m[9])
+    if (parsed === undefined) return undefined
+    offset = formatOffset(parsed)
+  }
+  return `${pad2(h)}:${pad2(mi)}:${pad2(s)}${micro === 0 ? "" : `.${pad6(micro)}`}${offset}`
+}
+
+// --- decimals ------------------------------------------------------------------------------------
+
+// Python's Decimal.__str__ (to-scientific-string) of sign, coefficient digits and exponent
+const pythonDecimalText = (negative: boolean, digits: string, exponent: number): string => {
+  const leftdigits = exponent + digits.length
+  const dotplace = exponent <= 0 && leftdigits > -6 ? leftdigits : 1
+  let intpart: string
+  let fracpart: string
+  if (dotplace <= 0) {
+    intpart = "0"
+    fracpart = `.${"0".repeat(-dotplace)}${digits}`
+  } else if (dotplace >= digits.length) {
+    intpart = digits + "0".repeat(dotplace - digits.length)
+    fracpart = ""
+  } else {
+    intpart = digits.slice(0, dotplace)
+    fracpart = `.${digits.slice(dotplace)}`
+  }
+  const e = leftdigits - dotplace
+  const exp = leftdigits === dotplace ? "" : `E${e >= 0 ? "+" : "-"}${Math.abs(e)}`
+  return (negative ? "-" : "") + intpart + fracpart + exp
+}
+
+const formatDecimal = (d: BigDecimal.BigDecimal): string => {
+  const negative = d.value < 0n
+  return pythonDecimalText(negative, (negative ? -d.value : d.value).toString(), -d.scale)
+}
+
+// the exponents a Decimal text may carry here: beyond them BigDecimal arithmetic would explode
+const MAX_DECIMAL_EXPONENT = 1_000_000
+
+const parseDecimalText = (text: string): BigDecimal.BigDecimal | SpecialDecimal | undefined => {
+  const m = DECIMAL_TEXT.exec(text)
+  if (m === null) return SPECIAL_DECIMAL.test(text) ? new SpecialDecimal({ text }) : undefined
+  const intDigits = m[2]!
+  const fracDigits = m[3] ?? ""
+  if (intDigits === "" && fracDigits === "") return undefined
+  const exponent = (m[4] === undefined ? 0 : Number(m[4])) - fracDigits.length
+  if (!Number.isSafeInteger(exponent) || Math.abs(exponent) > MAX_DECIMAL_EXPONENT) return undefined
+  const all = (intDigits + fracDigits).replace(/^0+/, "")
+  const digits = all === "" ? "0" : all
+  if (m[1] === "-" && digits === "0") {
+    return new SpecialDecimal({ text: pythonDecimalText(true, "0", exponent) })
+  }
+  const coefficient = BigInt(digits)
+  return BigDecimal.make(m[1] === "-" ? -coefficient : coefficient, -exponent)
+}
+
+// --- floats --------------------------------------------------------------------------------------
+
+/**
+ * orjson's spelling of a float (the `ryu` crate's format): plain digits up to 16 integer digits
+ * with `.0` for whole numbers (`1.0`, `1000000000000000.0`), `0.000ddd` down to 1e-5, otherwise
+ * scientific without `+` (`1e16`, `1.5e-10`, `1.7976931348623157e308`).
+ *
+ * @since 0.1.0
+ */
+export const formatFloat = (value: number): string => {
+  if (value === 0) return Object.is(value, -0) ? "-0.0" : "0.0"
+  const negative = value < 0
+  const exp = (negative ? -value : value).toExponential()
+  const e = exp.indexOf("e")
+  const digits = exp.charCodeAt(1) === 46 ? exp[0] + exp.slice(2, e) : exp.slice(0, e)
+  const length = digits.length
+  const kk = Number(exp.slice(e + 1)) + 1
+  const k = kk - length
+  let out: string
+  if (k >= 0 && kk <= 16) out = `${digits}${"0".repeat(k)}.0`
+  else if (kk > 0 && kk <= 16) out = `${digits.slice(0, kk)}.${digits.slice(kk)}`
+  else if (kk > -5 && kk <= 0) out = `0.${"0".repeat(-kk)}${digits}`
+  else if (length === 1) out = `${digits}e${kk - 1}`
+  else out = `${digits[0]}.${digits.slice(1)}e${kk - 1}`
+  return negative ? `-${out}` : out
+}
+
+// the JSON text of a number as dlt writes the value it stands for: an int when it is a safe
+// integer, else a float
+const numberText = (value: number): string =>
+  Number.isSafeInteger(value) && !Object.is(value, -0) ? `${value}` : formatFloat(value)
+
+const isWholeFloat = (value: number): boolean => Number.isSafeInteger(value) && !Object.is(value, -0)
+
+const MIN_INT64 = -(2n ** 63n)
+const MAX_UINT64 = 2n ** 64n - 1n
+const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER)
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER)
+
+// --- constructors ------------------------------------------------------------------------------
 
 /**
  * A {@link Uuid} from text in any case, with or without hyphens, braces or a `urn:uuid:` prefix.
@@ -225,213 +831,59 @@ export const makeCalendarDate = (text: string): Either.Either<CalendarDate, Inva
     : Either.left(new InvalidStateValue({ kind: "date", input: text, reason: "expected a real day as YYYY-MM-DD" }))
 
 /**
- * A {@link TimeOfDay} from ISO text: `HH`, `HH:MM`, `HH:MM:SS` or `HH:MM:SS.fraction`, with an
- * optional offset (`Z`, `+02:00`).
+ * A {@link TimeOfDay} from ISO text: `HH`, `HH:MM`, `HH:MM:SS` or `HH:MM:SS.fraction` (1..6
+ * digits), with an optional offset (`Z`, `+02:00`), in Python's `isoformat()` spelling.
  *
  * @example
  * ```ts
- * makeTimeOfDay("12:30:00.5") // Right
+ * makeTimeOfDay("12:30:00.5") // Right(TimeOfDay { iso: "12:30:00.500000" })
  * ```
  *
  * @since 0.1.0
  */
-export const makeTimeOfDay = (text: string): Either.Either<TimeOfDay, InvalidStateValue> =>
-  TIME_TEXT.test(text)
-    ? Either.right(new TimeOfDay({ iso: text }))
-    : Either.left(
-        new InvalidStateValue({ kind: "time of day", input: text, reason: "expected HH:MM:SS[.fraction][offset]" })
+export const makeTimeOfDay = (text: string): Either.Either<TimeOfDay, InvalidStateValue> => {
+  const iso = canonicalTime(text)
+  return iso === undefined
+    ? Either.left(
+        new InvalidStateValue({ kind: "time of day", input: text, reason: "expected HH:MM:SS[.ffffff][offset]" })
       )
-
-// Python's str(Decimal) keeps the scale ("1.50"), so we do too instead of BigDecimal.format, which
-// normalizes it away.
-const formatDecimal = (d: BigDecimal.BigDecimal): string => {
-  const negative = d.value < 0n
-  const digits = (negative ? -d.value : d.value).toString()
-  const sign = negative ? "-" : ""
-  if (d.scale <= 0) return d.scale === 0 || d.value === 0n ? sign + digits : `${sign}${digits}E+${-d.scale}`
-  const padded = digits.length <= d.scale ? "0".repeat(d.scale - digits.length + 1) + digits : digits
-  return `${sign}${padded.slice(0, padded.length - d.scale)}.${padded.slice(padded.length - d.scale)}`
+    : Either.right(new TimeOfDay({ iso }))
 }
 
-const parseDecimal = (text: string): BigDecimal.BigDecimal | undefined => {
-  if (!DECIMAL_TEXT.test(text)) return undefined
-  const parsed = BigDecimal.fromString(text)
-  return Option.isSome(parsed) ? parsed.value : undefined
-}
-
-// The times of years 0001..9999, the only years dlt reads (Python's datetime.MINYEAR..MAXYEAR)
-const MIN_TIME = -62135596800000 // 0001-01-01T00:00:00.000Z
-const MAX_TIME = 253402300799999 // 9999-12-31T23:59:59.999Z
-
-const isStorableTime = (time: number): boolean => time >= MIN_TIME && time <= MAX_TIME
-
-// two decimal digits at `i`, or -1
-const digits2 = (text: string, i: number): number => {
-  const a = text.charCodeAt(i) - 48
-  const b = text.charCodeAt(i + 1) - 48
-  return a >= 0 && a <= 9 && b >= 0 && b <= 9 ? a * 10 + b : -1
-}
-
-// The forms dlt and pipestate write, read without a regex nor a copy, from `start` on (after the
-// mark): `YYYY-MM-DDTHH:MM:SS`, an optional `.fraction` (1..9 digits), then nothing, `Z` or
-// `+HH:MM`/`-HH:MM`. The time, or NaN for anything else (and for years 0001..0099, which Date.UTC
-// maps to 19xx), which is left to the general parser: NaN means "not decided", not "invalid".
-const commonDatetimeTime = (text: string, start: number): number => {
-  const n = text.length
-  if (
-    n - start < 19 ||
-    text.charCodeAt(start + 4) !== 45 || // -
-    text.charCodeAt(start + 7) !== 45 ||
-    text.charCodeAt(start + 10) !== 84 || // T
-    text.charCodeAt(start + 13) !== 58 || // :
-    text.charCodeAt(start + 16) !== 58
-  ) {
-    return Number.NaN
-  }
-  const century = digits2(text, start)
-  const yy = digits2(text, start + 2)
-  const month = digits2(text, start + 5)
-  const day = digits2(text, start + 8)
-  const hour = digits2(text, start + 11)
-  const minute = digits2(text, start + 14)
-  const second = digits2(text, start + 17)
-  if (century < 1 || yy < 0 || month < 0 || day < 0 || hour < 0 || minute < 0 || second < 0) return Number.NaN
-  const year = century * 100 + yy
-  let i = start + 19
-  let millis = 0
-  if (i < n && text.charCodeAt(i) === 46) {
-    // .fraction: the milliseconds are its first three digits (truncated, as the general parser)
-    const from = ++i
-    while (i < n && i - from < 10) {
-      const c = text.charCodeAt(i) - 48
-      if (c < 0 || c > 9) break
-      if (i - from < 3) millis = millis * 10 + c
-      i++
-    }
-    const count = i - from
-    if (count === 0 || count > 9) return Number.NaN
-    if (count === 1) millis *= 100
-    else if (count === 2) millis *= 10
-  }
-  let offset = 0
-  if (i < n) {
-    const c = text.charCodeAt(i)
-    if (c === 90 && i + 1 === n) {
-      // Z
-    } else if ((c === 43 || c === 45) && i + 6 === n && text.charCodeAt(i + 3) === 58) {
-      const oh = digits2(text, i + 1)
-      const om = digits2(text, i + 4)
-      if (oh < 0 || om < 0 || oh > 23 || om > 59) return Number.NaN
-      offset = (c === 45 ? -1 : 1) * (oh * 60 + om) * 60_000
-    } else {
-      return Number.NaN
-    }
-  }
-  if (!validYmd(year, month, day) || hour > 23 || minute > 59 || second > 59) return Number.NaN
-  return Date.UTC(year, month - 1, day, hour, minute, second, millis) - offset
-}
-
-const parseDatetime = (text: string): Date | undefined => {
-  const common = commonDatetimeTime(text, 0)
-  if (!Number.isNaN(common)) return new Date(common)
-  const m = DATETIME_TEXT.exec(text)
-  if (m === null) return undefined
-  const year = Number(m[1])
-  const month = Number(m[2])
-  const day = Number(m[3])
-  const hour = m[4] === undefined ? 0 : Number(m[4])
-  // Python requires minutes once an hour is given; "2024-01-01T10" is not a datetime
-  if (m[4] !== undefined && m[5] === undefined) return undefined
-  const minute = m[5] === undefined ? 0 : Number(m[5])
-  const second = m[6] === undefined ? 0 : Number(m[6])
-  const millis = m[7] === undefined ? 0 : Number(`${m[7]}00`.slice(0, 3))
-  if (!validYmd(year, month, day) || hour > 23 || minute > 59 || second > 59) return undefined
-  let offsetMinutes = 0
-  if (m[9] !== undefined) {
-    const oh = Number(m[10])
-    const om = m[11] === undefined ? 0 : Number(m[11])
-    const os = m[12] === undefined ? 0 : Number(m[12])
-    if (oh > 23 || om > 59 || os > 59) return undefined
-    offsetMinutes = (m[9] === "-" ? -1 : 1) * (oh * 60 + om + os / 60)
-  }
-  // setUTCFullYear, because Date.UTC maps years 0..99 to 1900..1999
-  const date = new Date(0)
-  date.setUTCFullYear(year, month - 1, day)
-  date.setUTCHours(hour, minute, second, millis)
-  const time = date.getTime() - Math.round(offsetMinutes * 60_000)
-  return Number.isNaN(time) ? undefined : new Date(time)
-}
-
-const DAY_MS = 86_400_000
-
-// The datetime mark (U+F027) + date.toISOString() for a time of years 0001..9999, several times faster: one flat
-// string from char codes (toISOString is slow, and the concatenation makes a rope that
-// JSON.stringify has to flatten). The civil date is Howard Hinnant's days_from_civil inverse.
-const markedIso = (time: number): string => {
-  const days = Math.floor(time / DAY_MS)
-  let rest = time - days * DAY_MS
-  const z = days + 719_468
-  const era = Math.floor(z / 146_097)
-  const doe = z - era * 146_097
-  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36_524) - Math.floor(doe / 146_096)) / 365)
-  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100))
-  const mp = Math.floor((5 * doy + 2) / 153)
-  const d = doy - Math.floor((153 * mp + 2) / 5) + 1
-  const m = mp < 10 ? mp + 3 : mp - 9
-  const y = yoe + era * 400 + (m <= 2 ? 1 : 0)
-  const ms = rest % 1000
-  rest = (rest - ms) / 1000
-  const s = rest % 60
-  rest = (rest - s) / 60
-  const mi = rest % 60
-  const h = (rest - mi) / 60
-  return String.fromCharCode(
-    0xf027, // the datetime mark
-    48 + Math.floor(y / 1000),
-    48 + (Math.floor(y / 100) % 10),
-    48 + (Math.floor(y / 10) % 10),
-    48 + (y % 10),
-    45,
-    48 + Math.floor(m / 10),
-    48 + (m % 10),
-    45,
-    48 + Math.floor(d / 10),
-    48 + (d % 10),
-    84,
-    48 + Math.floor(h / 10),
-    48 + (h % 10),
-    58,
-    48 + Math.floor(mi / 10),
-    48 + (mi % 10),
-    58,
-    48 + Math.floor(s / 10),
-    48 + (s % 10),
-    46,
-    48 + Math.floor(ms / 100),
-    48 + (Math.floor(ms / 10) % 10),
-    48 + (ms % 10),
-    90
-  )
+/**
+ * A decimal from text as Python's `Decimal` reads it: `BigDecimal` for finite values (the scale is
+ * kept: `1.50` stays `1.50`), {@link SpecialDecimal} for `NaN`, `Infinity` and negative zero.
+ *
+ * @example
+ * ```ts
+ * makeDecimal("1.23E+5") // Right(BigDecimal 123 scale -3), written back as "1.23E+5"
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const makeDecimal = (text: string): Either.Either<BigDecimal.BigDecimal | SpecialDecimal, InvalidStateValue> => {
+  const value = parseDecimalText(text)
+  return value === undefined
+    ? Either.left(new InvalidStateValue({ kind: "Decimal", input: text, reason: "expected digits, a fraction and an exponent" }))
+    : Either.right(value)
 }
 
 const bytesToBase64 = (bytes: Uint8Array): string =>
   Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64")
 
-const copyBytes = (buffer: Buffer): Uint8Array => new Uint8Array(buffer)
+const bytesToHex = (bytes: Uint8Array): string =>
+  Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex")
 
+// the value of a marked string, or the string itself when its body is not a valid typed value
 const decodeMarked = (text: string, mark: number): StateValue => {
   if (mark === 0xf027) {
-    // the common case first, without slicing off the mark
-    const time = commonDatetimeTime(text, 1)
-    if (!Number.isNaN(time)) return new Date(time)
+    const value = parseDatetimeText(text, 1)
+    return value ?? text
   }
   const body = text.slice(1)
   switch (mark) {
     case 0xf026:
-    case 0xf02c:
-      return parseDecimal(body) ?? text
-    case 0xf027:
-      return parseDatetime(body) ?? text
+      return parseDecimalText(body) ?? text
     case 0xf028:
       return isCalendarDateText(body) ? new CalendarDate({ iso: body }) : text
     case 0xf029: {
@@ -439,15 +891,93 @@ const decodeMarked = (text: string, mark: number): StateValue => {
       return value === undefined ? text : new Uuid({ value })
     }
     case 0xf02a:
-      // an empty body is empty bytes: dlt writes b"" as the bare mark
-      return HEX_TEXT.test(body) ? copyBytes(Buffer.from(body.replace(/^0[xX]/, ""), "hex")) : text
-    case 0xf02b:
-      return BASE64_TEXT.test(body) ? copyBytes(Buffer.from(body, "base64")) : text
-    case 0xf02d:
-      return TIME_TEXT.test(body) ? new TimeOfDay({ iso: body }) : text
+      return HEX_BODY.test(body) ? new HexBytes(Buffer.from(body.slice(2), "hex")) : text
+    case 0xf02b: {
+      // canonical base64 only: anything else would be written back differently
+      const bytes = Buffer.from(body, "base64")
+      return bytes.toString("base64") === body ? new Uint8Array(bytes) : text
+    }
+    case 0xf02d: {
+      const iso = canonicalTime(body)
+      return iso === undefined ? text : new TimeOfDay({ iso })
+    }
     default:
+      // U+F02C (dlt's Wei) and others: kept as the string, written back as it was
       return text
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Key order
+// ---------------------------------------------------------------------------------------------
+
+// Every JS object lists array-index keys ("0", "10") first, in numeric order, whatever the
+// insertion order; Python dicts keep insertion order. An object whose insertion order differs
+// from the JS order carries it under this symbol (not enumerable: a copy made by spreading drops
+// it, and then JS order is the order).
+const KEY_ORDER: unique symbol = Symbol.for("pipestate/StateValue/keyOrder") as never
+
+const ARRAY_INDEX = /^(?:0|[1-9]\d{0,9})$/
+const isArrayIndex = (key: string): boolean => ARRAY_INDEX.test(key) && Number(key) < 4294967295
+
+const hasArrayIndex = (keys: ReadonlyArray<string>): boolean => {
+  for (const key of keys) {
+    const c = key.charCodeAt(0)
+    if (c >= 48 && c <= 57 && isArrayIndex(key)) return true
+  }
+  return false
+}
+
+const defineKey = (target: Record<string, unknown>, key: string, value: unknown): void => {
+  if (key === "__proto__") {
+    Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true })
+  } else {
+    target[key] = value
+  }
+}
+
+const sameOrder = (a: ReadonlyArray<string>, b: ReadonlyArray<string>): boolean => {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
+}
+
+const setKeyOrder = (target: object, order: ReadonlyArray<string>): void => {
+  if (sameOrder(order, Object.keys(target))) return
+  Object.defineProperty(target, KEY_ORDER, { value: order, enumerable: false, writable: false, configurable: true })
+}
+
+// the keys of a record in insertion order (the remembered order when it still names exactly the
+// object's keys)
+const orderedKeys = (record: object): Array<string> => {
+  const keys = Object.keys(record)
+  const order = (record as { readonly [KEY_ORDER]?: ReadonlyArray<string> })[KEY_ORDER]
+  if (order === undefined || order.length !== keys.length) return keys
+  for (const key of order) if (!Object.hasOwn(record, key)) return keys
+  return [...order]
+}
+
+/**
+ * A plain object whose keys keep the order of `entries` in the typed JSON text, as a Python dict
+ * keeps insertion order. Only needed for keys that look like array indexes (`"10"`, `"2"`), which
+ * every JS object lists first; decoded objects keep their order by themselves.
+ *
+ * @example
+ * ```ts
+ * stringify(record([["10", "a"], ["2", "b"]])) // Right('{"10":"a","2":"b"}')
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const record = <A>(entries: Iterable<readonly [string, A]>): { readonly [key: string]: A } => {
+  const out: Record<string, A> = {}
+  const order: Array<string> = []
+  for (const [key, value] of entries) {
+    if (!Object.hasOwn(out, key)) order.push(key)
+    defineKey(out, key, value)
+  }
+  setKeyOrder(out, order)
+  return out
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -469,7 +999,8 @@ const renderPath = (start: string, segments: ReadonlyArray<string | number>): st
 const FAIL: unique symbol = Symbol("StateValue/FAIL")
 type Fail = typeof FAIL
 
-// Text already written by hand, for the sorted writer: see `sort` below.
+// Text already written by hand, where JSON.stringify would write something else (a float, a big
+// integer, keys in an order JS does not keep); its ancestors become written text too.
 class Written {
   constructor(readonly text: string) {}
 }
@@ -504,40 +1035,19 @@ const sortKeys = (keys: Array<string>): Array<string> => {
   return keys.sort()
 }
 
-const sortedKeys = (record: { readonly [key: string]: unknown }): Array<string> => sortKeys(Object.keys(record))
+const sortedKeys = (record: object): Array<string> => sortKeys(Object.keys(record))
 
-// JSON.stringify (every JS object, in fact) lists array-index keys ("0", "10") first, in numeric
-// order, whatever the insertion order: an object with one is written by hand when sorted.
-const ARRAY_INDEX = /^(?:0|[1-9]\d{0,9})$/
-const isArrayIndex = (key: string): boolean => ARRAY_INDEX.test(key) && Number(key) < 4294967295
-
-const hasArrayIndex = (keys: ReadonlyArray<string>): boolean => {
-  for (const key of keys) {
-    const c = key.charCodeAt(0)
-    if (c >= 48 && c <= 57 && isArrayIndex(key)) return true
-  }
-  return false
-}
-
-const defineKey = (target: Record<string, unknown>, key: string, value: unknown): void => {
-  if (key === "__proto__") {
-    Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true })
-  } else {
-    target[key] = value
-  }
-}
+// How an encode call writes: `check` validates only; `tree` builds the typed JSON tree (bigint,
+// Float and key orders as they are); `text` builds what JSON.stringify turns into the exact text,
+// with Written nodes where it would not.
+type Mode = "check" | "tree" | "text"
 
 // One mutable context per encode call: the path is a stack of segments rendered only on failure,
 // so the common (successful) case allocates nothing for paths.
 interface EncodeContext {
   readonly segments: Array<string | number>
   readonly ancestors: Set<object>
-  // the Schema guard: validate only (no output is built), and let through marked strings that
-  // decoding kept as strings (dlt can write them)
-  readonly check: boolean
-  // build objects with their keys inserted in sorted order, so that native JSON.stringify (several
-  // times faster than any writer of ours) writes them sorted; an object with an array-index key,
-  // and its ancestors, come back as Written text instead
+  readonly mode: Mode
   readonly sort: boolean
   reason: string
 }
@@ -559,11 +1069,32 @@ const describeInstance = (value: object): string => {
     : `a ${name} instance is not a state value: convert it to a plain object or one of the supported types`
 }
 
+// String.prototype.isWellFormed (Node 20; TypeScript's lib names it from ES2024 on)
+const isWellFormed = (text: string): boolean => (text as unknown as { isWellFormed(): boolean }).isWellFormed()
+
+const LONE_SURROGATE =
+  "it holds a lone surrogate (a UTF-16 unit U+D800..U+DFFF without its pair), which is no Unicode text: dlt " +
+  "cannot read a state holding one. Remove it or replace it with U+FFFD (String.prototype.toWellFormed)"
+
+const encodeString = (value: string, ctx: EncodeContext): Encoded | Fail => {
+  if (!isWellFormed(value)) return fail(ctx, `the string ${LONE_SURROGATE}`)
+  const c = value.charCodeAt(0)
+  if (c >= FIRST_MARK && c <= LAST_MARK && decodeMarked(value, c) !== value) {
+    return fail(
+      ctx,
+      `the string starts with the private-use character U+${c.toString(16).toUpperCase()}, which typed JSON ` +
+        "reserves to mark special values, and the rest reads as such a value, so it would be read back as something " +
+        "else: remove that character"
+    )
+  }
+  return value
+}
+
 const encodeArray = (value: ReadonlyArray<unknown>, ctx: EncodeContext): Encoded | Fail => {
   if (ctx.ancestors.has(value)) return fail(ctx, "the array contains itself (a circular reference)")
   ctx.ancestors.add(value)
   const n = value.length
-  const out: Array<Encoded> | undefined = ctx.check ? undefined : new Array(n)
+  const out: Array<Encoded> | undefined = ctx.mode === "check" ? undefined : new Array(n)
   let written = false
   for (let i = 0; i < n; i++) {
     ctx.segments.push(i)
@@ -576,7 +1107,7 @@ const encodeArray = (value: ReadonlyArray<unknown>, ctx: EncodeContext): Encoded
     ctx.segments.pop()
     if (out !== undefined) {
       out[i] = encoded
-      if (ctx.sort && encoded instanceof Written) written = true
+      if (encoded instanceof Written) written = true
     }
   }
   ctx.ancestors.delete(value)
@@ -588,8 +1119,9 @@ const encodeRecord = (value: object, ctx: EncodeContext): Encoded | Fail => {
   if (ctx.ancestors.has(value)) return fail(ctx, "the object contains itself (a circular reference)")
   ctx.ancestors.add(value)
   const record = value as Record<string, unknown>
-  const keys = ctx.sort ? sortedKeys(record) : Object.keys(record)
-  const out: Record<string, Encoded> | undefined = ctx.check ? undefined : {}
+  const keys = ctx.sort ? sortedKeys(record) : orderedKeys(record)
+  const out: Record<string, Encoded> | undefined = ctx.mode === "check" ? undefined : {}
+  const order: Array<string> | undefined = ctx.mode === "tree" ? [] : undefined
   let written = false
   for (const key of keys) {
     ctx.segments.push(key)
@@ -598,16 +1130,24 @@ const encodeRecord = (value: object, ctx: EncodeContext): Encoded | Fail => {
       ctx.segments.pop()
       continue
     }
+    if (!isWellFormed(key)) return fail(ctx, `the key ${LONE_SURROGATE}`)
     const encoded = encodeAny(item, ctx)
     if (encoded === FAIL) return FAIL
     ctx.segments.pop()
     if (out === undefined) continue
     defineKey(out, key, encoded)
-    if (ctx.sort && encoded instanceof Written) written = true
+    order?.push(key)
+    if (encoded instanceof Written) written = true
   }
   ctx.ancestors.delete(value)
   if (out === undefined) return null
-  if (ctx.sort && (written || hasArrayIndex(keys))) {
+  if (order !== undefined) {
+    if (hasArrayIndex(order)) setKeyOrder(out, order)
+    return out as Record<string, Json>
+  }
+  // text: JSON.stringify writes array-index keys first, so an object with one whose order is not
+  // the JS order is written by hand
+  if (written || (hasArrayIndex(keys) && !sameOrder(keys, Object.keys(out)))) {
     const parts: Array<string> = []
     for (const key of keys) {
       if (Object.hasOwn(out, key)) parts.push(`${JSON.stringify(key)}:${textOf(out[key]!)}`)
@@ -617,6 +1157,27 @@ const encodeRecord = (value: object, ctx: EncodeContext): Encoded | Fail => {
   return out as Record<string, Json>
 }
 
+const encodeNumber = (value: number, ctx: EncodeContext): Encoded | Fail => {
+  if (!Number.isFinite(value)) {
+    return fail(
+      ctx,
+      `the number ${value} is not finite: JSON has no NaN or Infinity (dlt would store null); use null or a SpecialDecimal`
+    )
+  }
+  return ctx.mode === "text" && !isWholeFloat(value) ? new Written(formatFloat(value)) : value
+}
+
+const encodeBigInt = (value: bigint, ctx: EncodeContext): Encoded | Fail => {
+  if (value < MIN_INT64 || value > MAX_UINT64) {
+    return fail(
+      ctx,
+      `the integer ${value} is beyond 64 bits (-2^63..2^64-1), which dlt's JSON library cannot write: store it as a BigDecimal or a string`
+    )
+  }
+  if (value >= MIN_SAFE && value <= MAX_SAFE) return Number(value)
+  return ctx.mode === "text" ? new Written(`${value}`) : value
+}
+
 const encodeObject = (value: object, ctx: EncodeContext): Encoded | Fail => {
   if (Array.isArray(value)) return encodeArray(value, ctx)
   const proto: unknown = Object.getPrototypeOf(value)
@@ -624,19 +1185,42 @@ const encodeObject = (value: object, ctx: EncodeContext): Encoded | Fail => {
   if (value instanceof Date) {
     const time = value.getTime()
     if (Number.isNaN(time)) return fail(ctx, "the Date is invalid")
-    if (!isStorableTime(time)) {
-      const year = value.getUTCFullYear()
-      return fail(ctx, `the Date is in year ${year}: only years 0001..9999 can be stored (dlt reads no others)`)
+    const ms = ((time % 1000) + 1000) % 1000
+    const seconds = (time - ms) / 1000
+    if (seconds < MIN_WALL || seconds > MAX_WALL) {
+      return fail(
+        ctx,
+        `the Date is in year ${value.getUTCFullYear()}: only years 0001..9999 can be stored (dlt reads no others)`
+      )
     }
-    return ctx.check ? null : markedIso(time)
+    return ctx.mode === "check" ? null : formatTimestampParts(seconds, ms * 1000, 0, 84, 0xf027)
   }
-  if (BigDecimal.isBigDecimal(value)) return ctx.check ? null : DECIMAL + formatDecimal(value)
-  if (value instanceof Uint8Array) return ctx.check ? null : B64BYTES + bytesToBase64(value)
+  if (value instanceof Timestamp) {
+    const problem = timestampProblem(value)
+    if (problem !== undefined) return fail(ctx, `the Timestamp is invalid: ${problem}`)
+    return ctx.mode === "check"
+      ? null
+      : formatTimestampParts(value.epochSecond, value.microsecond, value.offsetSeconds, 84, 0xf027)
+  }
+  if (value instanceof Float) {
+    const v = value.value
+    if (typeof v !== "number" || !Number.isFinite(v)) return fail(ctx, `the Float ${v} is not a finite number`)
+    if (ctx.mode === "text") return new Written(formatFloat(v))
+    return isWholeFloat(v) ? value : v
+  }
+  if (BigDecimal.isBigDecimal(value)) return ctx.mode === "check" ? null : DECIMAL + formatDecimal(value)
+  if (value instanceof SpecialDecimal) {
+    const parsed = typeof value.text === "string" ? parseDecimalText(value.text) : undefined
+    return parsed instanceof SpecialDecimal && parsed.text === value.text
+      ? DECIMAL + value.text
+      : fail(ctx, `${JSON.stringify(value.text)} is not a special Decimal: build it with makeDecimal`)
+  }
+  if (value instanceof HexBytes) return ctx.mode === "check" ? null : `${HEXBYTES}0x${bytesToHex(value)}`
+  if (value instanceof Uint8Array) return ctx.mode === "check" ? null : B64BYTES + bytesToBase64(value)
   if (value instanceof Uuid) {
+    // orjson writes a uuid.UUID as its plain text, with no mark
     const text = canonicalUuid(value.value)
-    return text === undefined
-      ? fail(ctx, `${JSON.stringify(value.value)} is not a UUID: build it with makeUuid`)
-      : UUID + text
+    return text === undefined ? fail(ctx, `${JSON.stringify(value.value)} is not a UUID: build it with makeUuid`) : text
   }
   if (value instanceof CalendarDate) {
     return isCalendarDateText(value.iso)
@@ -644,38 +1228,28 @@ const encodeObject = (value: object, ctx: EncodeContext): Encoded | Fail => {
       : fail(ctx, `${JSON.stringify(value.iso)} is not a date: build it with makeCalendarDate`)
   }
   if (value instanceof TimeOfDay) {
-    return TIME_TEXT.test(value.iso)
-      ? TIME + value.iso
-      : fail(ctx, `${JSON.stringify(value.iso)} is not a time of day: build it with makeTimeOfDay`)
+    const iso = typeof value.iso === "string" ? canonicalTime(value.iso) : undefined
+    return iso === undefined
+      ? fail(ctx, `${JSON.stringify(value.iso)} is not a time of day: build it with makeTimeOfDay`)
+      : TIME + iso
   }
   return fail(ctx, describeInstance(value))
 }
 
 const encodeAny = (value: unknown, ctx: EncodeContext): Encoded | Fail => {
   switch (typeof value) {
-    case "string": {
-      const c = value.charCodeAt(0)
-      if (c >= FIRST_MARK && c <= LAST_MARK && !ctx.check) {
-        return fail(
-          ctx,
-          `the string starts with the private-use character U+${c.toString(16).toUpperCase()}, which typed JSON ` +
-            "reserves to mark special values, so it would be read back as something else: remove that character"
-        )
-      }
-      return value
-    }
+    case "string":
+      return encodeString(value, ctx)
     case "number":
-      return Number.isFinite(value)
-        ? value
-        : fail(ctx, `the number ${value} is not finite: JSON has no NaN or Infinity`)
+      return encodeNumber(value, ctx)
     case "boolean":
       return value
     case "object":
       return value === null ? null : encodeObject(value, ctx)
+    case "bigint":
+      return encodeBigInt(value, ctx)
     case "undefined":
       return fail(ctx, "undefined is not a state value: use null")
-    case "bigint":
-      return fail(ctx, "a bigint is not a state value: use BigDecimal (BigDecimal.fromBigInt) or a string")
     case "function":
       return fail(ctx, "a function is not a state value")
     case "symbol":
@@ -683,32 +1257,13 @@ const encodeAny = (value: unknown, ctx: EncodeContext): Encoded | Fail => {
   }
 }
 
-// Written only comes out of sorted encoding; this keeps the types honest for the others.
-const asJson = (encoded: Encoded): Json => (encoded instanceof Written ? (JSON.parse(encoded.text) as Json) : encoded)
-
-/**
- * The typed JSON of a state value, in one pass. Fails with the path of the first value that cannot
- * be stored; `path` is the path of `value` itself (it prefixes the path in the error).
- *
- * @example
- * ```ts
- * encode({ since: new Date(0) }) // Right({ since: "\uF0271970-01-01T00:00:00.000Z" })
- * encode({ n: 1n }, "sources.s") // Left(NonSerializableStateValue { path: "sources.s.n" })
- * ```
- *
- * @since 0.1.0
- */
-export const encode = (value: unknown, path = ""): Either.Either<Json, NonSerializableStateValue> =>
-  Either.map(encodeWith(value, path, false, false), asJson)
-
-// in check mode the Right value is a placeholder: only success or the error counts
 const encodeWith = (
   value: unknown,
   path: string,
-  check: boolean,
+  mode: Mode,
   sort: boolean
 ): Either.Either<Encoded, NonSerializableStateValue> => {
-  const ctx: EncodeContext = { segments: [], ancestors: new Set(), check, sort, reason: "" }
+  const ctx: EncodeContext = { segments: [], ancestors: new Set(), mode, sort, reason: "" }
   try {
     const encoded = encodeAny(value, ctx)
     return encoded === FAIL
@@ -725,64 +1280,363 @@ const encodeWith = (
 }
 
 /**
- * Compact typed JSON text of a state value with the keys of every object sorted by code point
- * (Python's `sort_keys=True`): what the version hash is computed over. The same as
- * `stringify(value, { sortKeys: true, path })`, in one pass over the value.
+ * The typed JSON of a state value, in one pass. Fails with the path of the first value that cannot
+ * be stored (a lone surrogate, a non-finite number, an integer beyond 64 bits, a Map, ...); `path`
+ * is the path of `value` itself (it prefixes the path in the error).
  *
  * @example
  * ```ts
- * stringifySorted({ b: 1, a: new Date(0) }) // Right('{"a":"\uF0271970-01-01T00:00:00.000Z","b":1}')
+ * encode({ since: new Date(0) }) // Right({ since: "\uF0271970-01-01T00:00:00+00:00" })
+ * encode({ n: "x\ud800" }, "sources.s") // Left(NonSerializableStateValue { path: "sources.s.n" })
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const encode = (value: unknown, path = ""): Either.Either<Json, NonSerializableStateValue> =>
+  encodeWith(value, path, "tree", false) as Either.Either<Json, NonSerializableStateValue>
+
+/**
+ * Checks that a value can be stored, building nothing: `Right` exactly when {@link encode} is.
+ *
+ * @since 0.1.0
+ */
+export const validate = (value: unknown, path = ""): Either.Either<void, NonSerializableStateValue> =>
+  Either.map(encodeWith(value, path, "check", false), () => undefined)
+
+/**
+ * Compact typed JSON text of a state value with the keys of every object sorted by code point
+ * (Python's `sort_keys=True`): what the version hash is computed over.
+ *
+ * @example
+ * ```ts
+ * stringifySorted({ b: 1, a: new Date(0) }) // Right('{"a":"\uF0271970-01-01T00:00:00+00:00","b":1}')
  * ```
  *
  * @since 0.1.0
  */
 export const stringifySorted = (value: unknown, path = ""): Either.Either<string, NonSerializableStateValue> => {
-  const sorted = encodeWith(value, path, false, true)
+  const sorted = encodeWith(value, path, "text", true)
+  if (Either.isRight(sorted)) return Either.right(textOf(sorted.right))
   // the error names the first bad value in document order, as encode does, not in sorted order
-  return Either.isRight(sorted)
-    ? Either.right(textOf(sorted.right))
-    : Either.map(encode(value, path), (json) => formatJson(json, { sortKeys: true }))
+  return Either.flatMap(encodeWith(value, path, "check", false), () => Either.left(sorted.left))
+}
+
+const stringifyCompact = (value: unknown, path: string): Either.Either<string, NonSerializableStateValue> =>
+  Either.map(encodeWith(value, path, "text", false), textOf)
+
+// Both texts from one walk: every value is checked and encoded once, and two output trees are
+// built from the encoded children, one in insertion order and one sorted.
+class Pair {
+  constructor(
+    readonly doc: Encoded,
+    readonly sorted: Encoded
+  ) {}
+}
+
+const docOf = (e: Encoded | Pair): Encoded => (e instanceof Pair ? e.doc : e)
+const sortedOf = (e: Encoded | Pair): Encoded => (e instanceof Pair ? e.sorted : e)
+
+// the object of `keys` (in that order) and their encoded values, or written text where
+// JSON.stringify would write another order (array-index keys out of JS order)
+const objectOf = (keys: ReadonlyArray<string>, values: ReadonlyArray<Encoded>, index: boolean): Encoded => {
+  const out: Record<string, Encoded> = {}
+  let written = false
+  for (let i = 0; i < keys.length; i++) {
+    const value = values[i]!
+    defineKey(out, keys[i]!, value)
+    if (value instanceof Written) written = true
+  }
+  if (written || (index && !sameOrder(keys, Object.keys(out)))) {
+    const parts: Array<string> = new Array(keys.length)
+    for (let i = 0; i < keys.length; i++) parts[i] = `${JSON.stringify(keys[i]!)}:${textOf(values[i]!)}`
+    return new Written(`{${parts.join(",")}}`)
+  }
+  return out as Record<string, Json>
+}
+
+const arrayOf = (items: ReadonlyArray<Encoded>): Encoded => {
+  for (const item of items) {
+    if (item instanceof Written) return new Written(`[${items.map(textOf).join(",")}]`)
+  }
+  return items as Array<Json>
+}
+
+const encodeBoth = (value: unknown, ctx: EncodeContext): Encoded | Pair | Fail => {
+  if (typeof value !== "object" || value === null) return encodeAny(value, ctx)
+  if (Array.isArray(value)) {
+    if (ctx.ancestors.has(value)) return fail(ctx, "the array contains itself (a circular reference)")
+    ctx.ancestors.add(value)
+    const n = value.length
+    const items: Array<Encoded | Pair> = new Array(n)
+    let pairs = false
+    for (let i = 0; i < n; i++) {
+      ctx.segments.push(i)
+      const item: unknown = value[i]
+      if (item === undefined) return fail(ctx, "undefined is not a state value inside an array: use null")
+      const encoded = encodeBoth(item, ctx)
+      if (encoded === FAIL) return FAIL
+      ctx.segments.pop()
+      items[i] = encoded
+      if (encoded instanceof Pair) pairs = true
+    }
+    ctx.ancestors.delete(value)
+    if (!pairs) return arrayOf(items as Array<Encoded>)
+    return new Pair(arrayOf(items.map(docOf)), arrayOf(items.map(sortedOf)))
+  }
+  const proto: unknown = Object.getPrototypeOf(value)
+  if (proto !== Object.prototype && proto !== null) return encodeObject(value, ctx)
+  if (ctx.ancestors.has(value)) return fail(ctx, "the object contains itself (a circular reference)")
+  ctx.ancestors.add(value)
+  const record = value as Record<string, unknown>
+  const keys: Array<string> = []
+  const values: Array<Encoded | Pair> = []
+  for (const key of orderedKeys(record)) {
+    ctx.segments.push(key)
+    const item = record[key]
+    if (item === undefined) {
+      ctx.segments.pop()
+      continue
+    }
+    if (!isWellFormed(key)) return fail(ctx, `the key ${LONE_SURROGATE}`)
+    const encoded = encodeBoth(item, ctx)
+    if (encoded === FAIL) return FAIL
+    ctx.segments.pop()
+    keys.push(key)
+    values.push(encoded)
+  }
+  ctx.ancestors.delete(value)
+  const index = hasArrayIndex(keys)
+  const positions = keys.map((_, i) => i)
+  const sorted = sortKeys([...keys])
+  if (!sameOrder(sorted, keys)) {
+    const at = new Map(keys.map((key, i) => [key, i]))
+    for (let i = 0; i < sorted.length; i++) positions[i] = at.get(sorted[i]!)!
+  }
+  return new Pair(
+    objectOf(keys, values.map(docOf), index),
+    objectOf(
+      sorted,
+      positions.map((i) => sortedOf(values[i]!)),
+      index
+    )
+  )
+}
+
+/**
+ * The compact typed JSON text of a state value twice, from one walk over it: `doc` with keys in
+ * insertion order (what {@link stringify} writes) and `sorted` with the keys of every object
+ * sorted by code point (what {@link stringifySorted} writes, the text of the version hash).
+ *
+ * @example
+ * ```ts
+ * stringifyBoth({ b: 1, a: 2 }) // Right({ doc: '{"b":1,"a":2}', sorted: '{"a":2,"b":1}' })
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const stringifyBoth = (
+  value: unknown,
+  path = ""
+): Either.Either<{ readonly doc: string; readonly sorted: string }, NonSerializableStateValue> => {
+  const ctx: EncodeContext = { segments: [], ancestors: new Set(), mode: "text", sort: false, reason: "" }
+  try {
+    const encoded = encodeBoth(value, ctx)
+    if (encoded === FAIL) {
+      return Either.left(new NonSerializableStateValue({ path: renderPath(path, ctx.segments), reason: ctx.reason }))
+    }
+    const doc = textOf(docOf(encoded))
+    return Either.right({ doc, sorted: encoded instanceof Pair ? textOf(encoded.sorted) : doc })
+  } catch (error) {
+    const reason =
+      error instanceof RangeError
+        ? "the value is nested too deeply"
+        : `reading it threw: ${error instanceof Error ? error.message : String(error)}`
+    return Either.left(new NonSerializableStateValue({ path: renderPath(path, ctx.segments), reason }))
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writing JSON trees
+// ---------------------------------------------------------------------------------------------
+
+// whether JSON.stringify writes this tree as dlt would: no bigint, Float, float number or
+// remembered key order
+const isNative = (json: Json, depth: number): boolean => {
+  switch (typeof json) {
+    case "number":
+      return isWholeFloat(json)
+    case "bigint":
+      return false
+    case "object": {
+      if (json === null) return true
+      if (depth > 1000) return false
+      if (Array.isArray(json)) {
+        for (const item of json as ReadonlyArray<Json>) if (!isNative(item, depth + 1)) return false
+        return true
+      }
+      if (json instanceof Float) return false
+      if ((json as { readonly [KEY_ORDER]?: unknown })[KEY_ORDER] !== undefined) return false
+      const record = json as { readonly [key: string]: Json }
+      for (const key of Object.keys(record)) {
+        const item = record[key]
+        if (item !== undefined && !isNative(item, depth + 1)) return false
+      }
+      return true
+    }
+    default:
+      return true
+  }
+}
+
+const writeJson = (json: Json | undefined, sort: boolean, indent: string, step: string): string => {
+  switch (typeof json) {
+    case "number":
+      return numberText(json)
+    case "bigint":
+      return `${json}`
+    case "string":
+      return JSON.stringify(json)
+    case "boolean":
+      return json ? "true" : "false"
+    case "undefined":
+      return "null"
+  }
+  if (json === null) return "null"
+  if (json instanceof Float) return formatFloat(json.value)
+  const inner = indent + step
+  const open = step === "" ? "" : `\n${inner}`
+  const close = step === "" ? "" : `\n${indent}`
+  const sep = step === "" ? "," : `,\n${inner}`
+  if (Array.isArray(json)) {
+    if (json.length === 0) return "[]"
+    const parts = (json as ReadonlyArray<Json>).map((item) => writeJson(item, sort, inner, step))
+    return `[${open}${parts.join(sep)}${close}]`
+  }
+  const record = json as { readonly [key: string]: Json }
+  const keys = (sort ? sortedKeys(record) : orderedKeys(record)).filter((key) => record[key] !== undefined)
+  if (keys.length === 0) return "{}"
+  const colon = step === "" ? ":" : ": "
+  const parts = keys.map((key) => JSON.stringify(key) + colon + writeJson(record[key], sort, inner, step))
+  return `{${open}${parts.join(sep)}${close}}`
+}
+
+const clampSpace = (space: number | undefined): number => Math.min(10, Math.max(0, Math.floor(space ?? 0)))
+
+/**
+ * JSON text of a typed JSON tree (no typed encoding: marked strings are written as they are), as
+ * dlt writes it: floats and big integers in orjson's spelling, keys in their remembered order, or
+ * sorted by code point with `sortKeys`; compact unless `space` is given.
+ *
+ * @example
+ * ```ts
+ * formatJson({ b: 1, a: new Float(2) }, { sortKeys: true }) // '{"a":2.0,"b":1}'
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const formatJson = (json: Json, options?: { readonly sortKeys?: boolean; readonly space?: number }): string => {
+  const space = clampSpace(options?.space)
+  const sort = options?.sortKeys === true
+  if (!sort && isNative(json, 0)) return JSON.stringify(json, null, space)
+  return writeJson(json, sort, "", " ".repeat(space))
+}
+
+/**
+ * Typed JSON text of a state value: compact unless `space` is given; `sortKeys` sorts object keys
+ * by code point at every level, as Python's `sort_keys=True`. Compact text is exactly what dlt
+ * writes for the same Python values.
+ *
+ * @example
+ * ```ts
+ * stringify({ b: 1, a: BigDecimal.unsafeFromString("1.50") }, { sortKeys: true })
+ * // Right('{"a":"\uF0261.50","b":1}')
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const stringify = (
+  value: unknown,
+  options?: { readonly sortKeys?: boolean; readonly path?: string; readonly space?: number }
+): Either.Either<string, NonSerializableStateValue> => {
+  const space = clampSpace(options?.space)
+  const path = options?.path ?? ""
+  if (space === 0) return options?.sortKeys === true ? stringifySorted(value, path) : stringifyCompact(value, path)
+  return Either.map(encode(value, path), (json) => formatJson(json, options))
 }
 
 // ---------------------------------------------------------------------------------------------
 // Decoding
 // ---------------------------------------------------------------------------------------------
 
-const decodeAny = (json: unknown): StateValue => {
-  if (typeof json === "string") {
-    const c = json.charCodeAt(0)
-    return c >= FIRST_MARK && c <= LAST_MARK ? decodeMarked(json, c) : json
+const decodeAny = (json: unknown, depth: number): StateValue => {
+  switch (typeof json) {
+    case "string": {
+      const c = json.charCodeAt(0)
+      return c >= FIRST_MARK && c <= LAST_MARK ? decodeMarked(json, c) : json
+    }
+    case "bigint":
+      return json >= MIN_SAFE && json <= MAX_SAFE ? Number(json) : json
+    case "object":
+      break
+    default:
+      return json as StateValue
   }
-  if (typeof json !== "object" || json === null) return json as StateValue
+  if (json === null) return null
+  if (depth > 10_000) throw new RangeError("nested too deeply")
   if (Array.isArray(json)) {
     const n = json.length
     const out: Array<StateValue> = new Array(n)
-    for (let i = 0; i < n; i++) out[i] = decodeAny(json[i])
+    for (let i = 0; i < n; i++) out[i] = decodeAny(json[i], depth + 1)
     return out
   }
-  const record = json as Record<string, unknown>
+  if (json instanceof Float) return isWholeFloat(json.value) ? json : json.value
+  const source = json as Record<string, unknown>
   const out: Record<string, StateValue> = {}
-  for (const key of Object.keys(record)) {
-    const item = decodeAny(record[key])
-    if (key === "__proto__") {
-      Object.defineProperty(out, key, { value: item, enumerable: true, writable: true, configurable: true })
-    } else {
-      out[key] = item
-    }
+  const keys = orderedKeys(source)
+  for (const key of keys) {
+    const item = source[key]
+    if (item !== undefined) defineKey(out, key, decodeAny(item, depth + 1))
   }
+  if (hasArrayIndex(keys)) setKeyOrder(out, keys)
   return out
 }
 
-// How deep the in-place decoder goes; deeper documents are left to the Schema path, which decides
-// by the stack.
+/**
+ * The state value of typed JSON. Never fails: a marked string that does not decode stays a string.
+ *
+ * @example
+ * ```ts
+ * decode("\uF0261.50") // BigDecimal 1.50
+ * decode({ at: "\uF0272024-01-01T00:00:00+00:00" }) // { at: Timestamp }
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const decode = (json: Json): StateValue => decodeAny(json, 0)
+
+// How deep the in-place decoder goes; deeper documents are left to the lossless parser.
 const MAX_IN_PLACE_DEPTH = 1000
 
-// The in-place decoder's state. `latin1`: the JSON text was UTF-8 bytes read as Latin-1, one char
-// per byte, so a mark appears as the three chars of its UTF-8 bytes (EF 80 A6..AD); `marks` counts
-// the marked strings met, for the caller to check that they account for every non-ASCII byte.
+/**
+ * What the in-place decoder found besides the value: `marks`, how many strings started with a
+ * mark; `ints`, whether a safe integer occurred (the text may have spelled it as a float, `1.0`);
+ * `bigs`, whether a whole number beyond the safe range occurred (the text may have spelled an
+ * integer that `JSON.parse` rounded).
+ *
+ * @since 0.1.0
+ */
+export interface InPlaceResult {
+  readonly value: StateValue
+  readonly marks: number
+  readonly ints: boolean
+  readonly bigs: boolean
+}
+
 interface InPlace {
   readonly latin1: boolean
   marks: number
+  ints: boolean
+  bigs: boolean
 }
 
 // the mark a string starts with, or 0
@@ -796,18 +1650,29 @@ const markOf = (text: string, latin1: boolean): number => {
   return c >= 0xa6 && c <= 0xad ? 0xf000 + c - 0x80 : 0
 }
 
-// The value of a string leaf: the string itself, its decoded value, or FAIL where StateValueSchema
-// refuses the value (a datetime whose offset moves it out of years 0001..9999).
-const decodeLeaf = (text: string, ctx: InPlace): StateValue | Fail => {
+const decodeLeaf = (text: string, ctx: InPlace): StateValue => {
   const mark = markOf(text, ctx.latin1)
   if (mark === 0) return text
   ctx.marks++
   if (mark === 0xf027) {
-    const time = commonDatetimeTime(text, ctx.latin1 ? 3 : 1)
-    if (!Number.isNaN(time)) return isStorableTime(time) ? new Date(time) : FAIL
+    const value = parseCommonDatetime(text, ctx.latin1 ? 3 : 1)
+    if (value !== undefined) return value
   }
-  const value = decodeMarked(ctx.latin1 ? String.fromCharCode(mark) + text.slice(3) : text, mark)
-  return value instanceof Date && !isStorableTime(value.getTime()) ? FAIL : value
+  // a body that does not decode leaves the string (in its UTF-16 form)
+  return decodeMarked(ctx.latin1 ? String.fromCharCode(mark) + text.slice(3) : text, mark)
+}
+
+// false where JSON.parse may have lost what the text said: -0, a non-finite number, an object
+// whose first key is an array index (its insertion order is lost)
+const noteNumber = (value: number, ctx: InPlace): boolean => {
+  if (Number.isSafeInteger(value)) {
+    if (value === 0 && Object.is(value, -0)) return false
+    ctx.ints = true
+    return true
+  }
+  if (!Number.isFinite(value)) return false
+  if (Number.isInteger(value)) ctx.bigs = true
+  return true
 }
 
 const decodeNodeInPlace = (node: object, depth: number, ctx: InPlace): boolean => {
@@ -819,197 +1684,289 @@ const decodeNodeInPlace = (node: object, depth: number, ctx: InPlace): boolean =
       const item = items[i]
       if (typeof item === "string") {
         const decoded = decodeLeaf(item, ctx)
-        if (decoded === FAIL) return false
         if (decoded !== item) items[i] = decoded
       } else if (typeof item === "object") {
         if (item !== null && !decodeNodeInPlace(item, depth + 1, ctx)) return false
-      } else if (typeof item === "number" && !Number.isFinite(item)) {
+      } else if (typeof item === "number" && !noteNumber(item, ctx)) {
         return false
       }
     }
     return true
   }
   const record = node as Record<string, unknown>
-  for (const key of Object.keys(record)) {
+  const keys = Object.keys(record)
+  if (keys.length > 0) {
+    const c = keys[0]!.charCodeAt(0)
+    if (c >= 48 && c <= 57 && isArrayIndex(keys[0]!)) return false
+  }
+  for (const key of keys) {
     const item = record[key]
     if (typeof item === "string") {
       const decoded = decodeLeaf(item, ctx)
-      if (decoded === FAIL) return false
       if (decoded !== item) defineKey(record, key, decoded)
     } else if (typeof item === "object") {
       if (item !== null && !decodeNodeInPlace(item, depth + 1, ctx)) return false
-    } else if (typeof item === "number" && !Number.isFinite(item)) {
+    } else if (typeof item === "number" && !noteNumber(item, ctx)) {
       return false
     }
   }
   return true
 }
 
-const decodeInPlaceWith = (json: Json, ctx: InPlace): StateValue | undefined => {
+const decodeInPlaceWith = (json: unknown, ctx: InPlace): StateValue | undefined => {
   switch (typeof json) {
-    case "string": {
-      const decoded = decodeLeaf(json, ctx)
-      return decoded === FAIL ? undefined : decoded
-    }
+    case "string":
+      return decodeLeaf(json, ctx)
     case "number":
-      return Number.isFinite(json) ? json : undefined
+      return noteNumber(json, ctx) ? json : undefined
     case "object":
       if (json === null) return null
       try {
         return decodeNodeInPlace(json, 0, ctx) ? (json as StateValue) : undefined
       } catch {
-        // a stack too small even for the depth limit
         return undefined
       }
     default:
-      return json
+      return json as StateValue
   }
 }
 
 /**
  * {@link decode} for JSON that `JSON.parse` has just returned and that nothing else holds: the
- * marked strings are replaced in the tree itself, which is returned, with no copy. The result
- * equals what `decode` returns for the same JSON.
+ * marked strings are replaced in the tree itself, which is returned, with no copy.
  *
- * Returns `undefined` where {@link StateValueSchema} would refuse the result (a number beyond the
- * double range, which `JSON.parse` reads as Infinity; a datetime whose offset moves it out of years
- * 0001..9999) or the JSON nests more than 1000 levels deep. The tree is then partly decoded: drop
- * it (parse the text again for the checked path).
+ * `JSON.parse` cannot say everything the text said (`1.0` is `1`, a 19-digit integer is rounded,
+ * `{"10":…,"2":…}` is reordered): `undefined` where the tree shows that it may have lost something
+ * it cannot check (-0, non-finite numbers, an object with an array-index key, nesting deeper than
+ * 1,000 levels), and the tree is then partly decoded: drop it and use {@link parse}. Otherwise pass
+ * the result and the text to {@link isExactParse} before trusting it.
+ *
+ * With `latin1`, the JSON was parsed from UTF-8 bytes read as Latin-1 text (one char per byte:
+ * much faster to make and to parse), where a mark appears as the three chars of its UTF-8 bytes;
+ * the result is then right only for a text without backslashes where every non-ASCII byte belongs
+ * to a mark that starts a string: check that `3 * marks` is the number of non-ASCII bytes.
  *
  * @example
  * ```ts
- * const tree = JSON.parse(text) as Json
- * decodeParsedInPlace(tree) // the same tree, marked strings decoded
+ * const tree = JSON.parse(text)
+ * const result = decodeParsedInPlace(tree)
+ * const value = result !== undefined && isExactParse(text, result) ? result.value : parse(text)
  * ```
  *
  * @since 0.1.0
  */
-export const decodeParsedInPlace = (json: Json): StateValue | undefined =>
-  decodeInPlaceWith(json, { latin1: false, marks: 0 })
-
-/**
- * {@link decodeParsedInPlace} for JSON parsed from UTF-8 bytes read as Latin-1 text (one char per
- * byte: much faster to make and to parse than the UTF-8 decoding), where a mark appears as the
- * three chars of its UTF-8 bytes. Marked strings are decoded as if read from UTF-8; `marks` is how
- * many strings started with a mark.
- *
- * The result is right only for a text without backslashes (no escapes) where every non-ASCII byte
- * belongs to a mark that starts a string of the tree: check that `3 * marks` is the number of
- * non-ASCII bytes in the text (see `PipelineState.fromUtf8BytesFast`). Every other string is taken
- * as it is.
- *
- * @since 0.1.0
- */
-export const decodeLatin1ParsedInPlace = (
-  json: Json
-): { readonly value: StateValue; readonly marks: number } | undefined => {
-  const ctx: InPlace = { latin1: true, marks: 0 }
+export const decodeParsedInPlace = (json: unknown, latin1 = false): InPlaceResult | undefined => {
+  const ctx: InPlace = { latin1, marks: 0, ints: false, bigs: false }
   const value = decodeInPlaceWith(json, ctx)
-  return value === undefined ? undefined : { value, marks: ctx.marks }
+  return value === undefined ? undefined : { value, marks: ctx.marks, ints: ctx.ints, bigs: ctx.bigs }
 }
 
+// a float token that JSON.parse reads as a safe integer (`1.0`, `1e5`), or a digit run long
+// enough for an integer past 2^53; they may also match inside strings (then the exact parser
+// runs for nothing)
+const WHOLE_FLOAT_TOKEN = /[0-9]\.0+(?![0-9])|[0-9][eE][+-]?[0-9]+(?![0-9A-Za-z_])/
+const LONG_DIGITS = /[0-9]{16}/
+
 /**
- * The state value of typed JSON. Never fails: a marked string that does not decode stays a string.
- *
- * @example
- * ```ts
- * decode("\uF0261.50") // BigDecimal 1.50
- * decode({ at: "\uF0272024-01-01T00:00:00+00:00" }) // { at: Date }
- * ```
+ * Whether `JSON.parse` read `text` exactly, given what {@link decodeParsedInPlace} found in its
+ * tree: no float token among the integers (`1.0` would read back as the int `1`) and no integer
+ * token of 16 or more digits (rounded past 2^53). Conservative: `false` sends the text to the
+ * exact parser, which is always right.
  *
  * @since 0.1.0
  */
-export const decode = (json: Json): StateValue => decodeAny(json)
+export const isExactParse = (text: string, found: { readonly ints: boolean; readonly bigs: boolean }): boolean =>
+  !(found.ints && WHOLE_FLOAT_TOKEN.test(text)) && !(found.bigs && LONG_DIGITS.test(text))
 
 // ---------------------------------------------------------------------------------------------
-// Text
+// The exact parser
 // ---------------------------------------------------------------------------------------------
 
-// JSON.stringify orders integer-like keys first whatever the insertion order, so sorted output
-// needs its own writer. The layout matches JSON.stringify's (and orjson's) exactly.
-const writeSorted = (json: Json, indent: string, step: string): string => {
-  if (json === null || typeof json !== "object") return JSON.stringify(json)
-  const inner = indent + step
-  const open = step === "" ? "" : `\n${inner}`
-  const close = step === "" ? "" : `\n${indent}`
-  const sep = step === "" ? "," : `,\n${inner}`
-  if (Array.isArray(json)) {
-    if (json.length === 0) return "[]"
-    const parts = (json as ReadonlyArray<Json>).map((item) => writeSorted(item, inner, step))
-    return `[${open}${parts.join(sep)}${close}]`
+// JSON text as dlt reads it: integer tokens as ints of any size, float tokens as floats, keys in
+// insertion order. Throws a SyntaxError on bad text.
+const parseExact = (text: string): Json => {
+  const n = text.length
+  let i = 0
+  const error = (what: string): never => {
+    throw new SyntaxError(`${what} at position ${i}`)
   }
-  const record = json as { readonly [key: string]: Json }
-  const keys = sortedKeys(record).filter((key) => record[key] !== undefined)
-  if (keys.length === 0) return "{}"
-  const colon = step === "" ? ":" : ": "
-  const parts = keys.map((key) => JSON.stringify(key) + colon + writeSorted(record[key]!, inner, step))
-  return `{${open}${parts.join(sep)}${close}}`
+  const skip = (): void => {
+    while (i < n) {
+      const c = text.charCodeAt(i)
+      if (c === 32 || c === 10 || c === 13 || c === 9) i++
+      else break
+    }
+  }
+  const readString = (): string => {
+    const start = i + 1
+    let escaped = false
+    i = start
+    while (i < n) {
+      const c = text.charCodeAt(i)
+      if (c === 34) break
+      if (c === 92) {
+        escaped = true
+        i += 2
+        continue
+      }
+      if (c < 0x20) error("a control character in a string")
+      i++
+    }
+    if (i >= n) error("an unterminated string")
+    const end = i
+    i++
+    return escaped ? (JSON.parse(text.slice(start - 1, end + 1)) as string) : text.slice(start, end)
+  }
+  const digits = (): number => {
+    const from = i
+    while (i < n) {
+      const c = text.charCodeAt(i)
+      if (c < 48 || c > 57) break
+      i++
+    }
+    return i - from
+  }
+  const readNumber = (): Json => {
+    const start = i
+    if (text.charCodeAt(i) === 45) i++
+    const first = text.charCodeAt(i)
+    const count = digits()
+    if (count === 0 || (first === 48 && count > 1)) error("an invalid number")
+    let float = false
+    if (text.charCodeAt(i) === 46) {
+      i++
+      float = true
+      if (digits() === 0) error("an invalid number")
+    }
+    const e = text.charCodeAt(i)
+    if (e === 101 || e === 69) {
+      i++
+      float = true
+      const sign = text.charCodeAt(i)
+      if (sign === 43 || sign === 45) i++
+      if (digits() === 0) error("an invalid number")
+    }
+    const token = text.slice(start, i)
+    if (!float) {
+      if (token.length < 16) {
+        const v = Number(token)
+        return v === 0 ? 0 : v
+      }
+      const big = BigInt(token)
+      return big >= MIN_SAFE && big <= MAX_SAFE ? Number(big) : big
+    }
+    const v = Number(token)
+    if (!Number.isFinite(v)) error(`the number ${token}, beyond the double range,`)
+    return isWholeFloat(v) ? new Float(v) : v
+  }
+  const literal = (word: string, value: Json): Json => {
+    if (text.startsWith(word, i)) {
+      i += word.length
+      return value
+    }
+    return error("an unexpected token")
+  }
+  const readValue = (depth: number): Json => {
+    if (depth > 10_000) error("nesting too deep")
+    skip()
+    const c = text.charCodeAt(i)
+    switch (c) {
+      case 123: {
+        // {
+        i++
+        const out: Record<string, Json> = {}
+        const order: Array<string> = []
+        skip()
+        if (text.charCodeAt(i) === 125) {
+          i++
+          return out
+        }
+        for (;;) {
+          skip()
+          if (text.charCodeAt(i) !== 34) error("a missing key")
+          const key = readString()
+          skip()
+          if (text.charCodeAt(i) !== 58) error("a missing colon")
+          i++
+          const value = readValue(depth + 1)
+          if (!Object.hasOwn(out, key)) order.push(key)
+          defineKey(out, key, value)
+          skip()
+          const next = text.charCodeAt(i++)
+          if (next === 44) continue
+          if (next === 125) break
+          i--
+          error("a missing comma or }")
+        }
+        if (hasArrayIndex(order)) setKeyOrder(out, order)
+        return out
+      }
+      case 91: {
+        // [
+        i++
+        const out: Array<Json> = []
+        skip()
+        if (text.charCodeAt(i) === 93) {
+          i++
+          return out
+        }
+        for (;;) {
+          out.push(readValue(depth + 1))
+          skip()
+          const next = text.charCodeAt(i++)
+          if (next === 44) continue
+          if (next === 93) break
+          i--
+          error("a missing comma or ]")
+        }
+        return out
+      }
+      case 34:
+        return readString()
+      case 116:
+        return literal("true", true)
+      case 102:
+        return literal("false", false)
+      case 110:
+        return literal("null", null)
+      default:
+        if (c === 45 || (c >= 48 && c <= 57)) return readNumber()
+        return error(i >= n ? "the end of the text" : "an unexpected token")
+    }
+  }
+  const value = readValue(0)
+  skip()
+  if (i < n) error("text after the JSON value")
+  return value
 }
 
-// Sorted compact text of JSON that is already typed: each subtree is rebuilt with sorted keys and
-// handed to JSON.stringify; objects with array-index keys, and their ancestors, are written by hand.
-const prepareSorted = (json: Json | undefined): Json | Written => {
-  if (json === null || typeof json !== "object") return json === undefined ? null : json
-  if (Array.isArray(json)) {
-    const items = (json as ReadonlyArray<Json>).map(prepareSorted)
-    return items.some((item) => item instanceof Written)
-      ? new Written(`[${items.map(textOf).join(",")}]`)
-      : (items as Array<Json>)
-  }
-  const record = json as { readonly [key: string]: Json }
-  const keys = sortedKeys(record).filter((key) => record[key] !== undefined)
-  const values = keys.map((key) => prepareSorted(record[key]))
-  if (keys.some(isArrayIndex) || values.some((value) => value instanceof Written)) {
-    return new Written(`{${keys.map((key, i) => `${JSON.stringify(key)}:${textOf(values[i]!)}`).join(",")}}`)
-  }
-  const out: Record<string, Json> = {}
-  for (let i = 0; i < keys.length; i++) defineKey(out, keys[i]!, values[i])
-  return out
-}
-
-const writeCompactSorted = (json: Json): string => textOf(prepareSorted(json))
-
-const clampSpace = (space: number | undefined): number => Math.min(10, Math.max(0, Math.floor(space ?? 0)))
+const invalidJson = (error: unknown): InvalidTypedJson =>
+  new InvalidTypedJson({
+    reason:
+      error instanceof RangeError
+        ? "it is nested too deeply"
+        : error instanceof Error
+          ? error.message
+          : String(error)
+  })
 
 /**
- * JSON text of plain JSON (no typed encoding: marked strings are written as they are), with the
- * same options as {@link stringify}. Used to hash documents that are already typed JSON.
+ * JSON text as dlt reads it, with nothing lost: integers of any size (`bigint` past 2^53), floats
+ * with whole values as {@link Float}, keys in their order. `JSON.parse` does the work when the text
+ * allows (see {@link isExactParse}); an exact parser of our own the rest.
  *
  * @example
  * ```ts
- * formatJson({ b: 1, a: 2 }, { sortKeys: true }) // '{"a":2,"b":1}'
+ * parseJson('{"n":9223372036854775807,"f":1.0}') // Right({ n: 9223372036854775807n, f: Float(1) })
  * ```
  *
  * @since 0.1.0
  */
-export const formatJson = (json: Json, options?: { readonly sortKeys?: boolean; readonly space?: number }): string => {
-  const space = clampSpace(options?.space)
-  if (options?.sortKeys !== true) return JSON.stringify(json, null, space)
-  return space === 0 ? writeCompactSorted(json) : writeSorted(json, "", " ".repeat(space))
-}
+export const parseJson = (text: string): Either.Either<Json, InvalidTypedJson> =>
+  Either.try({ try: () => parseExact(text), catch: invalidJson })
 
 /**
- * Typed JSON text of a state value: compact unless `space` is given; `sortKeys` sorts object keys
- * by code point at every level, as Python's `sort_keys=True`.
- *
- * @example
- * ```ts
- * stringify({ b: 1, a: BigDecimal.unsafeFromString("1.50") }, { sortKeys: true })
- * // Right('{"a":"\uF0261.50","b":1}')
- * ```
- *
- * @since 0.1.0
- */
-export const stringify = (
-  value: unknown,
-  options?: { readonly sortKeys?: boolean; readonly path?: string; readonly space?: number }
-): Either.Either<string, NonSerializableStateValue> =>
-  options?.sortKeys === true && clampSpace(options.space) === 0
-    ? stringifySorted(value, options.path)
-    : Either.map(encode(value, options?.path), (json) => formatJson(json, options))
-
-/**
- * The state value of typed JSON text.
+ * The state value of typed JSON text, exactly (see {@link parseJson}).
  *
  * @example
  * ```ts
@@ -1018,14 +1975,17 @@ export const stringify = (
  *
  * @since 0.1.0
  */
-export const parse = (text: string): Either.Either<StateValue, InvalidTypedJson> =>
-  Either.map(
-    Either.try({
-      try: () => JSON.parse(text) as Json,
-      catch: (error) => new InvalidTypedJson({ reason: error instanceof Error ? error.message : String(error) })
-    }),
-    decode
-  )
+export const parse = (text: string): Either.Either<StateValue, InvalidTypedJson> => {
+  let tree: unknown
+  try {
+    tree = JSON.parse(text)
+  } catch (error) {
+    return Either.left(invalidJson(error))
+  }
+  const fast = decodeParsedInPlace(tree)
+  if (fast !== undefined && isExactParse(text, fast)) return Either.right(fast.value)
+  return Either.map(parseJson(text), decode)
+}
 
 // ---------------------------------------------------------------------------------------------
 // Guards, equality, Schema
@@ -1035,11 +1995,13 @@ const isJsonWith = (value: unknown, ancestors: Set<object>): boolean => {
   switch (typeof value) {
     case "string":
     case "boolean":
+    case "bigint":
       return true
     case "number":
       return Number.isFinite(value)
     case "object": {
       if (value === null) return true
+      if (value instanceof Float) return Number.isFinite(value.value)
       if (ancestors.has(value)) return false
       if (Array.isArray(value)) {
         ancestors.add(value)
@@ -1061,7 +2023,7 @@ const isJsonWith = (value: unknown, ancestors: Set<object>): boolean => {
 }
 
 /**
- * Whether a value is plain JSON (finite numbers, plain objects, no cycles).
+ * Whether a value is a typed JSON tree (finite numbers, bigints, Floats, plain objects, no cycles).
  *
  * @since 0.1.0
  */
@@ -1078,57 +2040,42 @@ export const isJson = (value: unknown): value is Json => {
  *
  * @since 0.1.0
  */
-export const isStateValue = (value: unknown): value is StateValue => Either.isRight(encode(value))
+export const isStateValue = (value: unknown): value is StateValue => Either.isRight(validate(value))
 
-// What decode can return: a state value, where a marked string that did not decode may remain.
-const isDecodedStateValue = (value: unknown): value is StateValue => Either.isRight(encodeWith(value, "", true, false))
-
-const isPlainObject = (value: object): boolean => {
-  const proto: unknown = Object.getPrototypeOf(value)
-  return proto === Object.prototype || proto === null
+// What decode can return: also what JSON text can hold and dlt cannot write, a string with a lone
+// surrogate (escaped, `"\ud800"`) or an integer beyond 64 bits; such a state is read, and encode
+// refuses the value, with its path, when the state is written.
+const isDecodedStateValue = (value: unknown): value is StateValue => {
+  const checked = validate(value)
+  return (
+    Either.isRight(checked) ||
+    checked.left.reason.includes("lone surrogate") ||
+    checked.left.reason.includes("beyond 64 bits")
+  )
 }
 
-const definedKeys = (record: Record<string, unknown>): Array<string> =>
-  Object.keys(record).filter((key) => record[key] !== undefined)
-
 /**
- * Deep structural equality of state values: Dates by time, BigDecimals by value (`1.50` equals
- * `1.5`), bytes by content, Uuid/CalendarDate/TimeOfDay by text, objects by their defined keys.
+ * Whether two state values are stored as the same typed JSON, keys in any order (as Python compares
+ * dicts): a `Date` equals the UTC `Timestamp` of its time, a `Uuid` its text, a safe `bigint` its
+ * `number`; `BigDecimal` 1.50 and 1.5 differ (dlt stores them differently), as do `Timestamp`s of
+ * one instant at two offsets.
  *
  * @example
  * ```ts
- * equals({ d: new Date(0) }, { d: new Date(0) }) // true
+ * equals({ d: new Date(0) }, { d: Timestamp.fromDate(new Date(0)) }) // true
  * ```
  *
  * @since 0.1.0
  */
 export const equals = (a: StateValue, b: StateValue): boolean => {
   if (a === b) return true
-  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false
-  if (Array.isArray(a)) {
-    if (!Array.isArray(b) || a.length !== b.length) return false
-    const bs = b as ReadonlyArray<StateValue>
-    return (a as ReadonlyArray<StateValue>).every((item, i) => equals(item, bs[i]!))
-  }
-  if (Array.isArray(b)) return false
-  if (a instanceof Date) return b instanceof Date && a.getTime() === b.getTime()
-  if (BigDecimal.isBigDecimal(a)) return BigDecimal.isBigDecimal(b) && BigDecimal.equals(a, b)
-  if (a instanceof Uint8Array) {
-    return b instanceof Uint8Array && a.length === b.length && a.every((byte, i) => byte === b[i])
-  }
-  if (a instanceof Uuid) return b instanceof Uuid && canonicalUuid(a.value) === canonicalUuid(b.value)
-  if (a instanceof CalendarDate) return b instanceof CalendarDate && a.iso === b.iso
-  if (a instanceof TimeOfDay) return b instanceof TimeOfDay && a.iso === b.iso
-  if (!isPlainObject(a) || !isPlainObject(b)) return false
-  const ra = a as Record<string, StateValue>
-  const rb = b as Record<string, StateValue>
-  const keys = definedKeys(ra)
-  if (keys.length !== definedKeys(rb).length) return false
-  return keys.every((key) => Object.hasOwn(rb, key) && rb[key] !== undefined && equals(ra[key]!, rb[key]!))
+  const ta = stringifySorted(a)
+  const tb = stringifySorted(b)
+  return Either.isRight(ta) && Either.isRight(tb) && ta.right === tb.right
 }
 
 /**
- * Plain JSON as a Schema (checks finiteness, plain objects and cycles).
+ * Typed JSON trees as a Schema (checks finiteness, plain objects and cycles).
  *
  * @since 0.1.0
  */
@@ -1139,8 +2086,7 @@ export const JsonSchema: Schema.Schema<Json> = Schema.declare(isJson, {
 
 /**
  * The state values as a Schema; a failure message names the path and reason. It also accepts what
- * {@link decode} can return: a marked string whose body did not decode (dlt may have written it);
- * {@link encode} still refuses such a string.
+ * {@link decode} can return.
  *
  * @since 0.1.0
  */
@@ -1148,19 +2094,19 @@ export const StateValueSchema: Schema.Schema<StateValue> = Schema.declare(isDeco
   identifier: "StateValue",
   description: "a value that can be kept in pipeline state",
   message: (issue) =>
-    Either.match(encodeWith(issue.actual, "", true, false), {
+    Either.match(validate(issue.actual), {
       onLeft: (error) => error.message,
       onRight: () => "Expected a state value"
     })
 })
 
 /**
- * A Schema codec between typed JSON and state values, for use inside other Schemas.
+ * A Schema codec between typed JSON trees and state values, for use inside other Schemas.
  *
  * @example
  * ```ts
  * const Slot = Schema.Record({ key: Schema.String, value: StateValueFromJson })
- * Schema.decodeUnknownSync(Slot)({ at: "\uF0272024-01-01T00:00:00Z" }) // { at: Date }
+ * Schema.decodeUnknownSync(Slot)({ at: "\uF0272024-01-01T00:00:00+00:00" }) // { at: Timestamp }
  * ```
  *
  * @since 0.1.0
@@ -1177,4 +2123,125 @@ export const StateValueFromJson: Schema.Schema<StateValue, Json> = Schema.transf
         onRight: (json) => ParseResult.succeed(json)
       })
   }
+)
+
+// --- Schemas for typed keys ----------------------------------------------------------------------
+
+/**
+ * A {@link Timestamp} instance.
+ *
+ * @since 0.1.0
+ */
+export const TimestampFromSelf: Schema.Schema<Timestamp> = Schema.declare(
+  (u: unknown): u is Timestamp => u instanceof Timestamp && timestampProblem(u) === undefined,
+  { identifier: "Timestamp" }
+)
+
+const ValidDate = Schema.DateFromSelf.pipe(Schema.filter((d) => !Number.isNaN(d.getTime()), { message: () => "an invalid Date" }))
+
+/**
+ * A typed-key Schema for datetimes: decodes a stored datetime (a `Timestamp`, or a `Date` set
+ * earlier in the same run) to a {@link Timestamp}, keeping microseconds and offset.
+ *
+ * @example
+ * ```ts
+ * const LastSeen = ResourceState.key("last_seen", StateValue.TimestampSchema, () => Timestamp.fromDate(new Date(0)))
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const TimestampSchema: Schema.Schema<Timestamp, Timestamp | Date> = Schema.transform(
+  Schema.Union(TimestampFromSelf, ValidDate),
+  TimestampFromSelf,
+  { strict: true, decode: (v) => (v instanceof Date ? Timestamp.fromDate(v) : v), encode: (t) => t }
+)
+
+/**
+ * A typed-key Schema for a JS `Date`: decodes a stored datetime to a `Date`, and fails on one with
+ * microseconds below the millisecond (a `Date` cannot hold them: use {@link TimestampSchema}).
+ *
+ * @since 0.1.0
+ */
+export const DateSchema: Schema.Schema<Date, Timestamp | Date> = Schema.transformOrFail(
+  Schema.Union(TimestampFromSelf, ValidDate),
+  ValidDate,
+  {
+    strict: true,
+    decode: (v, _, ast) => {
+      if (v instanceof Date) return ParseResult.succeed(v)
+      return v.microsecond % 1000 === 0
+        ? ParseResult.succeed(v.toDate())
+        : ParseResult.fail(
+            new ParseResult.Type(ast, v, `${v} has microseconds a Date cannot hold: read it with TimestampSchema`)
+          )
+    },
+    encode: (d) => ParseResult.succeed(d)
+  }
+)
+
+/**
+ * A {@link Uuid} instance.
+ *
+ * @since 0.1.0
+ */
+export const UuidFromSelf: Schema.Schema<Uuid> = Schema.declare((u: unknown): u is Uuid => u instanceof Uuid, {
+  identifier: "Uuid"
+})
+
+/**
+ * A typed-key Schema for UUIDs: decodes the plain string dlt (orjson) stores, or a `Uuid`, to a
+ * {@link Uuid}; stores its canonical text.
+ *
+ * @since 0.1.0
+ */
+export const UuidSchema: Schema.Schema<Uuid, string | Uuid> = Schema.transformOrFail(
+  Schema.Union(Schema.String, UuidFromSelf),
+  UuidFromSelf,
+  {
+    strict: true,
+    decode: (v, _, ast) => {
+      if (v instanceof Uuid) return ParseResult.succeed(v)
+      return Either.match(makeUuid(v), {
+        onLeft: (error) => ParseResult.fail(new ParseResult.Type(ast, v, error.message)),
+        onRight: ParseResult.succeed
+      })
+    },
+    encode: (u) => ParseResult.succeed(u.value)
+  }
+)
+
+/**
+ * A typed-key Schema for integers of any size within 64 bits: decodes a stored int (a `number`
+ * when safe, else a `bigint`) to a `bigint`.
+ *
+ * @since 0.1.0
+ */
+export const BigIntSchema: Schema.Schema<bigint, number | bigint> = Schema.transformOrFail(
+  Schema.Union(Schema.Number, Schema.BigIntFromSelf),
+  Schema.BigIntFromSelf,
+  {
+    strict: true,
+    decode: (v, _, ast) =>
+      typeof v === "bigint"
+        ? ParseResult.succeed(v)
+        : Number.isSafeInteger(v)
+          ? ParseResult.succeed(BigInt(v))
+          : ParseResult.fail(new ParseResult.Type(ast, v, `${v} is not an integer`)),
+    encode: (b) => ParseResult.succeed(b >= MIN_SAFE && b <= MAX_SAFE ? Number(b) : b)
+  }
+)
+
+/**
+ * A typed-key Schema for numbers that dlt may hold as a float: decodes a `number` or a
+ * {@link Float} to a `number`.
+ *
+ * @since 0.1.0
+ */
+export const NumberSchema: Schema.Schema<number, number | Float> = Schema.transform(
+  Schema.Union(
+    Schema.Number,
+    Schema.declare((u: unknown): u is Float => u instanceof Float, { identifier: "Float" })
+  ),
+  Schema.Number,
+  { strict: true, decode: (v) => (v instanceof Float ? v.value : v), encode: (n) => n }
 )

@@ -67,7 +67,7 @@ describe("pipestate CLI on SQLite", () => {
     expect(result.status).toBe(0)
     const out = result.stdout
     expect(out).toContain(`working dir:    ${NodePath.join(dir, "shop_pipeline")}`)
-    expect(out).toContain("destination:    sqlite (pipestate.destinations.sqlite)")
+    expect(out).toContain("destination:    sqlite (dlt.destinations.sqlalchemy)")
     expect(out).toContain(`location:       ${dbFile}`)
     expect(out).toContain("dataset:        shop_data")
     expect(out).toContain("state version:  1")
@@ -85,7 +85,7 @@ describe("pipestate CLI on SQLite", () => {
   it("info -v pretty-prints the values and cuts long ones; --full does not cut", async () => {
     const result = await run(["pipeline", "shop_pipeline", "info", "-v"])
     expect(result.status).toBe(0)
-    expect(result.stdout).toContain("last_sync: datetime(2024-01-02T00:00:00.000Z)")
+    expect(result.stdout).toContain("last_sync: datetime(2024-01-02T00:00:00+00:00)")
     expect(result.stdout).toContain('"cursor": "c2"')
     expect(result.stdout).toContain("last_id: 20")
     expect(result.stdout).toMatch(/\n {10}… \([\d,]+ more chars\)\n/)
@@ -102,9 +102,9 @@ describe("pipestate CLI on SQLite", () => {
     expect(doc.pipeline_name).toBe("shop_pipeline")
     expect(doc.state_version).toBe(1)
     expect(doc.first_run).toBe(false)
-    expect(doc.destination).toEqual({ name: "sqlite", type: "pipestate.destinations.sqlite", location: dbFile })
+    expect(doc.destination).toEqual({ name: "sqlite", type: "dlt.destinations.sqlalchemy", location: dbFile })
     const shop = (doc.sources as Record<string, { state: Json; resources: Record<string, Json> }>).shop
-    expect(shop?.state.last_sync).toBe("2024-01-02T00:00:00.000Z")
+    expect(shop?.state.last_sync).toBe("2024-01-02T00:00:00+00:00")
     expect(shop?.resources.orders?.last_id).toBe(20)
     expect(shop?.resources.orders?.archive).toHaveLength(300)
     expect(doc.options).toContainEqual({ key: "pipelines_dir", value: dir, origin: "env PIPESTATE_PIPELINES_DIR" })
@@ -341,7 +341,7 @@ describe.skipIf(!postgresAvailable)("pipestate CLI on PostgreSQL", () => {
       new RegExp(`shop_pipeline\\s+postgres\\s+${dataset}\\s+1\\s`)
     )
     const info = await run(["pipeline", "shop_pipeline", "info"])
-    expect(info.stdout).toContain("destination:    postgres (pipestate.destinations.postgres)")
+    expect(info.stdout).toContain("destination:    postgres (dlt.destinations.postgres)")
     expect(info.stdout).toMatch(/destination\.postgres\.url\s+<redacted>\s+env PIPESTATE_POSTGRES_URL/)
     const history = await run(["pipeline", "shop_pipeline", "history"])
     expect(history.status).toBe(0)

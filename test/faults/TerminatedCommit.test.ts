@@ -52,7 +52,11 @@ describe.skipIf(!postgresAvailable)("fault: the commit's connection terminated m
               ...tx,
               insertState: (row) =>
                 Effect.zipRight(
-                  Effect.flatMap(terminateTransaction, (n) => Effect.sync(() => void (terminated += n))),
+                  Effect.flatMap(terminateTransaction, (n) =>
+                    Effect.sync(() => {
+                      terminated += n
+                    })
+                  ),
                   tx.insertState(row)
                 )
             })
