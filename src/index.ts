@@ -46,3 +46,11 @@ export * as Progress from "./pipeline/Progress.js"
 export * as Drop from "./pipeline/Drop.js"
 /** @since 0.1.0 */
 export * as History from "./pipeline/History.js"
+/** @since 0.2.0 */
+export * as StoredSchema from "./schema/StoredSchema.js"
+/** @since 0.2.0 */
+export * as VersionRow from "./schema/VersionRow.js"
+/** @since 0.2.0 */
+export * as Naming from "./schema/Naming.js"
+/** @since 0.2.0 */
+export * as DataType from "./schema/DataType.js"

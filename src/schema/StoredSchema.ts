@@ -36,8 +36,9 @@
  * @since 0.2.0
  */
 import { createHash } from "node:crypto"
-import { Either, ParseResult, Schema } from "effect"
-import { DataType } from "./DataType.js"
+import { Either, Option, ParseResult, Schema } from "effect"
+import type * as TableSchema from "../destination/TableSchema.js"
+import { DataType, toColumnType } from "./DataType.js"
 import * as Naming from "./Naming.js"
 
 // ---------------------------------------------------------------------------------------------
@@ -636,4 +637,37 @@ export const dropTables = (schema: StoredSchema, names: ReadonlyArray<string>): 
 export const fieldOf = (column: Column): string | undefined => {
   const field = column[FIELD_HINT]
   return typeof field === "string" ? field : undefined
+}
+
+/**
+ * A stored table as a destination creates it: each column with its pipestate type (`text` for a
+ * dlt type pipestate has none for, and for a column without a type yet), NOT NULL where the schema
+ * says `nullable: false`, the primary-key columns, and the write disposition (`skip`, dlt's for
+ * its own tables, becomes `append`).
+ *
+ * @example
+ * ```ts
+ * StoredSchema.toTableSchema(StoredSchema.versionTable)
+ * // { name: "_dlt_version", writeDisposition: "append", primaryKey: [],
+ * //   columns: [{ name: "version", type: "bigint", nullable: false, primaryKey: false }, ...] }
+ * ```
+ *
+ * @since 0.2.0
+ */
+export const toTableSchema = (table: Table): TableSchema.TableSchema => {
+  const columns = Object.values(table.columns).map(
+    (column): TableSchema.Column => ({
+      name: column.name,
+      type: Option.getOrElse(column.data_type === undefined ? Option.none() : toColumnType(column.data_type), () => "text" as const),
+      nullable: column.nullable !== false,
+      primaryKey: column.primary_key === true
+    })
+  )
+  return {
+    name: table.name,
+    writeDisposition:
+      table.write_disposition === "replace" || table.write_disposition === "merge" ? table.write_disposition : "append",
+    primaryKey: columns.filter((c) => c.primaryKey).map((c) => c.name),
+    columns
+  }
 }

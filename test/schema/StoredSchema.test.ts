@@ -219,3 +219,43 @@ describe("StoredSchema: resources and tables", () => {
     expect(StoredSchema.bump(StoredSchema.dropTables(stored, ["archives"])).version).toBe(stored.version + 1)
   })
 })
+
+describe("StoredSchema.toTableSchema", () => {
+  it("gives destinations dlt's system tables with their NOT NULL columns", () => {
+    const version = StoredSchema.toTableSchema(StoredSchema.versionTable)
+    expect(version.columns.map((c) => `${c.name}:${c.type}:${c.nullable ? "null" : "not null"}`)).toEqual([
+      "version:bigint:not null",
+      "engine_version:bigint:not null",
+      "inserted_at:timestamp:not null",
+      "schema_name:text:not null",
+      "version_hash:text:not null",
+      "schema:text:not null"
+    ])
+    const loads = StoredSchema.toTableSchema(StoredSchema.loadsTable)
+    expect(loads.columns.filter((c) => c.nullable).map((c) => c.name)).toEqual(["schema_name", "schema_version_hash"])
+  })
+
+  it("keeps a stored data table's keys and nullability, and maps dlt types to pipestate's", () => {
+    const table = StoredSchema.toTableSchema({
+      name: "users",
+      resource: "users",
+      write_disposition: "merge",
+      columns: {
+        id: { name: "id", nullable: false, primary_key: true, data_type: "bigint" },
+        ok: { name: "ok", data_type: "bool", nullable: true },
+        raw: { name: "raw", data_type: "binary" },
+        day: { name: "day", data_type: "date" },
+        pending: { name: "pending", nullable: true }
+      }
+    })
+    expect(table.writeDisposition).toBe("merge")
+    expect(table.primaryKey).toEqual(["id"])
+    expect(table.columns.map((c) => `${c.name}:${c.type}:${c.nullable}`)).toEqual([
+      "id:bigint:false",
+      "ok:boolean:true",
+      "raw:bytes:true",
+      "day:text:true",
+      "pending:text:true"
+    ])
+  })
+})
