@@ -344,3 +344,12 @@ describe("TableNormalizer: the stored table", () => {
     expect(t.storedTable().columns.day).toEqual({ name: "day", data_type: "date", nullable: true })
   })
 })
+
+describe("TableNormalizer: dlt's columns", () => {
+  it("are part of a table before its first row (a replace table that received none)", () => {
+    const t = new TableNormalizer({ name: "t", writeDisposition: "replace" })
+    expect(t.schema().columns.map((c) => `${c.name}:${c.nullable}`)).toEqual(["_dlt_load_id:false", "_dlt_id:false"])
+    expect(Object.keys(t.storedTable().columns)).toEqual(["_dlt_load_id", "_dlt_id"])
+    expect(t.storedTable()["x-normalizer"]).toBeUndefined()
+  })
+})

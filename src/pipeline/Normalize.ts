@@ -464,8 +464,16 @@ export class TableNormalizer {
     return this.rowCount
   }
 
+  // a table always has dlt's columns, even before its first row (a `replace` table with none)
+  private ensureDltColumns(): void {
+    const none: ColumnInfo = { stored: undefined, field: undefined, variant: false }
+    this.addColumn(StoredSchema.C_DLT_LOAD_ID, "text", none)
+    this.addColumn(StoredSchema.C_DLT_ID, "text", { ...none })
+  }
+
   /** the table as it stands now, for the destination */
   schema(): TableSchema {
+    this.ensureDltColumns()
     return {
       name: this.name,
       writeDisposition: this.writeDisposition,
@@ -480,6 +488,7 @@ export class TableNormalizer {
    * rows were loaded. Merge it with `StoredSchema.mergeTables`.
    */
   storedTable(): StoredSchema.Table {
+    this.ensureDltColumns()
     const columns: Record<string, StoredSchema.Column> = {}
     const keys = new Set(this.primaryKey)
     this.columns.forEach((column, position) => {
