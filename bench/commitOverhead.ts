@@ -62,7 +62,7 @@ const measure = async (
 ): Promise<ReadonlyArray<Figure>> => {
   const { side, log } = options
   const runtime = ManagedRuntime.make(
-    Layer.merge(destination, Pipeline.layer({ name: `bench_commit_${label}`, dataset, pipelinesDir: dir }))
+    Layer.merge(destination, Pipeline.layerNode({ name: `bench_commit_${label}`, dataset, pipelinesDir: dir }))
   )
   try {
     const once = async (): Promise<Sample> => {
@@ -147,7 +147,7 @@ const traceRuns = async (
   const runtime = ManagedRuntime.make(
     Layer.merge(
       timedDestination(records)(destination),
-      Pipeline.layer({ name: `bench_commit_${label}`, dataset, pipelinesDir: dir })
+      Pipeline.layerNode({ name: `bench_commit_${label}`, dataset, pipelinesDir: dir })
     )
   )
   try {

@@ -62,7 +62,7 @@ const loadPipestate = async (dataset: string, dir: string): Promise<number> => {
     Pipeline.run(rowsSource(n)).pipe(
       Effect.provideService(Progress.Progress, progress),
       Effect.provide(
-        Pipeline.layer({
+        Pipeline.layerNode({
           name: "bench_pg_rss",
           dataset,
           pipelinesDir: dir,

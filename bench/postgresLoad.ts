@@ -42,7 +42,7 @@ export const postgresLoad: Benchmark = {
             runtime.runPromise(
               Pipeline.run(rowsSource(n)).pipe(
                 Effect.provideService(Progress.Progress, phaseRecorder(marks)),
-                Effect.provide(Pipeline.layer({ name: "bench_pg_load", dataset, pipelinesDir: dir }))
+                Effect.provide(Pipeline.layerNode({ name: "bench_pg_load", dataset, pipelinesDir: dir }))
               )
             )
           )

@@ -43,7 +43,12 @@ export const sourceState: Benchmark = {
       const runtime = ManagedRuntime.make(
         Layer.merge(
           Destination.memory(),
-          Pipeline.layer({ name: "bench_source_state", dataset: "bench", pipelinesDir: dir, concurrency: RESOURCES })
+          Pipeline.layerNode({
+            name: "bench_source_state",
+            dataset: "bench",
+            pipelinesDir: dir,
+            concurrency: RESOURCES
+          })
         )
       )
       try {

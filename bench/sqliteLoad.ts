@@ -37,7 +37,7 @@ export const sqliteLoad: Benchmark = {
           Effect.runPromise(
             Pipeline.run(rowsSource(n)).pipe(
               Effect.provideService(Progress.Progress, phaseRecorder(marks)),
-              Effect.provide(Pipeline.layer({ name: "bench_sqlite_load", dataset: "bench", pipelinesDir: dir })),
+              Effect.provide(Pipeline.layerNode({ name: "bench_sqlite_load", dataset: "bench", pipelinesDir: dir })),
               Effect.provide(Destination.sqlite({ directory: dir }))
             )
           )

@@ -111,7 +111,7 @@ const measurePipestate = Effect.gen(function* () {
     const started = performance.now()
     const summary = yield* Pipeline.run(source).pipe(
       Effect.provide(Layer.succeed(Progress.Progress, progress)),
-      Effect.provide(Pipeline.layer({ name: "measure_pipeline", dataset, pipelinesDir: dir })),
+      Effect.provide(Pipeline.layerNode({ name: "measure_pipeline", dataset, pipelinesDir: dir })),
       Effect.provide(context)
     )
     const seconds = (performance.now() - started) / 1000

@@ -59,7 +59,7 @@ const keepStateVersions = optionalNumber("keep")
 const program = Pipeline.run(incrementalSource(required("base-url"))).pipe(
   Effect.provide(
     Layer.mergeAll(
-      Pipeline.layer({
+      Pipeline.layerNode({
         name: required("name"),
         dataset: required("dataset"),
         pipelinesDir: required("dir"),

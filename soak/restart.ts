@@ -226,7 +226,7 @@ export const runRestart = (options: RestartOptions): Effect.Effect<RestartReport
           Layer.mergeAll(
             IncrementalApi.layer({ seed, initialItems: count, pageSize: 5_000 }),
             FetchHttpClient.layer,
-            Pipeline.layer({ name, dataset, pipelinesDir: base }),
+            Pipeline.layerNode({ name, dataset, pipelinesDir: base }),
             Destination.postgres({ url: Redacted.make(url) })
           )
         ),

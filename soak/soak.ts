@@ -667,7 +667,7 @@ export const runSoak = (options: SoakOptions): Effect.Effect<SoakReport> =>
           Layer.mergeAll(
             IncrementalApi.layer({ seed, pageSize }),
             FetchHttpClient.layer,
-            Pipeline.layer({
+            Pipeline.layerNode({
               name,
               dataset,
               pipelinesDir: base,

@@ -46,6 +46,8 @@ export * as Progress from "./pipeline/Progress.js"
 export * as Drop from "./pipeline/Drop.js"
 /** @since 0.1.0 */
 export * as History from "./pipeline/History.js"
+/** @since 0.1.0 */
+export * as StateRebase from "./state/StateRebase.js"
 /** @since 0.2.0 */
 export * as StoredSchema from "./schema/StoredSchema.js"
 /** @since 0.2.0 */

@@ -16,7 +16,7 @@ const demo = (pipelinesDir: string, dataset: string, destination: Layer.Layer<De
       Layer.mergeAll(
         ChessApi.layer(),
         FetchHttpClient.layer,
-        Pipeline.layer({ ...pipelineConfig, dataset, pipelinesDir }),
+        Pipeline.layerNode({ ...pipelineConfig, dataset, pipelinesDir }),
         destination
       )
     ),

@@ -140,14 +140,14 @@ const sqliteFile = (dir: string) => NodePath.join(dir, "shop_pipeline", "ds.sqli
 const applyIn = <E>(dir: string, options: Drop.ApplyOptions<E, never>) =>
   Drop.apply(options).pipe(
     Effect.provide(
-      Layer.merge(Pipeline.layer({ name: "shop_pipeline", dataset: "ds", pipelinesDir: dir }), Destination.sqlite())
+      Layer.merge(Pipeline.layerNode({ name: "shop_pipeline", dataset: "ds", pipelinesDir: dir }), Destination.sqlite())
     )
   )
 
 const versionsIn = (file: string) =>
   Effect.gen(function* () {
     const destination = yield* Destination.Destination
-    return (yield* destination.stateHistory(
+    return (yield* destination.stateRows(
       { dataset: "ds", pipelineDir: NodePath.dirname(file) },
       "shop_pipeline",
       100
@@ -258,7 +258,7 @@ describe("Drop.apply (SQLite)", () => {
           runShop({ pipelinesDir: other, dataset: "ds", run: 2 }, shared()).pipe(Effect.as(true), Effect.orDie)
       }).pipe(
         Effect.provide(
-          Layer.merge(Pipeline.layer({ name: "shop_pipeline", dataset: "ds", pipelinesDir: dir }), shared())
+          Layer.merge(Pipeline.layerNode({ name: "shop_pipeline", dataset: "ds", pipelinesDir: dir }), shared())
         ),
         Effect.exit
       )
@@ -280,7 +280,7 @@ describe("Drop.apply (SQLite)", () => {
       const outcome = yield* Drop.apply({ statePaths: ["pages"] }).pipe(
         Effect.provide(
           Layer.merge(
-            Pipeline.layer({ name: "shop_pipeline", dataset: "ds", pipelinesDir: dir }),
+            Pipeline.layerNode({ name: "shop_pipeline", dataset: "ds", pipelinesDir: dir }),
             Destination.sqlite({ path: file })
           )
         )
@@ -315,7 +315,7 @@ describe.skipIf(!postgresAvailable)("Drop.apply (PostgreSQL)", () => {
       const dir = yield* tempDir()
       const dataset = yield* freshDataset("drop")
       yield* runShop({ pipelinesDir: dir, dataset }, pg())
-      const layer = Layer.merge(Pipeline.layer({ name: "shop_pipeline", dataset, pipelinesDir: dir }), pg())
+      const layer = Layer.merge(Pipeline.layerNode({ name: "shop_pipeline", dataset, pipelinesDir: dir }), pg())
       const first = yield* Drop.apply({ resources: ["re:^cust"] }).pipe(Effect.provide(layer))
       expect(first._tag).toBe("Dropped")
       expect(yield* tables(dataset)).toEqual(["_dlt_loads", "_dlt_pipeline_state", "order_items", "orders"])

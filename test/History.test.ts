@@ -8,14 +8,14 @@ import * as Pipeline from "../src/pipeline/Pipeline.js"
 import * as PipelineState from "../src/state/PipelineState.js"
 import * as StateBlob from "../src/state/StateBlob.js"
 import { runShop } from "./cli/fixtures.js"
-import { tempDir } from "./helpers.js"
+import { tempDir, newestStored } from "./helpers.js"
 import { freshDataset, postgresAvailable, query, TEST_POSTGRES_URL } from "./postgres.js"
 
 const layerFor = (
   dir: string,
   destination: Layer.Layer<Destination.Destination, Destination.DestinationError>,
   dataset = "ds"
-) => Layer.merge(Pipeline.layer({ name: "shop_pipeline", dataset, pipelinesDir: dir }), destination)
+) => Layer.merge(Pipeline.layerNode({ name: "shop_pipeline", dataset, pipelinesDir: dir }), destination)
 
 const localState = (dir: string) =>
   Either.getOrThrow(
@@ -64,13 +64,10 @@ describe("History (SQLite)", () => {
       expect(local._local.first_run).toBe(false)
 
       // the stored blob of version 3 decodes to version 0's content
-      const stored = yield* Effect.gen(function* () {
-        const d = yield* Destination.Destination
-        return yield* d.newestState(
-          { dataset: "ds", pipelineDir: NodePath.join(dir, "shop_pipeline") },
-          "shop_pipeline"
-        )
-      }).pipe(Effect.provide(Destination.sqlite()))
+      const stored = yield* newestStored(
+        { dataset: "ds", pipelineDir: NodePath.join(dir, "shop_pipeline") },
+        "shop_pipeline"
+      ).pipe(Effect.provide(Destination.sqlite()))
       const decoded = Either.getOrThrow(StateBlob.decode(stored._tag === "Some" ? stored.value.state : ""))
       expect(PipelineState.getSourceSlot(decoded, "shop").meta).toEqual({ cursor: "c1", keep: true })
 

@@ -467,7 +467,7 @@ describe("Incremental through Pipeline.run", () => {
 
   const runIn = <E>(dir: string, destination: Layer.Layer<Destination.Destination>, rows: Stream.Stream<Row, E>) =>
     Pipeline.run(issues(rows)).pipe(
-      Effect.provide(Pipeline.layer({ name: "p", dataset: "ds", pipelinesDir: dir })),
+      Effect.provide(Pipeline.layerNode({ name: "p", dataset: "ds", pipelinesDir: dir })),
       Effect.provide(destination)
     )
 

@@ -11,7 +11,7 @@ import * as Resource from "../src/pipeline/Resource.js"
 import * as Source from "../src/pipeline/Source.js"
 import * as PipelineState from "../src/state/PipelineState.js"
 import * as StateBlob from "../src/state/StateBlob.js"
-import { tempDir, wrapDestination } from "./helpers.js"
+import { tempDir, wrapDestination, newestStored } from "./helpers.js"
 
 const Seen = ResourceState.key("seen", Schema.Array(Schema.Number), () => [])
 
@@ -36,7 +36,7 @@ const runIn = <E, R>(
   config: Partial<Pipeline.PipelineConfig> = {}
 ) =>
   Pipeline.run(source).pipe(
-    Effect.provide(Pipeline.layer({ name: "p", dataset: "ds", pipelinesDir: dir, ...config })),
+    Effect.provide(Pipeline.layerNode({ name: "p", dataset: "ds", pipelinesDir: dir, ...config })),
     Effect.provide(destination)
   )
 
@@ -116,7 +116,7 @@ describe("Pipeline.run", () => {
       const rows = yield* rowsOf(shared, "numbers", dir)
       expect(rows.map((r) => r.n)).toEqual([1])
       const remote = yield* Effect.flatMap(Destination.Destination, (d) =>
-        d.stateHistory({ dataset: "ds", pipelineDir: NodePath.join(dir, "p") }, "p", 10)
+        d.stateRows({ dataset: "ds", pipelineDir: NodePath.join(dir, "p") }, "p", 10)
       ).pipe(Effect.provide(shared))
       expect(remote).toHaveLength(1)
     })
@@ -131,15 +131,10 @@ describe("Pipeline.run", () => {
       // the state row insert fails inside the transaction, after the rows went in
       const broken = wrapDestination((d) => ({
         ...d,
-        openLoad: (target, spool) =>
-          Effect.map(d.openLoad(target, spool), (job) => ({
-            ...job,
-            commit: (commit) =>
-              job.commit({
-                ...commit,
-                state: Option.map(commit.state, (s) => ({ ...s, state: null as unknown as string }))
-              })
-          }))
+        transaction: (target, options, body) =>
+          d.transaction(target, options, (tx) =>
+            body({ ...tx, insertState: (row) => tx.insertState({ ...row, state: null as unknown as string }) })
+          )
       }))(shared)
       const exit = yield* Effect.exit(runIn(dir, Source.make({ name: "src", resources: [numbers([1, 2, 3])] }), broken))
       expect(Exit.isFailure(exit)).toBe(true)
@@ -364,6 +359,27 @@ describe("Pipeline.run", () => {
     })
   )
 
+  it.scoped("currentState tells the state a run would start from and writes nothing", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir()
+      const data = yield* tempDir()
+      const destination = Destination.sqlite({ directory: data })
+      yield* runIn(dir, Source.make({ name: "src", resources: [numbers([1, 2])] }), destination)
+      const statePath = NodePath.join(dir, "p", "state.json")
+      NodeFs.rmSync(statePath)
+      const before = NodeFs.readdirSync(NodePath.join(dir, "p")).sort()
+      const state = yield* Pipeline.currentState.pipe(
+        Effect.provide(Pipeline.layerNode({ name: "p", dataset: "ds", pipelinesDir: dir })),
+        Effect.provide(destination)
+      )
+      expect(PipelineState.getResourceSlot(state, "src", "numbers")).toEqual({ seen: [1, 2] })
+      expect(NodeFs.existsSync(statePath)).toBe(false)
+      // nothing was written (the lock only clears debris: spools of killed runs, temporary files)
+      const after = NodeFs.readdirSync(NodePath.join(dir, "p"))
+      expect(after.filter((entry) => !before.includes(entry))).toEqual([])
+    })
+  )
+
   it.scoped("a clean working dir restores the state from the destination (SQLite)", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir()
@@ -377,9 +393,9 @@ describe("Pipeline.run", () => {
       expect(again.firstRun).toBe(false)
       expect(again.tables).toEqual({ numbers: 0 })
       expect(again.stateVersionAfter).toBe(1)
-      const stored = yield* Effect.flatMap(Destination.Destination, (d) =>
-        d.newestState({ dataset: "ds", pipelineDir: NodePath.join(dir, "p") }, "p")
-      ).pipe(Effect.provide(destination))
+      const stored = yield* newestStored({ dataset: "ds", pipelineDir: NodePath.join(dir, "p") }, "p").pipe(
+        Effect.provide(destination)
+      )
       const decoded = Either.getOrThrow(StateBlob.decode(Option.getOrThrow(stored).state))
       expect(decoded.sources.src?.resources).toEqual({ numbers: { seen: [1, 2, 3] } })
     })
@@ -420,7 +436,7 @@ describe("Pipeline.run", () => {
       const dir = yield* tempDir()
       const data = yield* tempDir()
       const layers = Layer.merge(
-        Pipeline.layer({ name: "p", dataset: "ds", pipelinesDir: dir }),
+        Pipeline.layerNode({ name: "p", dataset: "ds", pipelinesDir: dir }),
         Destination.sqlite({ directory: data })
       )
       const result = yield* Effect.gen(function* () {

@@ -3,6 +3,7 @@ import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Option, Redacted, type Scope } from "effect"
 import * as PipestateConfig from "../src/config/PipestateConfig.js"
+import * as Pipeline from "../src/pipeline/Pipeline.js"
 
 const SECRET = "postgres://loader:s3cr3t-pa55@db.internal:5432/warehouse"
 
@@ -515,32 +516,79 @@ describe("describe", () => {
   )
 })
 
-describe("toPipelineConfig", () => {
-  it.effect("maps the effective options to PipelineConfig, leaving unset ones to the pipeline", () =>
+describe("Pipeline.layer resolves options the way the CLI does (code > env > file > default)", () => {
+  const pipelineFile = (pipelinesDir: string) => `
+pipelines_dir = "${pipelinesDir}"
+restore_from_destination = false
+keep_state_versions = 20
+state_size_warning_bytes = 2048
+concurrency = 2
+
+[pipelines.chess]
+dataset = "chess_data"
+concurrency = 3
+`
+  it.effect("the config file's options reach Pipeline.make", () =>
     run(
       Effect.gen(function* () {
-        const { dir } = yield* project(FULL_FILE)
-        expect(PipestateConfig.toPipelineConfig("chess", yield* load({ cwd: dir, pipelineName: "chess" }))).toEqual({
-          name: "chess",
-          dataset: "chess_data",
-          pipelinesDir: "/srv/pipelines",
-          restoreFromDestination: false,
-          devMode: true,
-          concurrency: 3,
-          keepStateVersions: 20,
-          stateSizeWarningBytes: 2048
+        const fs = yield* FileSystem.FileSystem
+        const pipelines = yield* fs.makeTempDirectoryScoped({ prefix: "pipestate-pipelines-" })
+        const { dir } = yield* project(pipelineFile(pipelines))
+        const { config } = yield* Pipeline.make({ name: "chess", cwd: dir }).pipe(
+          Effect.withConfigProvider(ConfigProvider.fromMap(new Map()))
+        )
+        expect(config.pipelinesDir).toBe(pipelines)
+        expect(config.dataset).toBe("chess_data")
+        expect(config.restoreFromDestination).toBe(false)
+        expect(config.concurrency).toBe(3)
+        expect(config.keepStateVersions).toBe(20)
+        expect(config.stateSizeWarningBytes).toBe(2048)
+        expect(config.settings.concurrency.origin).toEqual({
+          _tag: "File",
+          path: `${dir}/.pipestate/config.toml`,
+          key: "pipelines.chess.concurrency"
         })
-        const { dir: empty } = yield* project()
-        const defaults = PipestateConfig.toPipelineConfig("p", yield* load({ cwd: empty }))
-        expect(defaults).toEqual({
-          name: "p",
-          restoreFromDestination: true,
-          devMode: false,
-          concurrency: 4,
-          keepStateVersions: 100,
-          stateSizeWarningBytes: 1048576
-        })
-        expect("dataset" in defaults || "pipelinesDir" in defaults).toBe(false)
+      })
+    )
+  )
+
+  it.effect("env wins over the file, code over env; dev mode comes from env too", () =>
+    run(
+      Effect.gen(function* () {
+        const fs = yield* FileSystem.FileSystem
+        const pipelines = yield* fs.makeTempDirectoryScoped({ prefix: "pipestate-pipelines-" })
+        const { dir } = yield* project(pipelineFile(pipelines))
+        const env = ConfigProvider.fromMap(
+          new Map([
+            ["PIPESTATE_CONCURRENCY", "7"],
+            ["PIPESTATE_DEV_MODE", "true"],
+            ["PIPESTATE_RESTORE_FROM_DESTINATION", "true"]
+          ])
+        )
+        const fromEnv = yield* Pipeline.make({ name: "chess", cwd: dir }).pipe(Effect.withConfigProvider(env))
+        expect(fromEnv.config.concurrency).toBe(7)
+        expect(fromEnv.config.restoreFromDestination).toBe(true)
+        expect(fromEnv.config.devMode).toBe(true)
+        expect(fromEnv.config.baseDataset).toBe("chess_data")
+        expect(fromEnv.config.dataset).toMatch(/^chess_data_\d{14}$/)
+        const fromCode = yield* Pipeline.make({ name: "chess", cwd: dir, concurrency: 1, devMode: false }).pipe(
+          Effect.withConfigProvider(env)
+        )
+        expect(fromCode.config.concurrency).toBe(1)
+        expect(fromCode.config.dataset).toBe("chess_data")
+      })
+    )
+  )
+
+  it.effect("an invalid value in the file fails Pipeline.make with the key and its origin", () =>
+    run(
+      Effect.gen(function* () {
+        const { dir } = yield* project("concurrency = 0\n")
+        const error = yield* Effect.flip(
+          Pipeline.make({ name: "chess", cwd: dir }).pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map())))
+        )
+        expect(error._tag).toBe("InvalidConfigValue")
+        expect(error.message).toContain("concurrency")
       })
     )
   )

@@ -50,7 +50,7 @@ const run = <E, R>(
   config: Partial<Pipeline.PipelineConfig> = {}
 ) =>
   Pipeline.run(source).pipe(
-    Effect.provide(Pipeline.layer({ name: "pg_pipeline", dataset, pipelinesDir: dir, ...config })),
+    Effect.provide(Pipeline.layerNode({ name: "pg_pipeline", dataset, pipelinesDir: dir, ...config })),
     Effect.provide(destination)
   )
 
@@ -228,16 +228,11 @@ describe.skipIf(!postgresAvailable)("Destination.postgres", () => {
       yield* run(dir, dataset, Source.make({ name: "src", resources: [numbers([1])] }), destination)
       const broken = wrapDestination((d) => ({
         ...d,
-        openLoad: (target, spool) =>
-          Effect.map(d.openLoad(target, spool), (job) => ({
-            ...job,
-            // the state row violates NOT NULL: the insert fails after COPY wrote the rows
-            commit: (commit) =>
-              job.commit({
-                ...commit,
-                state: Option.map(commit.state, (s) => ({ ...s, state: null as unknown as string }))
-              })
-          }))
+        // the state row violates NOT NULL: the insert fails after COPY wrote the rows
+        transaction: (target, options, body) =>
+          d.transaction(target, options, (tx) =>
+            body({ ...tx, insertState: (row) => tx.insertState({ ...row, state: null as unknown as string }) })
+          )
       }))(destination)
       const exit = yield* Effect.exit(
         run(dir, dataset, Source.make({ name: "src", resources: [numbers([1, 2, 3, 4])] }), broken)
@@ -473,11 +468,12 @@ describe.skipIf(!postgresAvailable)("Destination.postgres", () => {
         Effect.promise(() => query(`DROP SCHEMA IF EXISTS "${dev.dataset}" CASCADE`)).pipe(Effect.ignore)
       )
       expect(dev.dataset).toMatch(new RegExp(`^${base}_\\d{14}$`))
-      expect(dev).toMatchObject({ origin: "new", firstRun: true, tables: { numbers: 2 } })
+      // the local state belongs to the base dataset: the dev dataset starts from an empty state
+      expect(dev).toMatchObject({ origin: "target-changed-new", firstRun: true, tables: { numbers: 2 } })
     })
   )
 
-  it.scoped("a dropped dataset resets the pipeline; sync restores or says there is nothing", () =>
+  it.scoped("a dropped dataset resets the pipeline; sync restores, or fails keeping the local state", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir()
       const dataset = yield* freshDataset()
@@ -485,10 +481,10 @@ describe.skipIf(!postgresAvailable)("Destination.postgres", () => {
       yield* run(dir, dataset, Source.make({ name: "src", resources: [numbers([1, 2])] }), destination)
       yield* run(dir, dataset, Source.make({ name: "src", resources: [numbers([1, 2, 3])] }), destination)
 
-      const layers = Layer.merge(Pipeline.layer({ name: "pg_pipeline", dataset, pipelinesDir: dir }), destination)
+      const layers = Layer.merge(Pipeline.layerNode({ name: "pg_pipeline", dataset, pipelinesDir: dir }), destination)
       NodeFs.writeFileSync(NodePath.join(dir, "pg_pipeline", "state.json"), "{ garbage")
       const restored = yield* Pipeline.sync.pipe(Effect.provide(layers))
-      expect(restored).toMatchObject({ _tag: "Restored", version: 1 })
+      expect(restored).toMatchObject({ version: 1 })
       const local = JSON.parse(NodeFs.readFileSync(NodePath.join(dir, "pg_pipeline", "state.json"), "utf8"))
       expect(local._state_version).toBe(1)
 
@@ -502,9 +498,11 @@ describe.skipIf(!postgresAvailable)("Destination.postgres", () => {
       })
 
       yield* Effect.promise(() => query(`DROP SCHEMA "${dataset}" CASCADE`))
-      const nothing = yield* Pipeline.sync.pipe(Effect.provide(layers))
-      expect(nothing).toEqual({ _tag: "NothingInDestination" })
-      expect(NodeFs.existsSync(NodePath.join(dir, "pg_pipeline", "state.json"))).toBe(false)
+      const before = NodeFs.readFileSync(NodePath.join(dir, "pg_pipeline", "state.json"), "utf8")
+      const nothing = yield* Effect.flip(Pipeline.sync.pipe(Effect.provide(layers)))
+      expect(nothing._tag).toBe("NoStateInDestination")
+      // nothing to restore from: the local state stays as it was
+      expect(NodeFs.readFileSync(NodePath.join(dir, "pg_pipeline", "state.json"), "utf8")).toBe(before)
     })
   )
 

@@ -32,7 +32,7 @@ const scenario = (
     const run = <E, R>(source: Source.Source<E, R>) =>
       Effect.exit(
         Pipeline.run(source).pipe(
-          Effect.provide(Pipeline.layer({ name: "keys", dataset, pipelinesDir: dir })),
+          Effect.provide(Pipeline.layerNode({ name: "keys", dataset, pipelinesDir: dir })),
           Effect.provide(destination)
         )
       )

@@ -135,7 +135,7 @@ describe("state values are copies (slot level)", () => {
 describe("state values are copies (through a run)", () => {
   const runIn = <E, R>(dir: string, source: Source.Source<E, R>, destination: Layer.Layer<Destination.Destination>) =>
     Pipeline.run(source).pipe(
-      Effect.provide(Pipeline.layer({ name: "p", dataset: "ds", pipelinesDir: dir })),
+      Effect.provide(Pipeline.layerNode({ name: "p", dataset: "ds", pipelinesDir: dir })),
       Effect.provide(destination)
     )
 
@@ -167,7 +167,7 @@ describe("state values are copies (through a run)", () => {
       // setup is read-only all the way down: the change throws (it used to commit a new version)
       expect(Exit.isFailure(exit) && Cause.pretty(exit.cause)).toContain("TypeError")
       const state = yield* Pipeline.currentState.pipe(
-        Effect.provide(Pipeline.layer({ name: "p", dataset: "ds", pipelinesDir: dir })),
+        Effect.provide(Pipeline.layerNode({ name: "p", dataset: "ds", pipelinesDir: dir })),
         Effect.provide(destination)
       )
       expect(state._state_version).toBe(first.stateVersionAfter)
@@ -222,7 +222,7 @@ describe("state values are copies (through a run)", () => {
       const summary = yield* runIn(dir, source, destination)
       expect(summary.stateChanged).toBe(true)
       const state = yield* Pipeline.currentState.pipe(
-        Effect.provide(Pipeline.layer({ name: "p", dataset: "ds", pipelinesDir: dir })),
+        Effect.provide(Pipeline.layerNode({ name: "p", dataset: "ds", pipelinesDir: dir })),
         Effect.provide(destination)
       )
       expect(state.sources.src?.resources).toEqual({ r: { v: { n: 1 } } })

@@ -345,8 +345,8 @@ describe("fuzz", () => {
   const alphabet = [..."$.[]*'\"0123456789abcdefghijklmnopqrstuvwxyz-_\\ "]
   const pathLike = fc.stringOf(fc.constantFrom(...alphabet), { maxLength: 24 })
 
-  it("parse returns a path or an InvalidStatePath for any string", { timeout: 10_000 }, () => {
-    const started = Date.now()
+  // speed is measured by `npm run bench`, never asserted here: a loaded machine would fail it by chance
+  it("parse returns a path or an InvalidStatePath for any string", () => {
     fc.assert(
       fc.property(fc.oneof(fc.string(), fc.fullUnicodeString(), fc.string16bits(), pathLike, pathLike), (text) => {
         const result = parse(text)
@@ -362,11 +362,9 @@ describe("fuzz", () => {
       }),
       { numRuns: 12_000 }
     )
-    expect(Date.now() - started).toBeLessThan(5_000)
   })
 
-  it("remove never throws, never mutates, and removes exactly what matches", { timeout: 10_000 }, () => {
-    const started = Date.now()
+  it("remove never throws, never mutates, and removes exactly what matches", () => {
     const keyName = fc.constantFrom("a", "b", "c", "resources", "__proto__", "0")
     const smallJson = fc.letrec((tie) => ({
       value: fc.oneof(
@@ -421,6 +419,5 @@ describe("fuzz", () => {
       }),
       { numRuns: 3_000 }
     )
-    expect(Date.now() - started).toBeLessThan(5_000)
   })
 })

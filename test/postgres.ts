@@ -6,7 +6,9 @@
 import pg from "pg"
 import { Effect, Redacted } from "effect"
 import * as Postgres from "../src/destination/postgres.js"
-import { uniqueId } from "../src/destination/SqlDestination.js"
+import * as Ids from "../src/pipeline/Ids.js"
+
+const ids = Ids.make()
 
 export const TEST_POSTGRES_URL = process.env.PIPESTATE_TEST_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test"
 
@@ -44,7 +46,8 @@ export const freshDataset = (prefix = "t") =>
   Effect.acquireRelease(
     Effect.sync(
       () =>
-        `${prefix}_${uniqueId()
+        `${prefix}_${ids
+          .rowId()
           .toLowerCase()
           .replace(/[^a-z0-9]/g, "")}`
     ),

@@ -76,15 +76,16 @@ export const timedDestination =
         (d): Destination.DestinationShape => ({
           ...d,
           datasetExists: (t) => timeEffect(records, "destination datasetExists", d.datasetExists(t)),
-          newestState: (t, p) => timeEffect(records, "destination newestState", d.newestState(t, p)),
-          stateHistory: (t, p, l) => timeEffect(records, "destination stateHistory", d.stateHistory(t, p, l)),
+          stateRows: (t, p, l) => timeEffect(records, "destination stateRows", d.stateRows(t, p, l)),
+          readState: (t, p, l) => timeEffect(records, "destination readState", d.readState(t, p, l)),
           describeTables: (t, tables) => timeEffect(records, "destination describeTables", d.describeTables(t, tables)),
-          openLoad: (t, spool) =>
-            Effect.map(timeEffect(records, "destination openLoad", d.openLoad(t, spool)), (job) => ({
-              ...job,
-              write: (table, batch) => timeEffect(records, "destination job.write", job.write(table, batch)),
-              commit: (commit) => timeEffect(records, "destination job.commit", job.commit(commit))
-            }))
+          stage: (t, spool) =>
+            Effect.map(timeEffect(records, "destination stage", d.stage(t, spool)), (stage) => ({
+              ...stage,
+              write: (table, batch) => timeEffect(records, "destination stage.write", stage.write(table, batch))
+            })),
+          transaction: (t, options, body) =>
+            timeEffect(records, "destination transaction", d.transaction(t, options, body))
         })
       )
     ).pipe(Layer.provide(inner))

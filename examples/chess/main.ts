@@ -33,7 +33,7 @@ runTwice.pipe(
       ChessApi.layer(),
       FetchHttpClient.layer,
       Progress.console(),
-      Pipeline.layer(pipelineConfig),
+      Pipeline.layerNode(pipelineConfig),
       destination(destinationArg())
     )
   ),

@@ -16,7 +16,8 @@ export const demo = (pipeline: Pipeline.PipelineConfig = config) =>
     const destination = yield* Destination.Destination
     const source = weather({ stations: defaultStations, readings: defaultReadings })
     // a fresh pipeline layer per step: building it (re)creates the working dir that step 3 deletes
-    const withPipeline = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.provide(effect, Pipeline.layer(pipeline))
+    const withPipeline = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+      Effect.provide(effect, Pipeline.layerNode(pipeline))
 
     const run = (label: string) =>
       Effect.gen(function* () {

@@ -27,7 +27,7 @@ import { randomUUID } from "node:crypto"
 import { hostname } from "node:os"
 import { Error as PlatformError, FileSystem, Path } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
-import { BigDecimal, Effect, Layer, Option, Schedule, Schema } from "effect"
+import { BigDecimal, Effect, Layer, Option, ParseResult, Schedule, Schema } from "effect"
 import { Destination, type TableSchema } from "../../src/index.js"
 
 const NAME = "jsonl"
@@ -240,120 +240,147 @@ export const make = (
         }
       })
 
-    const commitLoad = (target: Destination.DatasetTarget, spoolDir: string, commit: Destination.LoadCommit) =>
+    /** where a stage keeps its rows: the load's spool directory, which the pipeline removes afterwards */
+    const spoolOf = (stage: Destination.Stage): string | undefined =>
+      typeof (stage as { readonly spoolDir?: unknown }).spoolDir === "string"
+        ? (stage as unknown as { readonly spoolDir: string }).spoolDir
+        : undefined
+
+    /**
+     * One transaction: reads and writes go to a working copy of the manifest and the state files;
+     * new table files are written as the transaction goes (invisible until the manifest names them),
+     * and the manifest's rename at the end commits everything at once.
+     */
+    const transaction: Destination.DestinationShape["transaction"] = (target, options, body) =>
       Effect.scoped(
         Effect.gen(function* () {
           const root = rootOf(target)
           yield* lock(root)
           const current = yield* readManifest(root)
-          const history = yield* readStates(root, current, commit.pipelineName)
-
-          // optimistic concurrency: the newest state must still be the one this run started from
-          const newest = history[0]
-          if (commit.expected._tag === "Newest") {
-            const expected = Option.getOrNull(commit.expected.newest)
-            const same =
-              newest === undefined
-                ? expected === null
-                : expected !== null && expected.version === newest.version && expected.hash === newest.version_hash
-            if (!same) {
-              return yield* new Destination.StateConflict({
-                pipelineName: commit.pipelineName,
-                dataset: target.dataset,
-                expectedVersion: expected?.version ?? null,
-                expectedHash: expected?.hash ?? null,
-                foundVersion: newest?.version ?? null,
-                foundHash: newest?.version_hash ?? null
-              })
-            }
-          }
-
-          // new files for every touched table: invisible until the manifest names them
           const tables: Record<string, TableEntry> = { ...current.tables }
-          for (const name of commit.dropTables) delete tables[name]
-          yield* fs.makeDirectory(path.join(root, "tables"), { recursive: true })
-          for (const table of commit.tables) {
-            const previous = tables[table.name]
-            const staged = Option.getOrElse(yield* readText(path.join(spoolDir, `${table.name}.jsonl`)), () => "")
-            const kept =
-              previous === undefined || table.writeDisposition === "replace"
-                ? ""
-                : yield* fs.readFileString(path.join(root, previous.file))
-            const text =
-              table.writeDisposition === "merge" && table.primaryKey.length > 0
-                ? toLines(merge(yield* decodeLines(kept), yield* decodeLines(staged), table.primaryKey))
-                : kept + staged
-            const file = `tables/${table.name}.${commit.loadId}.jsonl`
-            yield* writeAtomically(path.join(root, file), text)
-            // columns only ever grow, as in the SQL destinations
-            const known = new Set((previous?.columns ?? []).map((c) => c.name))
-            const added = table.columns.filter((c) => !known.has(c.name)).map((c) => ({ name: c.name, type: c.type }))
-            tables[table.name] = { file, columns: [...(previous?.columns ?? []), ...added] }
+          const states = new Map<string, ReadonlyArray<StateRow>>()
+          const statesOf = (pipelineName: string) =>
+            Effect.gen(function* () {
+              const cached = states.get(pipelineName)
+              if (cached !== undefined) return cached
+              const rows = yield* readStates(root, current, pipelineName)
+              states.set(pipelineName, rows)
+              return rows
+            }).pipe(Effect.mapError(fail("read the state")))
+          const changedStates = new Set<string>()
+          const loads: Array<Manifest["loads"][number]> = []
+          const spoolDir = Option.flatMap(options.stage, (stage) => Option.fromNullable(spoolOf(stage)))
+
+          const tx: Destination.Transaction = {
+            stateRows: (pipelineName, limit) =>
+              Effect.map(statesOf(pipelineName), (rows) => rows.slice(0, Math.max(0, limit)).map(toInfo)),
+            readState: (pipelineName, id) =>
+              Effect.map(statesOf(pipelineName), (rows) =>
+                Option.map(Option.fromNullable(rows.find((row) => row.load_id === id)), toStored)
+              ),
+            dropTables: (names) =>
+              Effect.sync(() => {
+                for (const name of names) delete tables[name]
+              }),
+            writeTables: (written) =>
+              Effect.gen(function* () {
+                yield* fs.makeDirectory(path.join(root, "tables"), { recursive: true })
+                for (const table of written) {
+                  const previous = tables[table.name]
+                  const staged = Option.isSome(spoolDir)
+                    ? Option.getOrElse(yield* readText(path.join(spoolDir.value, `${table.name}.jsonl`)), () => "")
+                    : ""
+                  const kept =
+                    previous === undefined || table.writeDisposition === "replace"
+                      ? ""
+                      : yield* fs.readFileString(path.join(root, previous.file))
+                  const text =
+                    table.writeDisposition === "merge" && table.primaryKey.length > 0
+                      ? toLines(merge(yield* decodeLines(kept), yield* decodeLines(staged), table.primaryKey))
+                      : kept + staged
+                  const file = `tables/${table.name}.${randomUUID()}.jsonl`
+                  yield* writeAtomically(path.join(root, file), text)
+                  // columns only ever grow, as in the SQL destinations
+                  const known = new Set((previous?.columns ?? []).map((c) => c.name))
+                  const added = table.columns
+                    .filter((c) => !known.has(c.name))
+                    .map((c) => ({ name: c.name, type: c.type }))
+                  tables[table.name] = { file, columns: [...(previous?.columns ?? []), ...added] }
+                }
+              }).pipe(Effect.mapError(fail("write the tables"))),
+            insertLoad: (row) =>
+              Effect.sync(() => {
+                loads.push({
+                  load_id: row.loadId,
+                  schema_name: row.schemaName,
+                  status: row.status,
+                  inserted_at: row.insertedAt.toISOString()
+                })
+              }),
+            insertState: (row) =>
+              Effect.map(statesOf(row.pipelineName), (rows) => {
+                const stored: StateRow = {
+                  version: row.version,
+                  engine_version: row.engineVersion,
+                  pipeline_name: row.pipelineName,
+                  state: row.state,
+                  created_at: row.createdAt,
+                  version_hash: row.versionHash,
+                  load_id: row.loadId
+                }
+                states.set(row.pipelineName, [stored, ...rows])
+                changedStates.add(row.pipelineName)
+              }),
+            deleteStatesBefore: (pipelineName, id) =>
+              Effect.map(statesOf(pipelineName), (rows) => {
+                states.set(
+                  pipelineName,
+                  rows.filter((row) => row.load_id >= id)
+                )
+                changedStates.add(pipelineName)
+              })
           }
 
-          const states: Record<string, string> = { ...current.states }
-          if (Option.isSome(commit.state)) {
-            const state = commit.state.value
-            const row: StateRow = {
-              version: state.version,
-              engine_version: state.engineVersion,
-              pipeline_name: state.pipelineName,
-              state: state.state,
-              created_at: state.createdAt,
-              version_hash: state.versionHash,
-              load_id: commit.loadId
-            }
-            // the newest `keepStateVersions` rows stay: the history is bounded
-            const rows = [row, ...history].slice(0, Math.max(1, commit.keepStateVersions))
-            const file = `state/${encodeURIComponent(commit.pipelineName)}.${commit.loadId}.json`
-            yield* fs.makeDirectory(path.join(root, "state"), { recursive: true })
-            yield* writeAtomically(path.join(root, file), yield* encodeStates(rows))
-            states[commit.pipelineName] = file
-          }
+          const result = yield* body(tx)
 
+          const stateFiles: Record<string, string> = { ...current.states }
+          yield* fs.makeDirectory(path.join(root, "state"), { recursive: true })
+          for (const pipelineName of changedStates) {
+            const file = `state/${encodeURIComponent(pipelineName)}.${randomUUID()}.json`
+            yield* writeAtomically(path.join(root, file), yield* encodeStates(states.get(pipelineName) ?? []))
+            stateFiles[pipelineName] = file
+          }
           // the files must be durable before the manifest that names them
           yield* syncDirectory(path.join(root, "tables"))
           yield* syncDirectory(path.join(root, "state"))
-          const next: Manifest = {
-            tables,
-            states,
-            loads: [
-              ...current.loads,
-              {
-                load_id: commit.loadId,
-                schema_name: commit.schemaName,
-                status: 0,
-                inserted_at: new Date().toISOString()
-              }
-            ]
-          }
+          const next: Manifest = { tables, states: stateFiles, loads: [...current.loads, ...loads] }
           // THE COMMIT POINT: rows and state of this load become visible with this one rename
           yield* writeAtomically(path.join(root, MANIFEST), yield* encodeManifest(next))
           yield* syncDirectory(root)
           yield* removeUnreferenced(root, next)
+          return result
         })
       ).pipe(
-        Effect.mapError((error) =>
-          error instanceof Destination.StateConflict ? error : fail("commit the load")(error)
+        Effect.catchAll((error) =>
+          PlatformError.isPlatformError(error) || error instanceof ParseResult.ParseError
+            ? Effect.fail(fail("commit the load")(error))
+            : Effect.fail(error)
         )
       )
 
+    const toInfo = (row: StateRow): Destination.StateRowInfo => ({
+      version: row.version,
+      engineVersion: row.engine_version,
+      pipelineName: row.pipeline_name,
+      createdAt: row.created_at,
+      versionHash: row.version_hash,
+      loadId: row.load_id
+    })
+
+    const toStored = (row: StateRow): Destination.StoredState => ({ ...toInfo(row), state: row.state })
+
     const stateHistory = (target: Destination.DatasetTarget, pipelineName: string) =>
-      committed(target, "read the state", (root, manifest) => readStates(root, manifest, pipelineName)).pipe(
-        Effect.map((rows) =>
-          rows.map(
-            (row): Destination.StoredState => ({
-              version: row.version,
-              engineVersion: row.engine_version,
-              pipelineName: row.pipeline_name,
-              state: row.state,
-              createdAt: row.created_at,
-              versionHash: row.version_hash,
-              loadId: row.load_id
-            })
-          )
-        )
-      )
+      committed(target, "read the state", (root, manifest) => readStates(root, manifest, pipelineName))
 
     const notSql = new Destination.DestinationError({
       destination: NAME,
@@ -364,13 +391,16 @@ export const make = (
     return {
       name: NAME,
       type: "examples.destinations.jsonl",
+      identity: () => `${NAME}:${directory}`,
       location: (target) => `${NAME}:${rootOf(target)}`,
       datasetExists: (target) =>
         fs.exists(path.join(rootOf(target), MANIFEST)).pipe(Effect.mapError(fail("check the dataset"))),
-      newestState: (target, pipelineName) =>
-        Effect.map(stateHistory(target, pipelineName), (rows) => Option.fromNullable(rows[0])),
-      stateHistory: (target, pipelineName, limit) =>
-        Effect.map(stateHistory(target, pipelineName), (rows) => rows.slice(0, Math.max(0, limit))),
+      stateRows: (target, pipelineName, limit) =>
+        Effect.map(stateHistory(target, pipelineName), (rows) => rows.slice(0, Math.max(0, limit)).map(toInfo)),
+      readState: (target, pipelineName, loadId) =>
+        Effect.map(stateHistory(target, pipelineName), (rows) =>
+          Option.map(Option.fromNullable(rows.find((row) => row.load_id === loadId)), toStored)
+        ),
       describeTables: (target, names) =>
         committed(target, "describe tables", (_root, manifest) =>
           Effect.succeed(
@@ -382,12 +412,12 @@ export const make = (
             )
           )
         ),
-      openLoad: (target, spoolDir) =>
+      stage: (_target, spoolDir) =>
         Effect.gen(function* () {
-          // rows are staged in the load's spool directory, which the pipeline removes afterwards
           const appending = yield* Effect.makeSemaphore(1)
           return {
-            write: (table, batch) =>
+            spoolDir,
+            write: (table: TableSchema.TableSchema, batch: TableSchema.RowBatch) =>
               appending
                 .withPermits(1)(
                   fs.writeFileString(
@@ -396,10 +426,10 @@ export const make = (
                     { flag: "a" }
                   )
                 )
-                .pipe(Effect.mapError(fail(`stage rows of ${table.name}`))),
-            commit: (commit) => commitLoad(target, spoolDir, commit)
+                .pipe(Effect.mapError(fail(`stage rows of ${table.name}`)))
           }
         }),
+      transaction,
       dataset: (target) =>
         Effect.succeed({
           name: target.dataset,

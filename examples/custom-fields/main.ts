@@ -16,7 +16,7 @@ demo.pipe(
       PipedriveApi.layer,
       FetchHttpClient.layer,
       Progress.console(),
-      Pipeline.layer(config),
+      Pipeline.layerNode(config),
       Destination.sqlite()
     )
   ),

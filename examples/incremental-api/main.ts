@@ -32,7 +32,7 @@ demo.pipe(
       IncrementalApi.layer({ seed: Number(arg("seed", "7")) }),
       FetchHttpClient.layer,
       Progress.console(),
-      Pipeline.layer(config),
+      Pipeline.layerNode(config),
       destination(arg("destination", "sqlite"))
     )
   ),

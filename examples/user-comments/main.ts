@@ -28,7 +28,7 @@ const destination = (name: string): Layer.Layer<Destination.Destination> => {
 demo().pipe(
   Effect.provide(
     Layer.mergeAll(
-      Pipeline.layer({ ...config, dataset: arg("dataset") ?? config.dataset }),
+      Pipeline.layerNode({ ...config, dataset: arg("dataset") ?? config.dataset }),
       destination(arg("destination") ?? "sqlite")
     )
   ),

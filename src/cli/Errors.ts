@@ -8,32 +8,6 @@ import { ValidationError } from "@effect/cli"
 import { Cause, Option, Schema } from "effect"
 
 /**
- * The pipeline has no working dir with a state file under the pipelines dir.
- *
- * @example
- * ```ts
- * // pipeline "chess" not found in /home/me/.pipestate/pipelines; known pipelines: chess_pipeline
- * ```
- *
- * @since 0.1.0
- */
-export class UnknownPipeline extends Schema.TaggedError<UnknownPipeline>()("UnknownPipeline", {
-  name: Schema.String,
-  pipelinesDir: Schema.String,
-  known: Schema.Array(Schema.String)
-}) {
-  override get message(): string {
-    const known =
-      this.known.length === 0 ? "there are no pipelines there yet" : `known pipelines: ${this.known.join(", ")}`
-    return (
-      `pipeline ${JSON.stringify(this.name)} not found in ${this.pipelinesDir}; ${known}. ` +
-      "Pass --pipelines-dir (or set PIPESTATE_PIPELINES_DIR) if it lives elsewhere, or restore it on this machine " +
-      `with \`pipestate pipeline ${this.name} sync --destination <sqlite|postgres> --dataset <dataset>\`.`
-    )
-  }
-}
-
-/**
  * A command that needs a pipeline name got none.
  *
  * @since 0.1.0
@@ -58,53 +32,6 @@ export class UnknownCommand extends Schema.TaggedError<UnknownCommand>()("Unknow
   override get message(): string {
     const what = this.given === undefined ? "a command is missing" : `unknown command ${JSON.stringify(this.given)}`
     return `${what}: use \`pipestate pipeline list\` or \`pipestate pipeline ${this.pipeline} info|sync|drop|history|restore\` (--help for their options)`
-  }
-}
-
-/**
- * PostgreSQL was chosen but no server was given.
- *
- * @since 0.1.0
- */
-export class MissingPostgresUrl extends Schema.TaggedError<MissingPostgresUrl>()("MissingPostgresUrl", {
-  destinationFrom: Schema.String
-}) {
-  override get message(): string {
-    return (
-      `the destination is postgres (from ${this.destinationFrom}) but no server is given: pass ` +
-      "--url postgres://user@host:5432/database, set PIPESTATE_POSTGRES_URL, or set destination.postgres.url in .pipestate/config.toml"
-    )
-  }
-}
-
-/**
- * The pipeline's state names a destination the CLI cannot reach.
- *
- * @since 0.1.0
- */
-export class UnsupportedDestination extends Schema.TaggedError<UnsupportedDestination>()("UnsupportedDestination", {
-  destination: Schema.String
-}) {
-  override get message(): string {
-    return `the pipeline's state names the destination ${JSON.stringify(this.destination)}, which the CLI cannot reach; pass --destination sqlite or --destination postgres`
-  }
-}
-
-/**
- * `sync` cannot tell which dataset to restore from: the local state file is damaged and names none,
- * and neither a flag nor the config does.
- *
- * @since 0.1.0
- */
-export class DatasetRequired extends Schema.TaggedError<DatasetRequired>()("DatasetRequired", {
-  pipelineName: Schema.String,
-  reason: Schema.String
-}) {
-  override get message(): string {
-    return (
-      `cannot tell which dataset holds the state of pipeline ${this.pipelineName}: ${this.reason} ` +
-      `Name it: pipestate pipeline ${this.pipelineName} sync --dataset <dataset> [--destination sqlite|postgres]`
-    )
   }
 }
 

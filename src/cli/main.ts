@@ -26,21 +26,15 @@
  * @since 0.1.0
  */
 import { Args, Command, Options, Prompt } from "@effect/cli"
-import { Console, Effect, Option } from "effect"
+import { Console, Effect, Option, type Redacted } from "effect"
 import * as PipestateConfig from "../config/PipestateConfig.js"
 import * as Drop from "../pipeline/Drop.js"
 import * as History from "../pipeline/History.js"
+import * as Locate from "../pipeline/Locate.js"
 import * as Pipeline from "../pipeline/Pipeline.js"
 import * as WorkingDir from "../pipeline/WorkingDir.js"
-import {
-  ConfirmationRequired,
-  DatasetRequired,
-  describeFailure,
-  MissingPipelineName,
-  UnknownCommand
-} from "./Errors.js"
+import { ConfirmationRequired, describeFailure, MissingPipelineName, UnknownCommand } from "./Errors.js"
 import * as Render from "./Render.js"
-import * as Resolve from "./Resolve.js"
 
 /** @since 0.1.0 */
 export const VERSION = "0.1.0"
@@ -60,12 +54,18 @@ const commonOptions = {
   pipelinesDir: pipelinesDirOption,
   destination: Options.choice("destination", ["sqlite", "postgres"]).pipe(
     Options.withDescription(
-      "the destination (default: the config, else the local state's destination_name, else sqlite)"
+      "the destination (default: the local state's destination_name, else the config, else sqlite)"
     ),
     Options.optional
   ),
   url: Options.redacted("url").pipe(
     Options.withDescription("the PostgreSQL URL (default: PIPESTATE_POSTGRES_URL or the config file); never printed"),
+    Options.optional
+  ),
+  sqlitePath: Options.text("sqlite-path").pipe(
+    Options.withDescription(
+      "the SQLite database file of the dataset (default: the local state's location, else <working dir>/<dataset>.sqlite)"
+    ),
     Options.optional
   ),
   dataset: Options.text("dataset").pipe(
@@ -107,12 +107,55 @@ const confirmation = (yes: boolean, action: string, question: string) =>
           Effect.catchTag("QuitException", () => Effect.succeed(false))
         )
 
-/** runs `body` with the pipeline and destination of `resolved`, then tidies a working dir it created */
-const withPipeline = <A, E, R>(resolved: Resolve.Resolved, body: Effect.Effect<A, E, R>) =>
-  Effect.gen(function* () {
-    const layers = yield* Resolve.layers(resolved)
-    return yield* body.pipe(Effect.provide(layers))
-  }).pipe(Effect.ensuring(Resolve.cleanUp(resolved)))
+interface CommonFlags {
+  readonly pipelinesDir: Option.Option<string>
+  readonly destination: Option.Option<PipestateConfig.DestinationName>
+  readonly url: Option.Option<Redacted.Redacted<string>>
+  readonly sqlitePath: Option.Option<string>
+  readonly dataset: Option.Option<string>
+}
+
+/** finds the pipeline named on the command line, with the flags as overrides */
+const locate = (name: string, flags: CommonFlags) =>
+  Locate.locate(name, {
+    pipelinesDir: Option.getOrUndefined(flags.pipelinesDir),
+    destination: Option.getOrUndefined(flags.destination),
+    url: Option.getOrUndefined(flags.url),
+    sqlitePath: Option.getOrUndefined(flags.sqlitePath),
+    dataset: Option.getOrUndefined(flags.dataset)
+  })
+
+/** fails with NoStateInDestination when the located dataset cannot hold state (a SQLite file that is not there) */
+const requireDestinationState = (located: Locate.Located) =>
+  Effect.flatMap(Locate.mayHoldState(located), (may) =>
+    may
+      ? Effect.void
+      : Effect.fail(
+          new Pipeline.NoStateInDestination({
+            pipelineName: located.name,
+            dataset: located.dataset.value,
+            location: Locate.location(located)
+          })
+        )
+  )
+
+/** runs `body` with the pipeline and destination of `located`, then tidies a working dir it created */
+const withPipeline = <A, E, R>(located: Locate.Located, body: Effect.Effect<A, E, R>) =>
+  body.pipe(Effect.provide(Locate.layers(located)), Effect.ensuring(Locate.cleanUp(located)))
+
+/** the options as `info` shows them, with command-line origins named after their flags */
+const describeConfig = (config: PipestateConfig.EffectiveConfig): ReadonlyArray<PipestateConfig.Described> => {
+  const flags: Record<string, string> = {
+    pipelines_dir: "--pipelines-dir",
+    dataset: "--dataset",
+    destination: "--destination",
+    "destination.postgres.url": "--url",
+    "destination.sqlite.path": "--sqlite-path"
+  }
+  return PipestateConfig.describe(config).map((row) =>
+    row.origin === "code" ? { ...row, origin: `command line (${flags[row.key] ?? row.key})` } : row
+  )
+}
 
 // ---------------------------------------------------------------------------------------------
 // Commands
@@ -170,14 +213,22 @@ const info = Command.make(
   (options) =>
     Effect.gen(function* () {
       const name = yield* requireName((yield* pipeline).name, "info")
-      const resolved = yield* Resolve.resolve(name, options)
-      const state = yield* Resolve.requireLocal(resolved)
+      const located = yield* locate(name, options)
+      const state = yield* Locate.requireLocal(located)
       const data: Render.Info = {
         name,
-        workingDir: resolved.workingDir,
+        workingDir: located.workingDir,
         state,
-        location: Resolve.location(resolved),
-        options: Resolve.describeConfig(resolved.config)
+        location: Locate.location(located),
+        options: [
+          ...describeConfig(located.settings),
+          { key: "target.destination", value: located.destination.value, origin: located.destination.from },
+          { key: "target.dataset", value: located.dataset.value, origin: located.dataset.from },
+          ...Option.match(located.sqliteFile, {
+            onNone: () => [],
+            onSome: (file) => [{ key: "target.sqlite_file", value: file.value, origin: file.from }]
+          })
+        ]
       }
       yield* options.json
         ? printJson(Render.infoJson(data))
@@ -185,39 +236,31 @@ const info = Command.make(
     })
 ).pipe(Command.withDescription("show the pipeline's working dir, destination, dataset, state version and state slots"))
 
-const sync = Command.make("sync", commonOptions, (options) =>
+const sync = Command.make("sync", { ...commonOptions, yes: yesOption }, (options) =>
   Effect.gen(function* () {
     const name = yield* requireName((yield* pipeline).name, "sync")
-    const resolved = yield* Resolve.resolve(name, options)
-    // a sync from a guessed dataset would find nothing and delete the damaged file, the last trace
-    // of where the state lives
-    if (Option.isSome(resolved.corrupt) && resolved.dataset.isDefault) {
-      return yield* new DatasetRequired({ pipelineName: name, reason: resolved.corrupt.value.message })
+    const located = yield* locate(name, options)
+    yield* Locate.requireKnown(located)
+    yield* requireDestinationState(located)
+    const where = `dataset ${located.dataset.value} (${Locate.location(located)})`
+    const local = Option.match(located.local, {
+      onNone: () => (Option.isSome(located.corrupt) ? "the damaged local state file" : "no local state"),
+      onSome: (state) => `local state version ${state._state_version} (hash ${state._version_hash ?? "none"})`
+    })
+    yield* Console.log(`sync pipeline ${name}: replace ${local} with the newest state in ${where}`)
+    if (!(yield* confirmation(options.yes, "sync", "Replace the local state with the destination's?"))) {
+      return yield* Console.log("cancelled: nothing was changed")
     }
-    const where = `dataset ${resolved.dataset.value} (${Resolve.location(resolved)})`
-    const mayHold = yield* Resolve.destinationMayHoldState(resolved)
-    const result = mayHold
-      ? yield* withPipeline(resolved, Pipeline.sync)
-      : // a SQLite file that does not exist holds no state, and opening it would create it
-        yield* Effect.scoped(
-          Effect.gen(function* () {
-            const p = yield* Pipeline.Pipeline
-            yield* p.workingDir.lock
-            yield* p.workingDir.deleteState
-            return { _tag: "NothingInDestination" } as const
-          })
-        ).pipe(Effect.provide(Resolve.pipelineLayer(resolved)), Effect.ensuring(Resolve.cleanUp(resolved)))
-    if (result._tag === "Restored") {
-      yield* Console.log(
-        `restored state version ${result.version} (hash ${result.versionHash ?? "none"}, load ${result.loadId}) of pipeline ${name} from ${where} into ${resolved.workingDir}`
-      )
-    } else {
-      yield* Console.log(
-        `the destination holds no state of pipeline ${name} in ${where}; the local state was removed and the working dir is clean`
-      )
-    }
+    const result = yield* withPipeline(located, Pipeline.sync)
+    yield* Console.log(
+      `restored state version ${result.version} (hash ${result.versionHash ?? "none"}, load ${result.loadId}) of pipeline ${name} from ${where} into ${located.workingDir}`
+    )
   })
-).pipe(Command.withDescription("drop the local state and restore it from the destination"))
+).pipe(
+  Command.withDescription(
+    "replace the local state with the destination's newest (refuses when the destination holds none)"
+  )
+)
 
 const drop = Command.make(
   "drop",
@@ -247,17 +290,11 @@ const drop = Command.make(
   (options) =>
     Effect.gen(function* () {
       const name = yield* requireName((yield* pipeline).name, "drop")
-      const resolved = yield* Resolve.resolve(name, options)
-      yield* Resolve.requireKnown(resolved, { allowExplicit: true })
-      if (!(yield* Resolve.destinationMayHoldState(resolved))) {
-        return yield* new History.NoStateInDestination({
-          pipelineName: name,
-          dataset: resolved.dataset.value,
-          location: Resolve.location(resolved)
-        })
-      }
+      const located = yield* locate(name, options)
+      yield* Locate.requireKnown(located)
+      yield* requireDestinationState(located)
       const outcome = yield* withPipeline(
-        resolved,
+        located,
         Drop.apply({
           resources: options.resources,
           dropAll: options.dropAll,
@@ -268,7 +305,7 @@ const drop = Command.make(
           confirm: (preview) =>
             Console.log(Render.dropPreviewText(preview)).pipe(
               Effect.zipRight(
-                confirmation(options.yes, "drop", `Drop this and commit state version ${preview.fromVersion + 1}?`)
+                confirmation(options.yes, "drop", `Drop this and commit state version ${preview.toVersion}?`)
               )
             )
         })
@@ -310,17 +347,17 @@ const history = Command.make(
   (options) =>
     Effect.gen(function* () {
       const name = yield* requireName((yield* pipeline).name, "history")
-      const resolved = yield* Resolve.resolve(name, options)
-      yield* Resolve.requireKnown(resolved, { allowExplicit: true })
-      const versions = (yield* Resolve.destinationMayHoldState(resolved))
-        ? yield* withPipeline(resolved, History.list({ limit: options.limit }))
+      const located = yield* locate(name, options)
+      yield* Locate.requireKnown(located)
+      const versions = (yield* Locate.mayHoldState(located))
+        ? yield* withPipeline(located, History.list({ limit: options.limit }))
         : []
-      const localHash = Option.flatMap(resolved.local, (s) => Option.fromNullable(s._version_hash))
+      const localHash = Option.flatMap(located.local, (s) => Option.fromNullable(s._version_hash))
       yield* options.json
         ? printJson(Render.historyJson(versions))
         : Console.log(
             Render.historyText(
-              `state versions of pipeline ${name} in dataset ${resolved.dataset.value} (${Resolve.location(resolved)}), newest first`,
+              `state versions of pipeline ${name} in dataset ${located.dataset.value} (${Locate.location(located)}), newest first`,
               versions,
               localHash
             )
@@ -341,17 +378,11 @@ const restore = Command.make(
   (options) =>
     Effect.gen(function* () {
       const name = yield* requireName((yield* pipeline).name, "restore")
-      const resolved = yield* Resolve.resolve(name, options)
-      yield* Resolve.requireKnown(resolved, { allowExplicit: true })
-      if (!(yield* Resolve.destinationMayHoldState(resolved))) {
-        return yield* new History.NoStateInDestination({
-          pipelineName: name,
-          dataset: resolved.dataset.value,
-          location: Resolve.location(resolved)
-        })
-      }
+      const located = yield* locate(name, options)
+      yield* Locate.requireKnown(located)
+      yield* requireDestinationState(located)
       const outcome = yield* withPipeline(
-        resolved,
+        located,
         History.restore({
           version: options.version,
           dryRun: options.dryRun,

@@ -53,7 +53,7 @@
 import { FileSystem, Path } from "@effect/platform"
 import { Config, ConfigError, ConfigProvider, Effect, Either, Option, Redacted, Schema } from "effect"
 import { parse as parseToml, TomlError, type TomlTable, type TomlValue } from "smol-toml"
-import type { PipelineConfig } from "../pipeline/Pipeline.js"
+import { defaults } from "../pipeline/PipelineConfig.js"
 
 // ---------------------------------------------------------------------------------------------
 // Model
@@ -632,7 +632,7 @@ const scopesOf = (
  *
  * const program = Effect.gen(function* () {
  *   const config = yield* PipestateConfig.load({ pipelineName: "chess_pipeline", overrides: { devMode: true } })
- *   return PipestateConfig.toPipelineConfig("chess_pipeline", config)
+ *   return config.concurrency // { value: 8, origin: { _tag: "File", ... } }
  * })
  * Effect.runPromise(program.pipe(Effect.provide(NodeContext.layer)))
  * ```
@@ -662,44 +662,23 @@ export const load = (
       destination: withDefault(yield* resolve(specs.destination, code.destination, sources), "sqlite"),
       restoreFromDestination: withDefault(
         yield* resolve(specs.restoreFromDestination, code.restoreFromDestination, sources),
-        true
+        defaults.restoreFromDestination
       ),
-      devMode: withDefault(yield* resolve(specs.devMode, code.devMode, sources), false),
-      concurrency: withDefault(yield* resolve(specs.concurrency, code.concurrency, sources), 4),
-      keepStateVersions: withDefault(yield* resolve(specs.keepStateVersions, code.keepStateVersions, sources), 100),
+      devMode: withDefault(yield* resolve(specs.devMode, code.devMode, sources), defaults.devMode),
+      concurrency: withDefault(yield* resolve(specs.concurrency, code.concurrency, sources), defaults.concurrency),
+      keepStateVersions: withDefault(
+        yield* resolve(specs.keepStateVersions, code.keepStateVersions, sources),
+        defaults.keepStateVersions
+      ),
       stateSizeWarningBytes: withDefault(
         yield* resolve(specs.stateSizeWarningBytes, code.stateSizeWarningBytes, sources),
-        1024 * 1024
+        defaults.stateSizeWarningBytes
       ),
       postgresUrl: optional(yield* resolve(specs.postgresUrl, postgresUrl, sources)),
       sqliteDirectory: optional(yield* resolve(specs.sqliteDirectory, code.sqliteDirectory, sources)),
       sqlitePath: optional(yield* resolve(specs.sqlitePath, code.sqlitePath, sources))
     } satisfies EffectiveConfig
   })
-
-/**
- * The pipeline options of an effective configuration, for `Pipeline.layer` / `Pipeline.make`.
- * Options nobody set (`pipelinesDir`, `dataset`) are left out, so the pipeline applies its own
- * defaults (`~/.pipestate/pipelines`, `<name>_dataset`).
- *
- * @example
- * ```ts
- * const config = yield* PipestateConfig.load({ pipelineName: "chess_pipeline" })
- * Pipeline.run(chess).pipe(Effect.provide(Pipeline.layer(PipestateConfig.toPipelineConfig("chess_pipeline", config))))
- * ```
- *
- * @since 0.1.0
- */
-export const toPipelineConfig = (name: string, config: EffectiveConfig): PipelineConfig => ({
-  name,
-  ...Option.match(config.dataset.value, { onNone: () => ({}), onSome: (dataset) => ({ dataset }) }),
-  ...Option.match(config.pipelinesDir.value, { onNone: () => ({}), onSome: (pipelinesDir) => ({ pipelinesDir }) }),
-  restoreFromDestination: config.restoreFromDestination.value,
-  devMode: config.devMode.value,
-  concurrency: config.concurrency.value,
-  keepStateVersions: config.keepStateVersions.value,
-  stateSizeWarningBytes: config.stateSizeWarningBytes.value
-})
 
 /**
  * One line of `pipestate pipeline <name> info`.

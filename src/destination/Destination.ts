@@ -1,6 +1,17 @@
 /**
- * The destination service: where rows and state are committed together. Built-in layers live in
- * `sqlite`, `postgres` and `memory`; users provide their own layer for any other store.
+ * The destination port: what a store must provide so that pipestate can commit rows and state
+ * together. A driver is small — stage rows; run ONE transaction in which pipestate reads the newest
+ * state, writes tables, rows, the load row and the state row; read state rows; describe and drop
+ * tables. Everything pipestate does on top of it (the optimistic check, the bump rule, retention,
+ * history, restore) is written once, in the commit path, for every driver.
+ *
+ * Built-in drivers: SQLite (`pipestate/sqlite`, the embedded default), PostgreSQL
+ * (`pipestate/postgres`), in-memory SQLite for tests, and the SQL driver any other SQL database can
+ * build on (`pipestate/sql`). A custom store implements {@link DestinationShape} and is provided as a
+ * layer of the {@link Destination} tag (see examples/custom-destination).
+ *
+ * The system tables follow dlt (dlt/common/schema/utils.py, `_dlt_loads` and
+ * `_dlt_pipeline_state`), so dlt and pipestate read each other's datasets.
  *
  * @example
  * ```ts
@@ -20,14 +31,16 @@ import { Context, type Effect, type Option, Schema, type Scope } from "effect"
 import type { ColumnType, RowBatch, TableSchema } from "./TableSchema.js"
 
 /**
- * A destination operation failed: unreachable server, SQL error, I/O error.
+ * A destination operation failed: unreachable server, SQL error, I/O error. `cause` keeps the
+ * driver's own error for logs and debugging; `reason` is what a user reads (never a password).
  *
  * @since 0.1.0
  */
 export class DestinationError extends Schema.TaggedError<DestinationError>()("DestinationError", {
   destination: Schema.String,
   operation: Schema.String,
-  reason: Schema.String
+  reason: Schema.String,
+  cause: Schema.optional(Schema.Defect)
 }) {
   override get message(): string {
     return `destination ${this.destination}: ${this.operation} failed: ${this.reason}`
@@ -36,7 +49,9 @@ export class DestinationError extends Schema.TaggedError<DestinationError>()("De
 
 /**
  * The destination's newest state for a pipeline is not the one this run started from: another run
- * committed in between. Nothing of this run was written.
+ * committed in between, and the changes cannot be combined. Nothing of this run was written.
+ * `paths` names the state locations both runs changed, when the conflict was found by comparing
+ * them.
  *
  * @since 0.1.0
  */
@@ -46,12 +61,15 @@ export class StateConflict extends Schema.TaggedError<StateConflict>()("StateCon
   expectedVersion: Schema.NullOr(Schema.Number),
   expectedHash: Schema.NullOr(Schema.String),
   foundVersion: Schema.NullOr(Schema.Number),
-  foundHash: Schema.NullOr(Schema.String)
+  foundHash: Schema.NullOr(Schema.String),
+  paths: Schema.optional(Schema.Array(Schema.String))
 }) {
   override get message(): string {
     const show = (v: number | null, h: string | null) =>
       v === null ? "no state" : `version ${v} (hash ${h ?? "none"})`
-    return `pipeline ${this.pipelineName}: the state in dataset ${this.dataset} moved from ${show(this.expectedVersion, this.expectedHash)}, which this run started from, to ${show(this.foundVersion, this.foundHash)} committed by another run; nothing was written. Run again to start from the new state.`
+    const overlap =
+      this.paths === undefined || this.paths.length === 0 ? "" : ` Both runs changed ${this.paths.join(", ")}.`
+    return `pipeline ${this.pipelineName}: the state in dataset ${this.dataset} moved from ${show(this.expectedVersion, this.expectedHash)}, which this run started from, to ${show(this.foundVersion, this.foundHash)} committed by another run; nothing was written.${overlap} Run again to start from the new state.`
   }
 }
 
@@ -67,23 +85,31 @@ export interface DatasetTarget {
 }
 
 /**
- * A row of `_dlt_pipeline_state` joined with its completed load.
+ * A row of `_dlt_pipeline_state` whose load completed (joined with `_dlt_loads`, `status = 0`),
+ * without the blob.
  *
  * @since 0.1.0
  */
-export interface StoredState {
+export interface StateRowInfo {
   readonly version: number
   readonly engineVersion: number
   readonly pipelineName: string
-  /** the blob (see `StateBlob`) */
-  readonly state: string
   readonly createdAt: Date
   readonly versionHash: string | null
   readonly loadId: string
 }
 
 /**
- * The state row a commit writes.
+ * A state row with its blob (see `StateBlob`).
+ *
+ * @since 0.1.0
+ */
+export interface StoredState extends StateRowInfo {
+  readonly state: string
+}
+
+/**
+ * The `_dlt_pipeline_state` row a commit inserts, built once by the commit path.
  *
  * @since 0.1.0
  */
@@ -91,52 +117,80 @@ export interface StateRow {
   readonly version: number
   readonly engineVersion: number
   readonly pipelineName: string
+  /** the blob: base64(zlib(typed JSON)), dlt's format */
   readonly state: string
-  readonly versionHash: string
   readonly createdAt: Date
+  readonly versionHash: string
+  readonly loadId: string
+  /** dlt's `_dlt_id` of the row */
+  readonly dltId: string
 }
 
 /**
- * What a commit expects the destination's newest state to be. `Unchecked` skips the check (state
- * sync is off, so the run never read it).
+ * The `_dlt_loads` row a commit inserts (`status` 0 = completed).
  *
  * @since 0.1.0
  */
-export type Expectation =
-  | { readonly _tag: "Unchecked" }
-  | {
-      readonly _tag: "Newest"
-      readonly newest: Option.Option<{ readonly version: number; readonly hash: string | null }>
-    }
-
-/**
- * Everything a load commits in ONE transaction.
- *
- * @since 0.1.0
- */
-export interface LoadCommit {
+export interface LoadRow {
   readonly loadId: string
   readonly schemaName: string
-  readonly pipelineName: string
-  /** final schemas of the tables this load writes (tables of `replace` resources are listed even with no rows) */
-  readonly tables: ReadonlyArray<TableSchema>
-  readonly state: Option.Option<StateRow>
-  readonly expected: Expectation
-  /** tables dropped in the same transaction (`drop`) */
-  readonly dropTables: ReadonlyArray<string>
-  /** state rows kept per pipeline; older rows are pruned in the same transaction */
-  readonly keepStateVersions: number
+  readonly status: number
+  readonly insertedAt: Date
+  readonly schemaVersionHash: string | null
 }
 
 /**
- * A load in progress: rows are staged as they are extracted and become visible only at `commit`.
- * Closing the scope without a commit discards everything staged.
+ * Rows of a load kept aside while it is extracted; they become visible only through
+ * {@link Transaction.writeTables} inside a committed transaction. Closing the scope that made the
+ * stage discards what it holds.
  *
  * @since 0.1.0
  */
-export interface LoadJob {
+export interface Stage {
   readonly write: (table: TableSchema, batch: RowBatch) => Effect.Effect<void, DestinationError>
-  readonly commit: (commit: LoadCommit) => Effect.Effect<void, DestinationError | StateConflict>
+}
+
+/**
+ * What pipestate can do inside the one commit transaction of a driver. Every effect runs in the
+ * same transaction; a failure of the body rolls all of it back.
+ *
+ * @since 0.1.0
+ */
+export interface Transaction {
+  /** state rows of `pipelineName` whose load completed, newest first (at most `limit`) */
+  readonly stateRows: (
+    pipelineName: string,
+    limit: number
+  ) => Effect.Effect<ReadonlyArray<StateRowInfo>, DestinationError>
+  /** the state row of a completed load, with its blob */
+  readonly readState: (
+    pipelineName: string,
+    loadId: string
+  ) => Effect.Effect<Option.Option<StoredState>, DestinationError>
+  /** drops tables (never `_dlt*` tables: the caller filters them) */
+  readonly dropTables: (tables: ReadonlyArray<string>) => Effect.Effect<void, DestinationError>
+  /**
+   * Creates or widens each table to its schema, empties `replace` tables, and moves in the rows
+   * staged for it: appended, or upserted on the primary key for `merge` (the last staged row of a key
+   * wins).
+   */
+  readonly writeTables: (tables: ReadonlyArray<TableSchema>) => Effect.Effect<void, DestinationError>
+  readonly insertLoad: (row: LoadRow) => Effect.Effect<void, DestinationError>
+  readonly insertState: (row: StateRow) => Effect.Effect<void, DestinationError>
+  /** deletes the pipeline's state rows of loads older than `loadId` (retention) */
+  readonly deleteStatesBefore: (pipelineName: string, loadId: string) => Effect.Effect<void, DestinationError>
+}
+
+/**
+ * Options of {@link DestinationShape.transaction}.
+ *
+ * @since 0.1.0
+ */
+export interface TransactionOptions {
+  /** the pipeline whose commits the transaction serializes (a lock held until it ends) */
+  readonly pipelineName: string
+  /** the staged rows {@link Transaction.writeTables} moves in; made by this driver's `stage` */
+  readonly stage: Option.Option<Stage>
 }
 
 /**
@@ -172,35 +226,53 @@ export interface DatasetAccess {
 }
 
 /**
- * The destination service.
+ * What a store provides (the port). Implement it to load into a store pipestate does not ship; the
+ * commit path adds the optimistic check, the version rule, retention and history on top.
  *
  * @since 0.1.0
  */
 export interface DestinationShape {
-  /** short name: `sqlite`, `postgres`, `memory`, or a custom one */
+  /** short name: `sqlite`, `postgres`, `memory`, or a custom one (dlt's `destination_name`) */
   readonly name: string
   /** dlt's `destination_type`, e.g. `pipestate.destinations.sqlite` */
   readonly type: string
-  /** where the data lives, for messages and for identifying remote state; never holds a secret */
+  /**
+   * where the data lives, WITHOUT the dataset and never with a secret: the SQLite file or directory,
+   * `postgres://user@host:port/database`. The local state records it, so a state committed to one
+   * place is never applied to another.
+   */
+  readonly identity: (target: DatasetTarget) => string
+  /** where a dataset lives, for messages (identity plus dataset); never holds a secret */
   readonly location: (target: DatasetTarget) => string
   readonly datasetExists: (target: DatasetTarget) => Effect.Effect<boolean, DestinationError>
-  /** the newest state row of a pipeline whose load completed */
-  readonly newestState: (
-    target: DatasetTarget,
-    pipelineName: string
-  ) => Effect.Effect<Option.Option<StoredState>, DestinationError>
-  /** state rows of completed loads, newest first */
-  readonly stateHistory: (
+  /** state rows of completed loads, newest first (at most `limit`) */
+  readonly stateRows: (
     target: DatasetTarget,
     pipelineName: string,
     limit: number
-  ) => Effect.Effect<ReadonlyArray<StoredState>, DestinationError>
+  ) => Effect.Effect<ReadonlyArray<StateRowInfo>, DestinationError>
+  /** the state row of a completed load, with its blob */
+  readonly readState: (
+    target: DatasetTarget,
+    pipelineName: string,
+    loadId: string
+  ) => Effect.Effect<Option.Option<StoredState>, DestinationError>
   /** the columns of existing tables among `tables` (absent tables are left out) */
   readonly describeTables: (
     target: DatasetTarget,
     tables: ReadonlyArray<string>
   ) => Effect.Effect<ReadonlyMap<string, ReadonlyArray<ExistingColumn>>, DestinationError>
-  readonly openLoad: (target: DatasetTarget, spoolDir: string) => Effect.Effect<LoadJob, DestinationError, Scope.Scope>
+  /** a place for a load's rows until its commit; `spoolDir` is the load's private directory */
+  readonly stage: (target: DatasetTarget, spoolDir: string) => Effect.Effect<Stage, DestinationError, Scope.Scope>
+  /**
+   * Runs `body` in ONE transaction holding the pipeline's commit lock: everything it writes
+   * commits together or not at all.
+   */
+  readonly transaction: <A, E, R>(
+    target: DatasetTarget,
+    options: TransactionOptions,
+    body: (tx: Transaction) => Effect.Effect<A, E, R>
+  ) => Effect.Effect<A, E | DestinationError, R>
   readonly dataset: (target: DatasetTarget) => Effect.Effect<DatasetAccess, DestinationError>
   /** drops the dataset with all its tables and state (tests, `devMode` cleanup, full resets) */
   readonly dropDataset: (target: DatasetTarget) => Effect.Effect<void, DestinationError>
@@ -212,3 +284,8 @@ export interface DestinationShape {
  * @since 0.1.0
  */
 export class Destination extends Context.Tag("pipestate/Destination")<Destination, DestinationShape>() {}
+
+/** @since 0.1.0 */
+export const LOADS_TABLE = "_dlt_loads"
+/** @since 0.1.0 */
+export const STATE_TABLE = "_dlt_pipeline_state"

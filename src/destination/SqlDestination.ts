@@ -1,12 +1,29 @@
 /**
- * The destination over a generic @effect/sql `SqlClient`: system tables, table creation and
- * widening, the one-transaction commit of rows + `_dlt_loads` + `_dlt_pipeline_state`, optimistic
- * concurrency on the state, state history and pruning. What differs between databases (types,
- * qualification, bulk row staging) comes in through a `SqlDialect` and a `Stager`.
+ * The SQL driver of the destination port, over a generic @effect/sql `SqlClient`: the system tables,
+ * table creation and widening, the one commit transaction, state rows. Statements are built with
+ * @effect/sql's tagged template, so parameters are bound and identifiers escaped by the client's own
+ * dialect; what differs between databases beyond that (type names, how a dataset is a schema or a
+ * file, locks, how staged rows move in) comes in through a {@link SqlDialect} and a {@link Stager}.
+ * It is the extension point for SQL databases pipestate does not ship (`pipestate/sql`).
+ *
+ * @example
+ * ```ts
+ * import { Effect, Layer } from "effect"
+ * import { Destination } from "pipestate"
+ * import * as SqlDestination from "pipestate/sql"
+ *
+ * const layer = Layer.effect(
+ *   Destination.Destination,
+ *   Effect.map(makeMyClient, (client) =>
+ *     SqlDestination.make({ name: "mydb", type: "pipestate.destinations.mydb", dialect, client: () => Effect.succeed(client),
+ *       identity: () => "mydb://host:1234/db", stager: SqlDestination.insertStager })
+ *   )
+ * )
+ * ```
  *
  * @since 0.1.0
  */
-import type { SqlClient, SqlError } from "@effect/sql"
+import type { SqlClient, SqlError, Statement } from "@effect/sql"
 import { Cause, Effect, Option, type Scope } from "effect"
 import {
   type DatasetAccess,
@@ -14,23 +31,27 @@ import {
   DestinationError,
   type DestinationShape,
   type ExistingColumn,
-  type LoadCommit,
-  type LoadJob,
-  StateConflict,
-  type StoredState
+  LOADS_TABLE,
+  type Stage,
+  STATE_TABLE,
+  type StateRowInfo,
+  type StoredState,
+  type Transaction
 } from "./Destination.js"
 import type { Column, ColumnType, RowBatch, TableSchema } from "./TableSchema.js"
 
 /**
- * What differs between SQL databases.
+ * What differs between SQL databases beyond what @effect/sql's compiler already handles.
  *
  * @since 0.1.0
  */
 export interface SqlDialect {
+  /** the SQL type a column type is created with */
   readonly columnType: (type: ColumnType) => string
+  /** the column type of a declared SQL type, `null` when none of ours */
   readonly fromSqlType: (sqlType: string) => ColumnType | null
-  /** the quoted, qualified name of a table */
-  readonly qualify: (dataset: string, table: string) => string
+  /** the qualified name of a table of `dataset` */
+  readonly table: (sql: SqlClient.SqlClient, dataset: string, table: string) => Statement.Fragment
   readonly ensureDataset: (sql: SqlClient.SqlClient, dataset: string) => Effect.Effect<void, SqlError.SqlError>
   readonly datasetExists: (sql: SqlClient.SqlClient, dataset: string) => Effect.Effect<boolean, SqlError.SqlError>
   /** the columns of a table with their declared SQL types, or none when the table does not exist */
@@ -45,24 +66,22 @@ export interface SqlDialect {
   readonly dropDataset: (sql: SqlClient.SqlClient, dataset: string) => Effect.Effect<void, SqlError.SqlError>
   /** serializes creation of the dataset's system tables inside a transaction */
   readonly lockDataset: (sql: SqlClient.SqlClient, dataset: string) => Effect.Effect<void, SqlError.SqlError>
-  /** serializes commits of one pipeline inside the transaction (e.g. an advisory lock); may be a no-op where transactions are serialized anyway */
+  /** serializes commits of one pipeline inside the transaction (e.g. an advisory lock); a no-op where transactions serialize anyway */
   readonly lockPipeline: (
     sql: SqlClient.SqlClient,
     dataset: string,
     pipelineName: string
   ) => Effect.Effect<void, SqlError.SqlError>
-  /** how a timestamp is bound as a parameter */
-  readonly timestampParam: (date: Date) => unknown
+  /** how a timestamp is bound as a parameter of the system tables */
+  readonly timestampParam: (date: Date) => string | number | Date
   readonly parseTimestamp: (value: unknown) => Date
-  /** `ADD COLUMN` clause prefix: PostgreSQL can say `IF NOT EXISTS` */
-  readonly addColumn: string
-  /** the positional parameter marker for the 1-based `index` (`?` or `$1`) */
-  readonly placeholder: (index: number) => string
+  /** whether `ALTER TABLE ... ADD COLUMN IF NOT EXISTS` is understood */
+  readonly addColumnIfNotExists: boolean
 }
 
 /**
- * Stages the rows of a load until its commit, then moves them into their tables inside the commit's
- * transaction.
+ * Where a load's rows wait until its commit, and how they move into their tables inside the
+ * commit's transaction.
  *
  * @since 0.1.0
  */
@@ -76,7 +95,7 @@ export interface Stager {
   readonly apply: (
     sql: SqlClient.SqlClient,
     table: TableSchema,
-    qualified: string
+    qualified: Statement.Fragment
   ) => Effect.Effect<void, DestinationError | SqlError.SqlError>
 }
 
@@ -86,7 +105,10 @@ export interface Stager {
 export interface SqlDestinationOptions {
   readonly name: string
   readonly type: string
-  readonly location: (target: DatasetTarget) => string
+  /** where the data lives without the dataset, never with a secret (see `DestinationShape.identity`) */
+  readonly identity: (target: DatasetTarget) => string
+  /** where a dataset lives, for messages; default `<identity>#<dataset>` */
+  readonly location?: (target: DatasetTarget) => string
   readonly dialect: SqlDialect
   /** the client holding `target`'s dataset */
   readonly client: (target: DatasetTarget) => Effect.Effect<SqlClient.SqlClient, DestinationError>
@@ -113,21 +135,6 @@ const isConnectionLost = (error: unknown): boolean => {
   return false
 }
 
-/**
- * A pool may hand out a connection the server has just terminated; an idempotent operation gets
- * one more attempt on a fresh connection. Never used for the commit transaction.
- */
-const retryReconnect = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-  Effect.retry(self, { times: 1, while: isConnectionLost })
-
-/** @since 0.1.0 */
-export const quoteIdentifier = (name: string): string => `"${name.replaceAll('"', '""')}"`
-
-/** @since 0.1.0 */
-export const LOADS_TABLE = "_dlt_loads"
-/** @since 0.1.0 */
-export const STATE_TABLE = "_dlt_pipeline_state"
-
 const causeText = (error: unknown): string => {
   if (typeof error === "object" && error !== null) {
     const cause = (error as { cause?: unknown }).cause
@@ -140,242 +147,268 @@ const causeText = (error: unknown): string => {
   return String(error)
 }
 
+const isSqlError = (u: unknown): boolean =>
+  typeof u === "object" && u !== null && (u as { readonly _tag?: unknown })._tag === "SqlError"
+
 /**
- * Builds a `Destination` over SQL.
+ * Runs `self`, turning every failure into a `DestinationError` for `operation` — also the SQL
+ * errors @effect/sql raises as defects (a COMMIT or ROLLBACK on a connection the server killed).
+ * Other defects stay defects.
+ *
+ * @since 0.1.0
+ */
+export const typed =
+  (destination: string, describe: (error: unknown) => string = causeText) =>
+  (operation: string) =>
+  <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, DestinationError, R> =>
+    Effect.catchAllCause(self, (cause) => {
+      const toError = (error: unknown) =>
+        error instanceof DestinationError
+          ? error
+          : new DestinationError({ destination, operation, reason: describe(error), cause: error })
+      const failure = Cause.failureOption(cause)
+      if (Option.isSome(failure)) return Effect.fail(toError(failure.value))
+      const sqlDefect = Option.filter(Cause.dieOption(cause), isSqlError)
+      if (Option.isSome(sqlDefect)) return Effect.fail(toError(sqlDefect.value))
+      return Effect.failCause(cause as Cause.Cause<never>)
+    })
+
+const STAGER: unique symbol = Symbol.for("pipestate/SqlDestination/Stager")
+
+interface Staged extends Stage {
+  readonly [STAGER]: { readonly owner: symbol; readonly stager: Stager }
+}
+
+/**
+ * Builds the destination port over SQL.
  *
  * @since 0.1.0
  */
 export const make = (options: SqlDestinationOptions): DestinationShape => {
   const { dialect } = options
-  const describe = options.describeError ?? causeText
-  const fail =
-    (operation: string) =>
-    (error: unknown): DestinationError =>
-      error instanceof DestinationError
-        ? error
-        : new DestinationError({ destination: options.name, operation, reason: describe(error) })
+  /** identifies the stages this destination made */
+  const owner = Symbol(options.name)
+  const as = typed(options.name, options.describeError ?? causeText)
+
+  /** a pool may hand out a connection the server just terminated: an idempotent read gets one more try */
+  const read = <A, E, R>(operation: string, self: Effect.Effect<A, E, R>) =>
+    as(operation)(Effect.retry(self, { times: 1, while: isConnectionLost }))
 
   const withClient = <A, E, R>(
     target: DatasetTarget,
     operation: string,
     f: (sql: SqlClient.SqlClient) => Effect.Effect<A, E, R>
-  ): Effect.Effect<A, DestinationError, R> =>
-    Effect.flatMap(options.client(target), f).pipe(retryReconnect, Effect.mapError(fail(operation)))
-
-  const q = (target: DatasetTarget, table: string) => dialect.qualify(target.dataset, table)
+  ): Effect.Effect<A, DestinationError, R> => read(operation, Effect.flatMap(options.client(target), f))
 
   /** datasets whose system tables this destination has seen or created */
   const knownSystemTables = new Set<string>()
 
-  const ensureSystemTables = (sql: SqlClient.SqlClient, target: DatasetTarget) =>
+  const ensureSystemTables = (sql: SqlClient.SqlClient, dataset: string) =>
     Effect.gen(function* () {
-      yield* dialect.ensureDataset(sql, target.dataset)
-      const text = dialect.columnType("text")
-      const bigint = dialect.columnType("bigint")
-      const timestamp = dialect.columnType("timestamp")
-      yield* sql.unsafe(
-        `CREATE TABLE IF NOT EXISTS ${q(target, LOADS_TABLE)} (load_id ${text} NOT NULL, schema_name ${text}, status ${bigint} NOT NULL, inserted_at ${timestamp} NOT NULL, schema_version_hash ${text})`
-      )
-      yield* sql.unsafe(
-        `CREATE TABLE IF NOT EXISTS ${q(target, STATE_TABLE)} (version ${bigint} NOT NULL, engine_version ${bigint} NOT NULL, pipeline_name ${text} NOT NULL, state ${text} NOT NULL, created_at ${timestamp} NOT NULL, version_hash ${text}, _dlt_load_id ${text} NOT NULL, _dlt_id ${text} NOT NULL)`
-      )
+      yield* dialect.ensureDataset(sql, dataset)
+      const text = sql.literal(dialect.columnType("text"))
+      const bigint = sql.literal(dialect.columnType("bigint"))
+      const timestamp = sql.literal(dialect.columnType("timestamp"))
+      yield* sql`CREATE TABLE IF NOT EXISTS ${dialect.table(sql, dataset, LOADS_TABLE)} (load_id ${text} NOT NULL, schema_name ${text}, status ${bigint} NOT NULL, inserted_at ${timestamp} NOT NULL, schema_version_hash ${text})`
+      yield* sql`CREATE TABLE IF NOT EXISTS ${dialect.table(sql, dataset, STATE_TABLE)} (version ${bigint} NOT NULL, engine_version ${bigint} NOT NULL, pipeline_name ${text} NOT NULL, state ${text} NOT NULL, created_at ${timestamp} NOT NULL, version_hash ${text}, _dlt_load_id ${text} NOT NULL, _dlt_id ${text} NOT NULL)`
     })
 
-  const stateRows = (sql: SqlClient.SqlClient, target: DatasetTarget, pipelineName: string, limit: number) =>
-    Effect.gen(function* () {
-      const exists = yield* dialect.describeTable(sql, target.dataset, STATE_TABLE)
-      if (Option.isNone(exists)) {
-        knownSystemTables.delete(target.dataset)
-        return []
-      }
-      const rows = yield* sql.unsafe<{
-        version: unknown
-        engine_version: unknown
-        pipeline_name: string
-        state: string
-        created_at: unknown
-        version_hash: string | null
-        load_id: string
-      }>(
-        `SELECT s.version, s.engine_version, s.pipeline_name, s.state, s.created_at, s.version_hash, l.load_id FROM ${q(target, STATE_TABLE)} s JOIN ${q(target, LOADS_TABLE)} l ON l.load_id = s._dlt_load_id WHERE s.pipeline_name = ${placeholder(dialect, 1)} AND l.status = 0 ORDER BY l.load_id DESC LIMIT ${Math.max(0, Math.floor(limit))}`,
-        [pipelineName]
-      )
-      return rows.map(
-        (row): StoredState => ({
-          version: Number(row.version),
-          engineVersion: Number(row.engine_version),
-          pipelineName: row.pipeline_name,
-          state: row.state,
-          createdAt: dialect.parseTimestamp(row.created_at),
-          versionHash: row.version_hash,
-          loadId: row.load_id
-        })
-      )
+  // CREATE ... IF NOT EXISTS is not safe against a concurrent creator: first commits serialize on
+  // the dataset lock; once seen, the tables are not re-created on every commit
+  const systemTables = (sql: SqlClient.SqlClient, dataset: string) =>
+    knownSystemTables.has(dataset)
+      ? Effect.void
+      : sql.withTransaction(Effect.zipRight(dialect.lockDataset(sql, dataset), ensureSystemTables(sql, dataset))).pipe(
+          Effect.retry({ times: 1, while: isConnectionLost }),
+          as("create the system tables"),
+          Effect.tap(() => Effect.sync(() => knownSystemTables.add(dataset)))
+        )
+
+  interface StateRowColumns {
+    readonly version: unknown
+    readonly engine_version: unknown
+    readonly pipeline_name: string
+    readonly created_at: unknown
+    readonly version_hash: string | null
+    readonly load_id: string
+  }
+
+  const toInfo = (row: StateRowColumns): StateRowInfo => ({
+    version: Number(row.version),
+    engineVersion: Number(row.engine_version),
+    pipelineName: row.pipeline_name,
+    createdAt: dialect.parseTimestamp(row.created_at),
+    versionHash: row.version_hash,
+    loadId: row.load_id
+  })
+
+  const hasStateTable = (sql: SqlClient.SqlClient, dataset: string) =>
+    Effect.map(dialect.describeTable(sql, dataset, STATE_TABLE), (columns) => {
+      if (Option.isNone(columns)) knownSystemTables.delete(dataset)
+      return Option.isSome(columns)
     })
 
-  const ensureTable = (sql: SqlClient.SqlClient, target: DatasetTarget, table: TableSchema) =>
+  const stateRowsWith = (sql: SqlClient.SqlClient, dataset: string, pipelineName: string, limit: number) =>
     Effect.gen(function* () {
-      const qualified = q(target, table.name)
-      const existing = yield* dialect.describeTable(sql, target.dataset, table.name)
+      if (!(yield* hasStateTable(sql, dataset))) return []
+      const state = dialect.table(sql, dataset, STATE_TABLE)
+      const loads = dialect.table(sql, dataset, LOADS_TABLE)
+      const rows =
+        yield* sql<StateRowColumns>`SELECT s.version, s.engine_version, s.pipeline_name, s.created_at, s.version_hash, l.load_id FROM ${state} s JOIN ${loads} l ON l.load_id = s._dlt_load_id WHERE s.pipeline_name = ${pipelineName} AND l.status = 0 ORDER BY l.load_id DESC LIMIT ${Math.max(0, Math.floor(limit))}`
+      return rows.map(toInfo)
+    })
+
+  const readStateWith = (sql: SqlClient.SqlClient, dataset: string, pipelineName: string, loadId: string) =>
+    Effect.gen(function* () {
+      if (!(yield* hasStateTable(sql, dataset))) return Option.none<StoredState>()
+      const state = dialect.table(sql, dataset, STATE_TABLE)
+      const loads = dialect.table(sql, dataset, LOADS_TABLE)
+      const rows = yield* sql<
+        StateRowColumns & { readonly state: string }
+      >`SELECT s.version, s.engine_version, s.pipeline_name, s.state, s.created_at, s.version_hash, l.load_id FROM ${state} s JOIN ${loads} l ON l.load_id = s._dlt_load_id WHERE s.pipeline_name = ${pipelineName} AND l.status = 0 AND l.load_id = ${loadId} LIMIT 1`
+      return Option.map(Option.fromNullable(rows[0]), (row): StoredState => ({ ...toInfo(row), state: row.state }))
+    })
+
+  const columnDef = (sql: SqlClient.SqlClient, column: Column) =>
+    sql`${sql(column.name)} ${sql.literal(dialect.columnType(column.type))}${sql.literal(column.primaryKey ? " NOT NULL" : "")}`
+
+  const ensureTable = (sql: SqlClient.SqlClient, dataset: string, table: TableSchema) =>
+    Effect.gen(function* () {
+      const qualified = dialect.table(sql, dataset, table.name)
+      const existing = yield* dialect.describeTable(sql, dataset, table.name)
       if (Option.isNone(existing)) {
-        const columns = table.columns.map((c) => `${quoteIdentifier(c.name)} ${dialect.columnType(c.type)}`).join(", ")
-        yield* sql.unsafe(`CREATE TABLE ${qualified} (${columns})`)
+        yield* sql`CREATE TABLE ${qualified} (${sql.csv(table.columns.map((c) => columnDef(sql, c)))})`
         return
       }
       const have = new Set(existing.value.map((c) => c.name))
+      const add = sql.literal(dialect.addColumnIfNotExists ? "ADD COLUMN IF NOT EXISTS" : "ADD COLUMN")
       for (const column of table.columns) {
         if (have.has(column.name)) continue
-        yield* sql.unsafe(
-          `ALTER TABLE ${qualified} ${dialect.addColumn} ${quoteIdentifier(column.name)} ${dialect.columnType(column.type)}`
-        )
+        // a column added to a table with rows cannot be NOT NULL: earlier rows hold no value
+        yield* sql`ALTER TABLE ${qualified} ${add} ${sql(column.name)} ${sql.literal(dialect.columnType(column.type))}`
       }
     })
 
-  const checkExpectation = (sql: SqlClient.SqlClient, target: DatasetTarget, commit: LoadCommit) =>
-    Effect.gen(function* () {
-      if (commit.expected._tag === "Unchecked") return
-      const found = (yield* stateRows(sql, target, commit.pipelineName, 1))[0]
-      const expected = Option.getOrNull(commit.expected.newest)
-      const same =
-        found === undefined
-          ? expected === null
-          : expected !== null && expected.version === found.version && expected.hash === found.versionHash
-      if (!same) {
-        return yield* new StateConflict({
-          pipelineName: commit.pipelineName,
-          dataset: target.dataset,
-          expectedVersion: expected?.version ?? null,
-          expectedHash: expected?.hash ?? null,
-          foundVersion: found?.version ?? null,
-          foundHash: found?.versionHash ?? null
-        })
-      }
-    })
-
-  const pruneState = (sql: SqlClient.SqlClient, target: DatasetTarget, commit: LoadCommit) =>
-    Effect.gen(function* () {
-      const keep = Math.max(1, Math.floor(commit.keepStateVersions))
-      const kept = yield* stateRows(sql, target, commit.pipelineName, keep)
-      const oldest = kept[kept.length - 1]
-      if (kept.length < keep || oldest === undefined) return
-      yield* sql.unsafe(
-        `DELETE FROM ${q(target, STATE_TABLE)} WHERE pipeline_name = ${placeholder(dialect, 1)} AND _dlt_load_id < ${placeholder(dialect, 2)}`,
-        [commit.pipelineName, oldest.loadId]
-      )
-    })
-
-  const commitLoad = (sql: SqlClient.SqlClient, target: DatasetTarget, stager: Stager, commit: LoadCommit) =>
-    Effect.gen(function* () {
-      yield* dialect.lockPipeline(sql, target.dataset, commit.pipelineName)
-      yield* checkExpectation(sql, target, commit)
-      for (const table of commit.dropTables) {
-        yield* sql.unsafe(`DROP TABLE IF EXISTS ${q(target, table)}`)
-      }
-      for (const table of commit.tables) {
-        yield* ensureTable(sql, target, table)
-        if (table.writeDisposition === "replace") yield* sql.unsafe(`DELETE FROM ${q(target, table.name)}`)
-        yield* stager.apply(sql, table, q(target, table.name))
-      }
-      const now = new Date()
-      yield* sql.unsafe(
-        `INSERT INTO ${q(target, LOADS_TABLE)} (load_id, schema_name, status, inserted_at, schema_version_hash) VALUES (${placeholders(dialect, 5)})`,
-        [commit.loadId, commit.schemaName, 0, dialect.timestampParam(now), null]
-      )
-      if (Option.isSome(commit.state)) {
-        const state = commit.state.value
-        yield* sql.unsafe(
-          `INSERT INTO ${q(target, STATE_TABLE)} (version, engine_version, pipeline_name, state, created_at, version_hash, _dlt_load_id, _dlt_id) VALUES (${placeholders(dialect, 8)})`,
-          [
-            state.version,
-            state.engineVersion,
-            state.pipelineName,
-            state.state,
-            dialect.timestampParam(state.createdAt),
-            state.versionHash,
-            commit.loadId,
-            uniqueId()
-          ]
-        )
-        yield* pruneState(sql, target, commit)
-      }
-    })
-
-  const openLoad = (target: DatasetTarget, spoolDir: string): Effect.Effect<LoadJob, DestinationError, Scope.Scope> =>
+  const stage = (target: DatasetTarget, spoolDir: string): Effect.Effect<Stage, DestinationError, Scope.Scope> =>
     Effect.gen(function* () {
       const sql = yield* options.client(target)
       const stager = yield* options.stager(target, sql, spoolDir)
-      return {
-        write: stager.write,
-        commit: (commit) =>
-          Effect.gen(function* () {
-            // CREATE ... IF NOT EXISTS is not safe against a concurrent creator: first runs serialize
-            // here; once seen, the tables are not re-created on every commit
-            if (!knownSystemTables.has(target.dataset)) {
-              yield* sql
-                .withTransaction(
-                  Effect.zipRight(dialect.lockDataset(sql, target.dataset), ensureSystemTables(sql, target))
-                )
-                .pipe(retryReconnect, Effect.mapError(fail("create the system tables")))
-              knownSystemTables.add(target.dataset)
-            }
-            yield* stager.beforeCommit
-            yield* sql.withTransaction(commitLoad(sql, target, stager, commit)).pipe(
-              Effect.mapError((error) => (error instanceof StateConflict ? error : fail("commit the load")(error))),
-              // a connection that dies mid-transaction also fails the ROLLBACK, which @effect/sql
-              // raises as a defect; the load still did not commit, so it is a destination failure
-              Effect.catchAllCause((cause) =>
-                Option.match(Cause.failureOption(cause), {
-                  onSome: Effect.fail,
-                  onNone: () =>
-                    Option.match(
-                      Option.filter(
-                        Cause.dieOption(cause),
-                        (defect) => (defect as { _tag?: unknown } | null)?._tag === "SqlError"
-                      ),
-                      {
-                        onSome: (defect) => Effect.fail(fail("commit the load")(defect)),
-                        onNone: () => Effect.failCause(cause)
-                      }
-                    )
-                })
-              ),
-              // the dataset may have been dropped behind our back: check the tables again next time
-              Effect.tapError(() => Effect.sync(() => knownSystemTables.delete(target.dataset))),
-              Effect.ensuring(stager.afterCommit)
-            )
-          })
+      return { write: stager.write, [STAGER]: { owner, stager } } satisfies Staged
+    })
+
+  const transaction: DestinationShape["transaction"] = (target, txOptions, body) =>
+    Effect.gen(function* () {
+      const sql = yield* options.client(target)
+      const dataset = target.dataset
+      yield* systemTables(sql, dataset)
+      const stager = Option.flatMap(txOptions.stage, (s) => {
+        // the stager travels with the stage (a wrapper that spreads the stage keeps it)
+        const own = (s as Partial<Staged>)[STAGER]
+        return own !== undefined && own.owner === owner ? Option.some(own.stager) : Option.none()
+      })
+      if (Option.isSome(txOptions.stage) && Option.isNone(stager)) {
+        return yield* new DestinationError({
+          destination: options.name,
+          operation: "commit the load",
+          reason: "the stage was not made by this destination"
+        })
       }
+      const tx: Transaction = {
+        stateRows: (pipelineName, limit) => as("read the state rows")(stateRowsWith(sql, dataset, pipelineName, limit)),
+        readState: (pipelineName, loadId) => as("read a state row")(readStateWith(sql, dataset, pipelineName, loadId)),
+        dropTables: (tables) =>
+          as("drop tables")(
+            Effect.forEach(tables, (table) => sql`DROP TABLE IF EXISTS ${dialect.table(sql, dataset, table)}`, {
+              discard: true
+            })
+          ),
+        writeTables: (tables) =>
+          as("write the tables")(
+            Effect.forEach(
+              tables,
+              (table) =>
+                Effect.gen(function* () {
+                  yield* ensureTable(sql, dataset, table)
+                  const qualified = dialect.table(sql, dataset, table.name)
+                  if (table.writeDisposition === "replace") yield* sql`DELETE FROM ${qualified}`
+                  if (Option.isSome(stager)) yield* stager.value.apply(sql, table, qualified)
+                }),
+              { discard: true }
+            )
+          ),
+        insertLoad: (row) =>
+          as("insert the load row")(
+            sql`INSERT INTO ${dialect.table(sql, dataset, LOADS_TABLE)} (load_id, schema_name, status, inserted_at, schema_version_hash) VALUES (${row.loadId}, ${row.schemaName}, ${row.status}, ${dialect.timestampParam(row.insertedAt)}, ${row.schemaVersionHash})`
+          ),
+        insertState: (row) =>
+          as("insert the state row")(
+            sql`INSERT INTO ${dialect.table(sql, dataset, STATE_TABLE)} (version, engine_version, pipeline_name, state, created_at, version_hash, _dlt_load_id, _dlt_id) VALUES (${row.version}, ${row.engineVersion}, ${row.pipelineName}, ${row.state}, ${dialect.timestampParam(row.createdAt)}, ${row.versionHash}, ${row.loadId}, ${row.dltId})`
+          ),
+        deleteStatesBefore: (pipelineName, loadId) =>
+          as("prune old state rows")(
+            sql`DELETE FROM ${dialect.table(sql, dataset, STATE_TABLE)} WHERE pipeline_name = ${pipelineName} AND _dlt_load_id < ${loadId}`
+          )
+      }
+      // a pool can hand out a connection the server terminated a moment ago: BEGIN then fails with
+      // nothing done, and the transaction gets one more try on a fresh connection
+      let begun = false
+      const run = Effect.sync(() => {
+        begun = true
+      }).pipe(
+        Effect.zipRight(as("lock the pipeline's commits")(dialect.lockPipeline(sql, dataset, txOptions.pipelineName))),
+        Effect.zipRight(body(tx))
+      )
+      if (Option.isSome(stager)) yield* stager.value.beforeCommit
+      const fail = (error: unknown) =>
+        new DestinationError({
+          destination: options.name,
+          operation: "commit the load",
+          reason: (options.describeError ?? causeText)(error),
+          cause: error
+        })
+      return yield* sql.withTransaction(run).pipe(
+        Effect.retry({ times: 1, while: (error) => !begun && isSqlError(error) && isConnectionLost(error) }),
+        // a SqlError here is BEGIN itself; COMMIT and ROLLBACK on a connection the server killed are
+        // raised as defects
+        Effect.catchIf(
+          (error): error is SqlError.SqlError => isSqlError(error),
+          (error) => Effect.fail(fail(error))
+        ),
+        Effect.catchSomeDefect((defect) =>
+          isSqlError(defect) ? Option.some(Effect.fail(fail(defect))) : Option.none()
+        ),
+        // the dataset may have been dropped behind our back: check the tables again next time
+        Effect.tapError(() => Effect.sync(() => knownSystemTables.delete(dataset))),
+        Effect.ensuring(Option.isSome(stager) ? stager.value.afterCommit : Effect.void)
+      )
     })
 
   const dataset = (target: DatasetTarget): Effect.Effect<DatasetAccess, DestinationError> =>
-    Effect.map(options.client(target), (sql) => ({
-      name: target.dataset,
-      sql: Option.some(sql),
-      table: (name) => q(target, name),
-      tableExists: (name) =>
-        dialect
-          .describeTable(sql, target.dataset, name)
-          .pipe(Effect.map(Option.isSome), Effect.mapError(fail("read a table"))),
-      rows: (table) =>
-        sql
-          .unsafe<Record<string, unknown>>(`SELECT * FROM ${q(target, table)}`)
-          .pipe(Effect.mapError(fail(`read ${table}`))),
-      execute: (statement, params) =>
-        sql.unsafe<Record<string, unknown>>(statement, params ?? []).pipe(Effect.mapError(fail("run a query")))
-    }))
+    Effect.map(options.client(target), (sql) => {
+      const table = (name: string) => dialect.table(sql, target.dataset, name)
+      return {
+        name: target.dataset,
+        sql: Option.some(sql),
+        table: (name) => sql`${table(name)}`.compile()[0],
+        tableExists: (name) =>
+          read("read a table", Effect.map(dialect.describeTable(sql, target.dataset, name), Option.isSome)),
+        rows: (name) => read(`read ${name}`, sql<Record<string, unknown>>`SELECT * FROM ${table(name)}`),
+        execute: (statement, params) =>
+          as("run a query")(sql.unsafe<Record<string, unknown>>(statement, params === undefined ? [] : [...params]))
+      }
+    })
 
   return {
     name: options.name,
     type: options.type,
-    location: options.location,
+    identity: options.identity,
+    location: options.location ?? ((target) => `${options.identity(target)}#${target.dataset}`),
     datasetExists: (target) =>
       withClient(target, "check the dataset", (sql) => dialect.datasetExists(sql, target.dataset)),
-    newestState: (target, pipelineName) =>
-      withClient(target, "read the newest state", (sql) =>
-        Effect.map(stateRows(sql, target, pipelineName, 1), (rows) => Option.fromNullable(rows[0]))
-      ),
-    stateHistory: (target, pipelineName, limit) =>
-      withClient(target, "read the state history", (sql) => stateRows(sql, target, pipelineName, limit)),
+    stateRows: (target, pipelineName, limit) =>
+      withClient(target, "read the state rows", (sql) => stateRowsWith(sql, target.dataset, pipelineName, limit)),
+    readState: (target, pipelineName, loadId) =>
+      withClient(target, "read a state row", (sql) => readStateWith(sql, target.dataset, pipelineName, loadId)),
     describeTables: (target, tables) =>
       withClient(target, "describe tables", (sql) =>
         Effect.gen(function* () {
@@ -392,7 +425,8 @@ export const make = (options: SqlDestinationOptions): DestinationShape => {
           return result as ReadonlyMap<string, ReadonlyArray<ExistingColumn>>
         })
       ),
-    openLoad,
+    stage,
+    transaction,
     dataset,
     dropDataset: (target) =>
       withClient(target, "drop the dataset", (sql) =>
@@ -404,57 +438,17 @@ export const make = (options: SqlDestinationOptions): DestinationShape => {
   }
 }
 
-const placeholder = (dialect: SqlDialect, n: number): string => dialect.placeholder(n)
-
-const placeholders = (dialect: SqlDialect, count: number): string =>
-  Array.from({ length: count }, (_, i) => placeholder(dialect, i + 1)).join(", ")
-
-const ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-
-// ids are cut from a pooled block of random bytes: one getRandomValues call per 4,096 ids instead
-// of one per row (it was the single largest cost of a bulk load)
-const ID_LENGTH = 14
-const POOL_IDS = 4096
-const idPool = new Uint8Array(ID_LENGTH * POOL_IDS)
-let idOffset = idPool.length
-
 /**
- * A 14-character random id, the shape of dlt's `_dlt_id`.
- *
- * @since 0.1.0
- */
-export const uniqueId = (): string => {
-  if (idOffset + ID_LENGTH > idPool.length) {
-    globalThis.crypto.getRandomValues(idPool)
-    idOffset = 0
-  }
-  let out = ""
-  for (let i = idOffset; i < idOffset + ID_LENGTH; i++) out += ID_ALPHABET[idPool[i]! & 63]
-  idOffset += ID_LENGTH
-  return out
-}
-
-let lastLoadId = ""
-
-/**
- * dlt's load id: unix seconds with microseconds, as text, sorting after `after` and after every id
- * made in this process.
- *
- * @since 0.1.0
- */
-export const nextLoadId = (after: Option.Option<string>): string => {
-  let id = (Date.now() / 1000).toFixed(6)
-  for (const previous of [lastLoadId, Option.getOrElse(after, () => "")]) {
-    if (previous !== "" && id <= previous) id = (Number(previous) + 0.000001).toFixed(6)
-  }
-  lastLoadId = id
-  return id
-}
-
-/**
- * The columns of a batch as SQL identifiers, in order.
+ * The columns of a batch as SQL identifiers, in order (for hand-written bulk statements).
  *
  * @since 0.1.0
  */
 export const columnList = (columns: ReadonlyArray<Column>): string =>
   columns.map((c) => quoteIdentifier(c.name)).join(", ")
+
+/**
+ * A double-quoted SQL identifier (PostgreSQL and SQLite), for statements built outside @effect/sql.
+ *
+ * @since 0.1.0
+ */
+export const quoteIdentifier = (name: string): string => `"${name.replaceAll('"', '""')}"`

@@ -8,7 +8,7 @@
 import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
 import * as Reactivity from "@effect/experimental/Reactivity"
-import type { SqlClient } from "@effect/sql"
+import type { SqlClient, Statement } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { Config, Duration, Effect, Either, Layer, Option, Redacted, type Scope } from "effect"
 import { type DatasetTarget, Destination, DestinationError } from "./Destination.js"
@@ -42,36 +42,33 @@ const MAX_IDENTIFIER_BYTES = 63
 export const dialect: SqlDestination.SqlDialect = {
   columnType: (type) => (type === "timestamp" ? "timestamptz" : TYPES[type]),
   fromSqlType: (sqlType) => FROM_SQL.get(sqlType.toLowerCase()) ?? null,
-  qualify: (dataset, table) => `${q(dataset)}.${q(table)}`,
-  ensureDataset: (sql, dataset) => Effect.asVoid(sql.unsafe(`CREATE SCHEMA IF NOT EXISTS ${q(dataset)}`)),
+  table: (sql, dataset, table) => sql`${sql(dataset)}.${sql(table)}`,
+  ensureDataset: (sql, dataset) => Effect.asVoid(sql`CREATE SCHEMA IF NOT EXISTS ${sql(dataset)}`),
   datasetExists: (sql, dataset) =>
     Effect.map(
-      sql.unsafe<{ one: number }>("SELECT 1 AS one FROM information_schema.schemata WHERE schema_name = $1", [dataset]),
+      sql<{ one: number }>`SELECT 1 AS one FROM pg_namespace WHERE nspname = ${dataset}`,
       (rows) => rows.length > 0
     ),
   describeTable: (sql, dataset, table) =>
     Effect.map(
-      sql.unsafe<{ column_name: string; data_type: string }>(
-        // pg_catalog answers in a fraction of information_schema's time, which matters on every commit
-        "SELECT a.attname AS column_name, format_type(a.atttypid, a.atttypmod) AS data_type FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
-        [`${q(dataset)}.${q(table)}`]
-      ),
+      // pg_catalog answers in a fraction of information_schema's time, which matters on every commit
+      sql<{
+        column_name: string
+        data_type: string
+      }>`SELECT a.attname AS column_name, format_type(a.atttypid, a.atttypmod) AS data_type FROM pg_attribute a WHERE a.attrelid = to_regclass(${`${q(dataset)}.${q(table)}`}) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`,
       (rows) =>
         rows.length === 0
           ? Option.none()
           : Option.some(rows.map((r) => ({ name: r.column_name, sqlType: r.data_type })))
     ),
-  dropDataset: (sql, dataset) => Effect.asVoid(sql.unsafe(`DROP SCHEMA IF EXISTS ${q(dataset)} CASCADE`)),
+  dropDataset: (sql, dataset) => Effect.asVoid(sql`DROP SCHEMA IF EXISTS ${sql(dataset)} CASCADE`),
   lockDataset: (sql, dataset) =>
-    Effect.asVoid(sql.unsafe("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", [`pipestate\u0001${dataset}`])),
+    Effect.asVoid(sql`SELECT pg_advisory_xact_lock(hashtextextended(${`pipestate\u0001${dataset}`}, 0))`),
   lockPipeline: (sql, dataset, pipelineName) =>
-    Effect.asVoid(
-      sql.unsafe("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", [`${dataset}\u0001${pipelineName}`])
-    ),
+    Effect.asVoid(sql`SELECT pg_advisory_xact_lock(hashtextextended(${`${dataset}\u0001${pipelineName}`}, 0))`),
   timestampParam: (date) => date,
   parseTimestamp: (value) => (value instanceof Date ? value : new Date(String(value))),
-  addColumn: "ADD COLUMN IF NOT EXISTS",
-  placeholder: (index) => `$${index}`
+  addColumnIfNotExists: true
 }
 
 interface Segment {
@@ -147,7 +144,7 @@ export const makeStager = (
         )
       })
 
-    const apply = (sql: SqlClient.SqlClient, table: TableSchema, qualified: string) =>
+    const apply = (sql: SqlClient.SqlClient, table: TableSchema, qualified: Statement.Fragment) =>
       Effect.gen(function* () {
         const list = segments.get(table.name)
         if (list === undefined || list.length === 0) return
@@ -161,9 +158,10 @@ export const makeStager = (
           }
           return
         }
-        const stage = q(`_pipestate_stage_${table.name}`.slice(0, MAX_IDENTIFIER_BYTES))
-        yield* sql.unsafe(`CREATE TEMP TABLE ${stage} (LIKE ${qualified}) ON COMMIT DROP`)
-        yield* sql.unsafe(`ALTER TABLE ${stage} ADD COLUMN "_pipestate_seq" bigserial`)
+        const stageName = `_pipestate_stage_${table.name}`.slice(0, MAX_IDENTIFIER_BYTES)
+        const stage = q(stageName)
+        yield* sql`CREATE TEMP TABLE ${sql(stageName)} (LIKE ${qualified}) ON COMMIT DROP`
+        yield* sql`ALTER TABLE ${sql(stageName)} ADD COLUMN "_pipestate_seq" bigserial`
         for (const segment of list) {
           const columns = segment.columns.map((c) => q(c.name)).join(", ")
           yield* copyFromFile(
@@ -173,13 +171,14 @@ export const makeStager = (
             { table: table.name }
           ).pipe(Effect.mapError(fail(`copy rows into ${table.name}`)))
         }
-        const all = table.columns.map((c) => q(c.name)).join(", ")
-        const match = table.primaryKey.map((k) => `t.${q(k)} = s.${q(k)}`).join(" AND ")
-        yield* sql.unsafe(`DELETE FROM ${qualified} t USING (SELECT DISTINCT ${key} FROM ${stage}) s WHERE ${match}`)
+        const ids = (names: ReadonlyArray<string>) => sql.csv(names.map((name) => sql`${sql(name)}`))
+        const all = ids(table.columns.map((c) => c.name))
+        const keys = ids(table.primaryKey)
+        const match = sql.and(table.primaryKey.map((k) => sql`t.${sql(k)} = s.${sql(k)}`))
+        const staged = sql`${sql(stageName)}`
+        yield* sql`DELETE FROM ${qualified} t USING (SELECT DISTINCT ${keys} FROM ${staged}) s WHERE ${match}`
         // the last record of a key wins, as when the rows were upserted one by one
-        yield* sql.unsafe(
-          `INSERT INTO ${qualified} (${all}) SELECT ${all} FROM (SELECT DISTINCT ON (${key}) * FROM ${stage} ORDER BY ${key}, "_pipestate_seq" DESC) latest`
-        )
+        yield* sql`INSERT INTO ${qualified} (${all}) SELECT ${all} FROM (SELECT DISTINCT ON (${keys}) * FROM ${staged} ORDER BY ${keys}, "_pipestate_seq" DESC) latest`
       })
 
     return {
@@ -321,8 +320,7 @@ export const make = (options: PostgresOptions) =>
     return SqlDestination.make({
       name: "postgres",
       type: "pipestate.destinations.postgres",
-      location: (target) =>
-        `postgres://${endpoint.user}@${endpoint.host}:${endpoint.port}/${endpoint.database}#${target.dataset}`,
+      identity: () => `postgres://${endpoint.user}@${endpoint.host}:${endpoint.port}/${endpoint.database}`,
       dialect,
       client: (target) =>
         Buffer.byteLength(target.dataset) > MAX_IDENTIFIER_BYTES

@@ -4,13 +4,15 @@
  *
  * @since 0.1.0
  */
+import { randomBytes } from "node:crypto"
+import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
 import * as Reactivity from "@effect/experimental/Reactivity"
-import type { SqlClient } from "@effect/sql"
+import type { SqlClient, Statement } from "@effect/sql"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import Sqlite from "better-sqlite3"
 import { BigDecimal, Effect, Layer, Option, Scope } from "effect"
-import { type DatasetTarget, Destination, DestinationError } from "./Destination.js"
+import { type DatasetTarget, Destination, DestinationError, LOADS_TABLE } from "./Destination.js"
 import * as SqlDestination from "./SqlDestination.js"
 import type { Cell, ColumnType, RowBatch, TableSchema } from "./TableSchema.js"
 
@@ -31,6 +33,26 @@ const FROM_SQL = new Map(Object.entries(TYPES).map(([type, sql]) => [sql, type a
 const q = SqlDestination.quoteIdentifier
 
 /**
+ * A timestamp as dlt's SQLite destination stores it: naive UTC wall time with six fraction digits,
+ * `2026-11-29 16:28:54.191953` (what SQLAlchemy writes for a `DateTime` column).
+ *
+ * @since 0.1.0
+ */
+export const formatTimestamp = (date: Date): string => `${date.toISOString().slice(0, 23).replace("T", " ")}000`
+
+const DLT_TIMESTAMP = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(?:\.\d+)?$/
+
+/**
+ * Reads a SQLite timestamp in dlt's form (naive, UTC) or as ISO 8601 text (older pipestate datasets).
+ *
+ * @since 0.1.0
+ */
+export const parseTimestamp = (value: unknown): Date => {
+  const text = String(value)
+  return new Date(DLT_TIMESTAMP.test(text) ? `${text.replace(" ", "T")}Z` : text)
+}
+
+/**
  * SQLite's dialect. A dataset is a database file (or an in-memory database), so tables are
  * qualified by `main`, which keeps them apart from an attached staging database.
  *
@@ -39,35 +61,32 @@ const q = SqlDestination.quoteIdentifier
 export const dialect: SqlDestination.SqlDialect = {
   columnType: (type) => TYPES[type],
   fromSqlType: (sqlType) => FROM_SQL.get(sqlType.toUpperCase()) ?? null,
-  qualify: (_dataset, table) => `"main".${q(table)}`,
+  table: (sql, _dataset, table) => sql`main.${sql(table)}`,
   ensureDataset: () => Effect.void,
   datasetExists: (sql) =>
     Effect.map(
-      sql.unsafe<{ name: string }>("SELECT name FROM main.sqlite_master WHERE type = 'table' AND name = ?", [
-        SqlDestination.LOADS_TABLE
-      ]),
+      sql<{ name: string }>`SELECT name FROM main.sqlite_master WHERE type = 'table' AND name = ${LOADS_TABLE}`,
       (rows) => rows.length > 0
     ),
   describeTable: (sql, _dataset, table) =>
     Effect.map(
-      sql.unsafe<{ name: string; type: string }>("SELECT name, type FROM pragma_table_info(?, 'main')", [table]),
+      sql<{ name: string; type: string }>`SELECT name, type FROM pragma_table_info(${table}, 'main')`,
       (rows) => (rows.length === 0 ? Option.none() : Option.some(rows.map((r) => ({ name: r.name, sqlType: r.type }))))
     ),
   dropDataset: (sql) =>
     Effect.gen(function* () {
-      const tables = yield* sql.unsafe<{ name: string }>(
-        "SELECT name FROM main.sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-      )
-      for (const { name } of tables) yield* sql.unsafe(`DROP TABLE IF EXISTS "main".${q(name)}`)
+      const tables = yield* sql<{
+        name: string
+      }>`SELECT name FROM main.sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`
+      for (const { name } of tables) yield* sql`DROP TABLE IF EXISTS main.${sql(name)}`
     }),
   lockDataset: () => Effect.void,
   // one connection per database file serializes this process's commits; other processes meet
   // SQLite's own write lock
   lockPipeline: () => Effect.void,
-  timestampParam: (date) => date.toISOString(),
-  parseTimestamp: (value) => new Date(String(value)),
-  addColumn: "ADD COLUMN",
-  placeholder: () => "?"
+  timestampParam: (date) => formatTimestamp(date),
+  parseTimestamp: (value) => parseTimestamp(value),
+  addColumnIfNotExists: false
 }
 
 /** how each column type is bound by better-sqlite3, which takes no Date, boolean or object */
@@ -116,7 +135,7 @@ export const makeStager = (
     const staged = new Map<string, Map<string, ColumnType>>()
     const inserts = new Map<string, Sqlite.Statement>()
     const lock = yield* Effect.makeSemaphore(1)
-    const alias = `stage_${SqlDestination.uniqueId().replace(/[^A-Za-z0-9]/g, "x")}`
+    const alias = `stage_${randomBytes(6).toString("hex")}`
 
     const stageBatch = (table: TableSchema, batch: RowBatch): void => {
       const stage = open()
@@ -164,20 +183,20 @@ export const makeStager = (
             Effect.try({ try: () => stageBatch(table, batch), catch: fail(`stage rows of ${table.name}`) })
           )
 
-    const apply = (_sql: SqlClient.SqlClient) => (sql: SqlClient.SqlClient, table: TableSchema, qualified: string) =>
+    const apply = (sql: SqlClient.SqlClient, table: TableSchema, qualified: Statement.Fragment) =>
       Effect.gen(function* () {
         const columns = staged.get(table.name)
         if (columns === undefined) return
-        const list = [...columns.keys()].map(q).join(", ")
-        const source = `${q(alias)}.${q(table.name)}`
-        const key = table.primaryKey.map(q).join(", ")
-        if (table.writeDisposition === "merge" && key !== "") {
-          yield* sql.unsafe(`DELETE FROM ${qualified} WHERE (${key}) IN (SELECT ${key} FROM ${source})`)
-          yield* sql.unsafe(
-            `INSERT INTO ${qualified} (${list}) SELECT ${list} FROM ${source} WHERE rowid IN (SELECT max(rowid) FROM ${source} GROUP BY ${key}) ORDER BY rowid`
-          )
+        const ids = (names: ReadonlyArray<string>) => sql.csv(names.map((name) => sql`${sql(name)}`))
+        const list = ids([...columns.keys()])
+        const source = sql`${sql(alias)}.${sql(table.name)}`
+        if (table.writeDisposition === "merge" && table.primaryKey.length > 0) {
+          const key = ids(table.primaryKey)
+          yield* sql`DELETE FROM ${qualified} WHERE (${key}) IN (SELECT ${key} FROM ${source})`
+          // the last record of a key wins, as when the rows were upserted one by one
+          yield* sql`INSERT INTO ${qualified} (${list}) SELECT ${list} FROM ${source} WHERE rowid IN (SELECT max(rowid) FROM ${source} GROUP BY ${key}) ORDER BY rowid`
         } else {
-          yield* sql.unsafe(`INSERT INTO ${qualified} (${list}) SELECT ${list} FROM ${source} ORDER BY rowid`)
+          yield* sql`INSERT INTO ${qualified} (${list}) SELECT ${list} FROM ${source} ORDER BY rowid`
         }
       })
 
@@ -193,7 +212,7 @@ export const makeStager = (
       afterCommit: Effect.suspend(() =>
         staged.size === 0 ? Effect.void : sql.unsafe(`DETACH DATABASE ${q(alias)}`).pipe(Effect.ignore)
       ),
-      apply: apply(sql)
+      apply
     })
     return { attachTo }
   })
@@ -217,7 +236,21 @@ const clientCache = (
         Effect.suspend(() => {
           const cached = clients.get(key)
           if (cached !== undefined) return Effect.succeed(cached)
-          return SqliteClient.make({ filename }).pipe(
+          // a configured directory that does not exist yet is created, as a server creates a schema
+          const directory =
+            filename === ":memory:"
+              ? Effect.void
+              : Effect.try({
+                  try: () => void NodeFs.mkdirSync(NodePath.dirname(filename), { recursive: true }),
+                  catch: (error) =>
+                    new DestinationError({
+                      destination,
+                      operation: `create the directory of ${filename}`,
+                      reason: error instanceof Error ? error.message : String(error),
+                      cause: error
+                    })
+                })
+          return Effect.zipRight(directory, SqliteClient.make({ filename })).pipe(
             Effect.provide(Reactivity.layer),
             Scope.extend(scope),
             Effect.catchAllDefect((defect) =>
@@ -243,6 +276,7 @@ const clientCache = (
 const makeSqlite = (options: {
   readonly name: string
   readonly filenameFor: (target: DatasetTarget) => string
+  readonly identity: (target: DatasetTarget) => string
   readonly location: (target: DatasetTarget) => string
 }) =>
   Effect.gen(function* () {
@@ -250,6 +284,7 @@ const makeSqlite = (options: {
     return SqlDestination.make({
       name: options.name,
       type: `pipestate.destinations.${options.name}`,
+      identity: options.identity,
       location: options.location,
       dialect,
       client,
@@ -281,7 +316,10 @@ export interface SqliteOptions {
 export const layer = (options: SqliteOptions = {}): Layer.Layer<Destination> => {
   const filenameFor = (target: DatasetTarget) =>
     NodePath.resolve(options.path ?? NodePath.join(options.directory ?? target.pipelineDir, `${target.dataset}.sqlite`))
-  return Layer.scoped(Destination, makeSqlite({ name: "sqlite", filenameFor, location: filenameFor }))
+  return Layer.scoped(
+    Destination,
+    makeSqlite({ name: "sqlite", filenameFor, identity: filenameFor, location: filenameFor })
+  )
 }
 
 /**
@@ -302,6 +340,7 @@ export const memoryLayer = (): Layer.Layer<Destination> =>
     makeSqlite({
       name: "memory",
       filenameFor: () => ":memory:",
+      identity: () => "memory",
       location: (target) => `memory:${target.dataset}`
     })
   )

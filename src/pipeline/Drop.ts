@@ -35,16 +35,15 @@
  * @since 0.1.0
  */
 import { Effect, Either, Schema } from "effect"
-import { Destination, type DestinationError, type StateConflict } from "../destination/Destination.js"
+import type { Destination, DestinationError, StateConflict } from "../destination/Destination.js"
 import * as PipelineState from "../state/PipelineState.js"
-import type * as StateBlob from "../state/StateBlob.js"
 import * as StatePath from "../state/StatePath.js"
 import type { NonSerializableStateValue } from "../state/StateValue.js"
-import * as History from "./History.js"
+import * as StateVersion from "../state/StateVersion.js"
 import { normalizeIdentifier } from "./Normalize.js"
-import { Pipeline } from "./Pipeline.js"
+import type { Pipeline } from "./PipelineConfig.js"
 import type { Resource } from "./Resource.js"
-import type * as WorkingDir from "./WorkingDir.js"
+import * as Session from "./Session.js"
 
 // ---------------------------------------------------------------------------------------------
 // Errors
@@ -386,6 +385,8 @@ export interface DropPreview {
   readonly presentTables: ReadonlyArray<string>
   /** the state version the drop starts from */
   readonly fromVersion: number
+  /** the state version the drop commits */
+  readonly toVersion: number
 }
 
 /**
@@ -442,52 +443,43 @@ export const apply = <E = never, R = never>(
   | EmptySelection
   | DestinationError
   | StateConflict
-  | StateBlob.InvalidStateBlob
-  | WorkingDir.CorruptStateFile
-  | WorkingDir.WorkingDirError
-  | WorkingDir.PipelineLocked
+  | Session.OpenError
   | NonSerializableStateValue,
   R | Pipeline | Destination
 > =>
-  Effect.gen(function* () {
-    const pipeline = yield* Pipeline
-    const destination = yield* Destination
-    return yield* Effect.scoped(
-      Effect.gen(function* () {
-        const { config, workingDir } = pipeline
-        const target = { dataset: config.dataset, pipelineDir: workingDir.dir }
-        yield* workingDir.lock
-        const opened = yield* History.openForChange(pipeline, destination)
-        const dropPlan = yield* plan(opened.state, options)
-        const present: ReadonlyMap<string, unknown> =
-          dropPlan.tables.length === 0 ? new Map() : yield* destination.describeTables(target, dropPlan.tables)
-        const preview: DropPreview = {
-          plan: dropPlan,
-          pipelineName: config.name,
-          dataset: config.dataset,
-          location: destination.location(target),
-          presentTables: dropPlan.tables.filter((t) => present.has(t)),
-          fromVersion: opened.state._state_version
-        }
-        if (dropPlan.isEmpty) return { _tag: "NothingToDrop", preview } as const
-        if (options.dryRun === true) return { _tag: "DryRun", preview } as const
-        if (options.confirm !== undefined && !(yield* options.confirm(preview))) {
-          return { _tag: "Cancelled", preview } as const
-        }
-        const hash = yield* PipelineState.versionHash(dropPlan.state)
-        // a drop is always a new version, whatever dlt's first-hash rule would say
-        const next: PipelineState.PipelineState = {
-          ...dropPlan.state,
-          _state_version: opened.state._state_version + 1,
-          _version_hash: hash
-        }
-        const { loadId } = yield* History.commitVersion(pipeline, destination, {
-          state: next,
-          expected: opened.expected,
-          newestLoadId: opened.newestLoadId,
-          dropTables: dropPlan.tables
-        })
-        return { _tag: "Dropped", preview, version: next._state_version, versionHash: hash, loadId } as const
+  Effect.scoped(
+    Effect.gen(function* () {
+      const session = yield* Session.open({ restore: true })
+      const { config, destination, datasetTarget } = session
+      const dropPlan = yield* plan(session.state, options)
+      const present: ReadonlyMap<string, unknown> =
+        dropPlan.tables.length === 0 ? new Map() : yield* destination.describeTables(datasetTarget, dropPlan.tables)
+      const next = yield* StateVersion.next(dropPlan.state, null)
+      const preview: DropPreview = {
+        plan: dropPlan,
+        pipelineName: config.name,
+        dataset: config.dataset,
+        location: destination.location(datasetTarget),
+        presentTables: dropPlan.tables.filter((t) => present.has(t)),
+        fromVersion: session.state._state_version,
+        toVersion: next.state._state_version
+      }
+      if (dropPlan.isEmpty) return { _tag: "NothingToDrop", preview } as const
+      if (options.dryRun === true) return { _tag: "DryRun", preview } as const
+      if (options.confirm !== undefined && !(yield* options.confirm(preview))) {
+        return { _tag: "Cancelled", preview } as const
+      }
+      const committed = yield* session.commit({
+        draft: dropPlan.state,
+        schemaName: dropPlan.state.default_schema_name ?? Object.keys(session.state.sources)[0] ?? config.name,
+        dropTables: dropPlan.tables
       })
-    )
-  })
+      return {
+        _tag: "Dropped",
+        preview,
+        version: committed.state._state_version,
+        versionHash: committed.state._version_hash ?? "",
+        loadId: committed.loadId ?? ""
+      } as const
+    })
+  ).pipe(Effect.withSpan("pipestate.drop"))

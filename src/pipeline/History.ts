@@ -30,17 +30,14 @@ import {
   Destination,
   type DestinationError,
   type DestinationShape,
-  type Expectation,
   type StateConflict,
-  type StoredState
+  type StateRowInfo
 } from "../destination/Destination.js"
-import { nextLoadId } from "../destination/SqlDestination.js"
-import * as PipelineState from "../state/PipelineState.js"
-import * as StateBlob from "../state/StateBlob.js"
 import type { NonSerializableStateValue } from "../state/StateValue.js"
-import { Pipeline, type PipelineShape } from "./Pipeline.js"
+import * as Version from "../state/StateVersion.js"
+import { Pipeline } from "./PipelineConfig.js"
+import * as Session from "./Session.js"
 import * as StateSync from "./StateSync.js"
-import type * as WorkingDir from "./WorkingDir.js"
 
 // ---------------------------------------------------------------------------------------------
 // Model
@@ -94,27 +91,16 @@ export class VersionNotFound extends Schema.TaggedError<VersionNotFound>()("Vers
 }
 
 /**
- * The destination holds no state for the pipeline, so there is nothing to restore or drop from.
- *
- * @example
- * ```ts
- * // pipeline chess_pipeline: dataset chess_data (/p/chess_data.sqlite) holds no state of this pipeline ...
- * ```
+ * The destination holds no state for the pipeline, so there is nothing to restore from.
  *
  * @since 0.1.0
  */
-export class NoStateInDestination extends Schema.TaggedError<NoStateInDestination>()("NoStateInDestination", {
-  pipelineName: Schema.String,
-  dataset: Schema.String,
-  location: Schema.String
-}) {
-  override get message(): string {
-    return (
-      `pipeline ${this.pipelineName}: dataset ${this.dataset} (${this.location}) holds no state of this pipeline. ` +
-      "Check the destination and dataset (--destination, --url, --dataset), or run the pipeline first."
-    )
-  }
-}
+export const NoStateInDestination = Session.NoStateInDestination
+
+/**
+ * @since 0.1.0
+ */
+export type NoStateInDestination = Session.NoStateInDestination
 
 // "3, 5, 7..12" for messages: runs of consecutive versions are collapsed
 const describeVersions = (versions: ReadonlyArray<number>): string => {
@@ -135,17 +121,12 @@ const describeVersions = (versions: ReadonlyArray<number>): string => {
   return runs.join(", ")
 }
 
-const toVersion = (row: StoredState): StateVersion => ({
+const toVersion = (row: StateRowInfo): StateVersion => ({
   version: row.version,
   hash: row.versionHash,
   loadId: row.loadId,
   createdAt: row.createdAt,
   engineVersion: row.engineVersion
-})
-
-const targetOf = (pipeline: PipelineShape): DatasetTarget => ({
-  dataset: pipeline.config.dataset,
-  pipelineDir: pipeline.workingDir.dir
 })
 
 // ---------------------------------------------------------------------------------------------
@@ -168,10 +149,14 @@ export const list = (
   options: { readonly limit?: number } = {}
 ): Effect.Effect<ReadonlyArray<StateVersion>, DestinationError, Pipeline | Destination> =>
   Effect.gen(function* () {
-    const pipeline = yield* Pipeline
+    const { config, workingDir } = yield* Pipeline
     const destination = yield* Destination
     const limit = Math.max(1, Math.floor(options.limit ?? 20))
-    const rows = yield* destination.stateHistory(targetOf(pipeline), pipeline.config.name, limit)
+    const rows = yield* destination.stateRows(
+      { dataset: config.dataset, pipelineDir: workingDir.dir },
+      config.name,
+      limit
+    )
     return rows.map(toVersion)
   })
 
@@ -181,14 +166,14 @@ const findVersion = (
   destination: DestinationShape,
   target: DatasetTarget,
   pipelineName: string,
-  newest: StoredState,
+  newest: StateRowInfo,
   version: number
-): Effect.Effect<StoredState, DestinationError | VersionNotFound> =>
+): Effect.Effect<StateRowInfo, DestinationError | VersionNotFound> =>
   Effect.gen(function* () {
     if (version === newest.version) return newest
     let limit = Math.max(2, newest.version - version + 1)
     for (;;) {
-      const rows = yield* destination.stateHistory(target, pipelineName, limit)
+      const rows = yield* destination.stateRows(target, pipelineName, limit)
       const found = rows.find((row) => row.version === version)
       if (found !== undefined) return found
       if (rows.length < limit) {
@@ -201,99 +186,6 @@ const findVersion = (
       }
       limit *= 2
     }
-  })
-
-// ---------------------------------------------------------------------------------------------
-// Committing a version
-// ---------------------------------------------------------------------------------------------
-
-/**
- * What {@link commitVersion} commits.
- *
- * @since 0.1.0
- */
-export interface CommitVersion {
-  /** the new document, version and hash already set (see `PipelineState.bumpVersion`) */
-  readonly state: PipelineState.PipelineState
-  /** what the destination's newest state must still be */
-  readonly expected: Expectation
-  /** the newest load id seen, so the new load id sorts after it */
-  readonly newestLoadId: Option.Option<string>
-  /** tables dropped in the same transaction (`_dlt*` tables must not be listed) */
-  readonly dropTables: ReadonlyArray<string>
-}
-
-/**
- * Commits a state as a new version, in a load of its own (a new `_dlt_loads` row), in ONE
- * transaction with the drop of `dropTables`; then writes it to the working dir. The caller holds
- * the working-dir lock. A `StateConflict` means another run committed in between: nothing was
- * written.
- *
- * @example
- * ```ts
- * const next = yield* PipelineState.bumpVersion(changed)
- * yield* History.commitVersion(pipeline, destination, { state: next, expected, newestLoadId, dropTables: ["players_games"] })
- * ```
- *
- * @since 0.1.0
- */
-export const commitVersion = (
-  pipeline: PipelineShape,
-  destination: DestinationShape,
-  commit: CommitVersion
-): Effect.Effect<
-  { readonly loadId: string },
-  DestinationError | StateConflict | WorkingDir.WorkingDirError | NonSerializableStateValue
-> =>
-  Effect.scoped(
-    Effect.gen(function* () {
-      const { config, workingDir } = pipeline
-      const state = commit.state
-      const blob = yield* StateBlob.encode(state)
-      const loadId = nextLoadId(commit.newestLoadId)
-      const spoolDir = yield* workingDir.makeSpool(loadId)
-      const job = yield* destination.openLoad(targetOf(pipeline), spoolDir)
-      yield* job.commit({
-        loadId,
-        schemaName: state.default_schema_name ?? Object.keys(state.sources)[0] ?? config.name,
-        pipelineName: config.name,
-        tables: [],
-        state: Option.some({
-          version: state._state_version,
-          engineVersion: state._state_engine_version,
-          pipelineName: config.name,
-          state: blob,
-          versionHash: state._version_hash ?? "",
-          createdAt: new Date()
-        }),
-        expected: commit.expected,
-        dropTables: commit.dropTables.filter((table) => !table.startsWith("_dlt")),
-        keepStateVersions: config.keepStateVersions
-      })
-      yield* workingDir.writeState({ ...state, _local: { ...state._local, first_run: false } })
-      return { loadId }
-    })
-  )
-
-/**
- * The state a drop or restore starts from: the local one or the destination's newest, by the
- * rules of `StateSync.open`, without writing anything locally (a dry run or a refused
- * confirmation must leave the working dir as it was). The caller holds the lock.
- *
- * @since 0.1.0
- */
-export const openForChange = (
-  pipeline: PipelineShape,
-  destination: DestinationShape
-): Effect.Effect<
-  StateSync.Opened,
-  DestinationError | StateBlob.InvalidStateBlob | WorkingDir.CorruptStateFile | WorkingDir.WorkingDirError
-> =>
-  StateSync.open({ ...pipeline.workingDir, writeState: () => Effect.void }, destination, {
-    pipelineName: pipeline.config.name,
-    target: targetOf(pipeline),
-    restoreFromDestination: true,
-    ignoreLocal: false
   })
 
 // ---------------------------------------------------------------------------------------------
@@ -369,69 +261,61 @@ export const restore = <E = never, R = never>(
   | NoStateInDestination
   | DestinationError
   | StateConflict
-  | StateBlob.InvalidStateBlob
-  | WorkingDir.CorruptStateFile
-  | WorkingDir.WorkingDirError
-  | WorkingDir.PipelineLocked
+  | Session.OpenError
   | NonSerializableStateValue,
   R | Pipeline | Destination
 > =>
-  Effect.gen(function* () {
-    const pipeline = yield* Pipeline
-    const destination = yield* Destination
-    return yield* Effect.scoped(
-      Effect.gen(function* () {
-        const { config, workingDir } = pipeline
-        const target = targetOf(pipeline)
-        yield* workingDir.lock
-        const remote = yield* destination.newestState(target, config.name)
-        if (Option.isNone(remote)) {
-          return yield* new NoStateInDestination({
-            pipelineName: config.name,
-            dataset: config.dataset,
-            location: destination.location(target)
-          })
-        }
-        const newest = remote.value
-        const found = yield* findVersion(destination, target, config.name, newest, options.version)
-        const old = yield* StateSync.decodeStored(found, config.name)
-        const local = yield* workingDir.readState
-        // the new version must pass both the destination's newest and a local state that ran ahead
-        // of it (runs with restoreFromDestination off), or the next run would ignore the restore
-        const base = Math.max(newest.version, Option.match(local, { onNone: () => 0, onSome: (s) => s._state_version }))
-        const hash = yield* PipelineState.versionHash(old)
-        const next: PipelineState.PipelineState = {
-          ...old,
-          _state_version: base + 1,
-          _version_hash: hash,
-          _local: Option.match(local, { onNone: () => old._local, onSome: (s) => s._local })
-        }
-        const preview: RestorePreview = {
+  Effect.scoped(
+    Effect.gen(function* () {
+      const session = yield* Session.open({ restore: true })
+      const { config, destination, datasetTarget } = session
+      if (Option.isNone(session.remote)) {
+        return yield* new Session.NoStateInDestination({
           pipelineName: config.name,
           dataset: config.dataset,
-          location: destination.location(target),
-          from: toVersion(found),
-          newest: toVersion(newest),
-          nextVersion: next._state_version
-        }
-        if (hash === newest.versionHash) return { _tag: "AlreadyNewest", preview } as const
-        if (options.dryRun === true) return { _tag: "DryRun", preview } as const
-        if (options.confirm !== undefined && !(yield* options.confirm(preview))) {
-          return { _tag: "Cancelled", preview } as const
-        }
-        const { loadId } = yield* commitVersion(pipeline, destination, {
-          state: next,
-          expected: { _tag: "Newest", newest: Option.some({ version: newest.version, hash: newest.versionHash }) },
-          newestLoadId: Option.some(newest.loadId),
-          dropTables: []
+          location: destination.location(datasetTarget)
         })
-        return {
-          _tag: "Restored",
-          preview,
-          version: next._state_version,
-          versionHash: hash,
-          loadId
-        } as const
+      }
+      const newest = session.remote.value
+      const found = yield* findVersion(destination, datasetTarget, config.name, newest, options.version)
+      const stored = yield* destination.readState(datasetTarget, config.name, found.loadId)
+      if (Option.isNone(stored)) {
+        // pruned between the listing and the read
+        return yield* new VersionNotFound({
+          pipelineName: config.name,
+          dataset: config.dataset,
+          version: options.version,
+          available: []
+        })
+      }
+      const old = yield* StateSync.decodeStored(stored.value, config.name)
+      // the content of version N on top of the state this change starts from: the new version passes
+      // the destination's newest and a local state that ran ahead of it
+      const draft = Version.onto(old, session.state)
+      const next = yield* Version.next(draft, newest.versionHash)
+      const preview: RestorePreview = {
+        pipelineName: config.name,
+        dataset: config.dataset,
+        location: destination.location(datasetTarget),
+        from: toVersion(found),
+        newest: toVersion(newest),
+        nextVersion: next.state._state_version
+      }
+      if (!next.changed) return { _tag: "AlreadyNewest", preview } as const
+      if (options.dryRun === true) return { _tag: "DryRun", preview } as const
+      if (options.confirm !== undefined && !(yield* options.confirm(preview))) {
+        return { _tag: "Cancelled", preview } as const
+      }
+      const committed = yield* session.commit({
+        draft,
+        schemaName: draft.default_schema_name ?? Object.keys(draft.sources)[0] ?? config.name
       })
-    )
-  })
+      return {
+        _tag: "Restored",
+        preview,
+        version: committed.state._state_version,
+        versionHash: committed.state._version_hash ?? "",
+        loadId: committed.loadId ?? ""
+      } as const
+    })
+  ).pipe(Effect.withSpan("pipestate.restore_version"))

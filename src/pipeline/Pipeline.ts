@@ -1,17 +1,20 @@
 /**
  * The pipeline: one run is restore → extract → normalize → load + commit (ONE destination
- * transaction with the rows and the new state) → persist the state locally. A run that fails at
- * any step leaves the committed state, local and in the destination, exactly as it was.
+ * transaction with the rows and the new state) → persist the state locally, all through one
+ * `Session` (the door every state change goes through). A run that fails at any step leaves the
+ * committed state, local and in the destination, exactly as it was.
  *
  * @example
  * ```ts
+ * import { NodeContext } from "@effect/platform-node"
  * import { Effect } from "effect"
  * import { Destination, Pipeline } from "pipestate"
  *
  * const summary = await Effect.runPromise(
  *   Pipeline.run(chess).pipe(
  *     Effect.provide(Pipeline.layer({ name: "chess_pipeline", dataset: "chess_data" })),
- *     Effect.provide(Destination.sqlite())
+ *     Effect.provide(Destination.sqlite()),
+ *     Effect.provide(NodeContext.layer)
  *   )
  * )
  * console.log(summary.tables, summary.stateVersionAfter)
@@ -19,82 +22,33 @@
  *
  * @since 0.1.0
  */
-import type { FileSystem, Path } from "@effect/platform"
-import { NodeContext } from "@effect/platform-node"
-import { Context, Effect, Either, Layer, Option, Ref, Schema, Stream } from "effect"
+import { Clock, Effect, Either, Layer, Option, Ref, Schema, Stream } from "effect"
 import * as PipelineContext from "../context/PipelineContext.js"
 import * as ResourceState from "../context/ResourceState.js"
-import { removeResource, sourcePath } from "../context/Slots.js"
+import { removeResource } from "../context/Slots.js"
 import * as SourceState from "../context/SourceState.js"
-import { type DatasetTarget, Destination, type DestinationShape } from "../destination/Destination.js"
-import { nextLoadId, uniqueId } from "../destination/SqlDestination.js"
-import type { TableSchema } from "../destination/TableSchema.js"
-import * as PipelineState from "../state/PipelineState.js"
-import * as StateBlob from "../state/StateBlob.js"
-import * as StateValue from "../state/StateValue.js"
+import { Destination } from "../destination/Destination.js"
+import type * as PipelineState from "../state/PipelineState.js"
 import { normalizeIdentifier, TableNormalizer } from "./Normalize.js"
+import { Pipeline } from "./PipelineConfig.js"
 import * as Progress from "./Progress.js"
 import type { Resource, ResourceServices } from "./Resource.js"
+import * as Session from "./Session.js"
 import type { Source } from "./Source.js"
 import * as StateSync from "./StateSync.js"
-import * as WorkingDir from "./WorkingDir.js"
 
-/**
- * How a pipeline runs. Only `name` is required.
- *
- * @since 0.1.0
- */
-export interface PipelineConfig {
-  readonly name: string
-  /** the dataset (PostgreSQL schema, SQLite file) the data goes to; default `<name>_dataset` */
-  readonly dataset?: string
-  /** default: env `PIPESTATE_PIPELINES_DIR`, else `~/.pipestate/pipelines` */
-  readonly pipelinesDir?: string
-  /** on a clean working dir, start from the destination's newest state (default true) */
-  readonly restoreFromDestination?: boolean
-  /** load into a fresh dataset `<dataset>_<yyyymmddhhmmss>`, start from an empty state, never restore */
-  readonly devMode?: boolean
-  /** how many resources extract at once (default 4) */
-  readonly concurrency?: number
-  /** records normalized and staged per batch (default 5,000) */
-  readonly batchSize?: number
-  /** state rows kept per pipeline in the destination (default 100) */
-  readonly keepStateVersions?: number
-  /** warn when the encoded state passes this many bytes (default 1 MiB) */
-  readonly stateSizeWarningBytes?: number
-}
-
-/**
- * A pipeline configuration with every default applied.
- *
- * @since 0.1.0
- */
-export interface ResolvedConfig {
-  readonly name: string
-  readonly dataset: string
-  readonly pipelinesDir: string
-  readonly restoreFromDestination: boolean
-  readonly devMode: boolean
-  readonly concurrency: number
-  readonly batchSize: number
-  readonly keepStateVersions: number
-  readonly stateSizeWarningBytes: number
-}
-
-/**
- * @since 0.1.0
- */
-export interface PipelineShape {
-  readonly config: ResolvedConfig
-  readonly workingDir: WorkingDir.WorkingDir
-}
-
-/**
- * The configured pipeline (name, dataset, working dir).
- *
- * @since 0.1.0
- */
-export class Pipeline extends Context.Tag("pipestate/Pipeline")<Pipeline, PipelineShape>() {}
+export {
+  type ConfigError,
+  defaults,
+  InvalidDatasetName,
+  layer,
+  layerNode,
+  make,
+  Pipeline,
+  type PipelineConfig,
+  type PipelineShape,
+  type ResolvedConfig
+} from "./PipelineConfig.js"
 
 /**
  * The source's definition is unusable (duplicate resource names, two resources writing one table
@@ -108,20 +62,6 @@ export class InvalidSource extends Schema.TaggedError<InvalidSource>()("InvalidS
 }) {
   override get message(): string {
     return `source ${this.source}: ${this.reason}`
-  }
-}
-
-/**
- * A dataset name that cannot be used.
- *
- * @since 0.1.0
- */
-export class InvalidDatasetName extends Schema.TaggedError<InvalidDatasetName>()("InvalidDatasetName", {
-  dataset: Schema.String,
-  reason: Schema.String
-}) {
-  override get message(): string {
-    return `dataset name ${JSON.stringify(this.dataset)}: ${this.reason}`
   }
 }
 
@@ -146,64 +86,6 @@ export interface LoadSummary {
   readonly stateHashAfter: string
   readonly stateChanged: boolean
 }
-
-const timestampSuffix = (date: Date): string => {
-  const pad = (n: number) => String(n).padStart(2, "0")
-  return `${date.getUTCFullYear()}${pad(date.getUTCMonth() + 1)}${pad(date.getUTCDate())}${pad(date.getUTCHours())}${pad(date.getUTCMinutes())}${pad(date.getUTCSeconds())}`
-}
-
-const positive = (value: number | undefined, fallback: number): number =>
-  value !== undefined && Number.isFinite(value) && value >= 1 ? Math.floor(value) : fallback
-
-/**
- * Resolves a configuration and opens the working dir.
- *
- * @since 0.1.0
- */
-export const make = (
-  config: PipelineConfig
-): Effect.Effect<
-  PipelineShape,
-  WorkingDir.WorkingDirError | WorkingDir.InvalidPipelineName | InvalidDatasetName,
-  FileSystem.FileSystem | Path.Path
-> =>
-  Effect.gen(function* () {
-    const pipelinesDir = yield* WorkingDir.resolvePipelinesDir(config.pipelinesDir)
-    const baseDataset = config.dataset ?? `${config.name}_dataset`
-    if (baseDataset.trim() === "" || baseDataset.includes("\u0000") || /[/\\]/.test(baseDataset)) {
-      return yield* new InvalidDatasetName({
-        dataset: baseDataset,
-        reason: "must be non-empty, without path separators or NUL"
-      })
-    }
-    const devMode = config.devMode ?? false
-    const dataset = devMode ? `${baseDataset}_${timestampSuffix(new Date())}` : baseDataset
-    const workingDir = yield* WorkingDir.make({ pipelinesDir, pipelineName: config.name })
-    return {
-      config: {
-        name: config.name,
-        dataset,
-        pipelinesDir,
-        restoreFromDestination: devMode ? false : (config.restoreFromDestination ?? true),
-        devMode,
-        concurrency: positive(config.concurrency, 4),
-        batchSize: positive(config.batchSize, 5_000),
-        keepStateVersions: positive(config.keepStateVersions, 100),
-        stateSizeWarningBytes: positive(config.stateSizeWarningBytes, 1024 * 1024)
-      },
-      workingDir
-    }
-  })
-
-/**
- * The pipeline as a layer (file system access included).
- *
- * @since 0.1.0
- */
-export const layer = (
-  config: PipelineConfig
-): Layer.Layer<Pipeline, WorkingDir.WorkingDirError | WorkingDir.InvalidPipelineName | InvalidDatasetName> =>
-  Layer.effect(Pipeline, make(config)).pipe(Layer.provide(NodeContext.layer))
 
 interface ResourcePlan {
   readonly resource: Resource<unknown, unknown>
@@ -251,23 +133,6 @@ const plan = (
   return Either.right(plans)
 }
 
-const largestSlots = (state: PipelineState.PipelineState): ReadonlyArray<readonly [string, number]> => {
-  const sizes: Array<readonly [string, number]> = []
-  for (const [source, slot] of Object.entries(state.sources)) {
-    const { resources, ...own } = slot
-    sizes.push([sourcePath(source), Either.getOrElse(StateValue.stringify(own), () => "").length])
-    if (typeof resources === "object" && resources !== null && !Array.isArray(resources)) {
-      for (const [resource, value] of Object.entries(resources)) {
-        sizes.push([
-          `${sourcePath(source)}.resources.${resource}`,
-          Either.getOrElse(StateValue.stringify(value), () => "").length
-        ])
-      }
-    }
-  }
-  return sizes.sort((a, b) => b[1] - a[1]).slice(0, 3)
-}
-
 /**
  * Runs a source: every resource's stream is extracted (concurrently, up to `concurrency`), its
  * records normalized and staged; then rows and state commit in one transaction, and the new state
@@ -277,214 +142,207 @@ const largestSlots = (state: PipelineState.PipelineState): ReadonlyArray<readonl
  */
 export const run = <E, R>(source: Source<E, R>) =>
   Effect.gen(function* () {
-    const pipeline = yield* Pipeline
-    const destination = yield* Destination
     const progress = Option.getOrElse(yield* Effect.serviceOption(Progress.Progress), () => Progress.silent)
-    return yield* runWith(pipeline, destination, progress, source)
+    const { config } = yield* Pipeline
+    const destination = yield* Destination
+    return yield* Effect.scoped(runIn(progress, source)).pipe(
+      Effect.tap((summary) =>
+        Effect.annotateCurrentSpan({
+          "pipestate.load_id": summary.loadId,
+          "pipestate.rows": Object.values(summary.tables).reduce((a, b) => a + b, 0),
+          "pipestate.state_version": summary.stateVersionAfter,
+          "pipestate.origin": summary.origin
+        })
+      ),
+      Effect.withSpan("pipestate.run", {
+        attributes: {
+          "pipestate.pipeline": config.name,
+          "pipestate.dataset": config.dataset,
+          "pipestate.destination": destination.name,
+          "pipestate.source": source.name
+        }
+      })
+    )
   })
 
-const runWith = <E, R>(
-  pipeline: PipelineShape,
-  destination: DestinationShape,
-  progress: Progress.ProgressShape,
-  source: Source<E, R>
-) =>
+const runIn = <E, R>(progress: Progress.ProgressShape, source: Source<E, R>) =>
+  Effect.gen(function* () {
+    yield* progress.phase((yield* Pipeline).config.name, "restore")
+    const session = yield* Session.open()
+    const { config, destination, datasetTarget } = session
+    if (Option.isSome(session.decision.foreignTarget)) {
+      yield* Effect.logWarning(
+        `pipeline ${config.name}: the local state belongs to ${session.decision.foreignTarget.value}, not to ${StateSync.describeTarget(session.target)}; ${
+          session.decision.origin === "target-changed-destination"
+            ? "this run starts from the state in its own destination"
+            : "this run starts from an empty state"
+        }`
+      )
+    }
+    const start = session.state
+    const firstRun = start._local.first_run
+    const draft = yield* Ref.make(start)
+    const context = PipelineContext.layer({
+      pipelineName: config.name,
+      datasetName: config.dataset,
+      destinationName: destination.name,
+      firstRun,
+      workingDir: session.workingDir.dir,
+      dataset: destination.dataset(datasetTarget)
+    })
+
+    const resources = yield* source.setup.pipe(
+      Effect.provide(Layer.merge(SourceState.layer(draft, source.name, { readOnly: true }), context))
+    )
+    const plans = yield* plan(source.name, resources as ReadonlyArray<Resource<unknown, unknown>>)
+
+    // a `replace` resource starts from an empty state slot every run, as its table does
+    yield* Ref.update(draft, (state) =>
+      plans
+        .filter((p) => p.resource.writeDisposition === "replace")
+        .reduce((s, p) => removeResource(s, source.name, p.resource.name), state)
+    )
+
+    const existing = yield* destination.describeTables(
+      datasetTarget,
+      plans.map((p) => p.table)
+    )
+    const loadId = yield* session.newLoadId
+    const spoolDir = yield* session.workingDir.makeSpool(loadId)
+    const stage = yield* destination.stage(datasetTarget, spoolDir)
+
+    const normalizers = new Map<string, TableNormalizer>()
+    for (const { resource, table } of plans) {
+      if (!normalizers.has(table)) {
+        normalizers.set(
+          table,
+          new TableNormalizer({
+            name: table,
+            writeDisposition: resource.writeDisposition,
+            primaryKey: resource.primaryKey,
+            existing: existing.get(table) ?? []
+          })
+        )
+      }
+    }
+
+    yield* progress.phase(config.name, "extract")
+    const extract = ({ resource, table }: ResourcePlan) => {
+      const normalizer = normalizers.get(table)!
+      let extracted = 0
+      const services = Layer.mergeAll(
+        ResourceState.layer(draft, source.name, resource.name),
+        SourceState.layer(draft, source.name),
+        context
+      )
+      return (resource.stream as Stream.Stream<unknown, E, R | ResourceServices>).pipe(
+        Stream.rechunk(config.batchSize),
+        Stream.provideSomeLayer(services),
+        Stream.runForEachChunk((chunk) =>
+          Effect.flatMap(normalizer.normalize(chunk, loadId, session.rowId), (batch) => {
+            extracted += batch.rows.length
+            return Effect.zipRight(stage.write(normalizer.schema(), batch), progress.rows(resource.name, extracted))
+          }).pipe(
+            Effect.withSpan("pipestate.normalize", {
+              attributes: { "pipestate.resource": resource.name, "pipestate.rows": chunk.length }
+            })
+          )
+        ),
+        Effect.zipRight(Effect.suspend(() => progress.resourceDone(resource.name, extracted))),
+        Effect.tap(() => Effect.annotateCurrentSpan("pipestate.rows", extracted)),
+        Effect.withSpan("pipestate.extract", {
+          attributes: { "pipestate.resource": resource.name, "pipestate.table": table }
+        })
+      )
+    }
+    yield* Effect.forEach(plans, extract, { concurrency: config.concurrency, discard: true })
+
+    const tables = [...normalizers.values()]
+    const loaded = tables.filter((t) => t.rows > 0 || t.writeDisposition === "replace")
+    yield* progress.phase(config.name, "commit")
+    const committed = yield* session.commit({
+      draft: yield* Ref.get(draft),
+      schemaName: source.name,
+      loadId,
+      stage,
+      tables: loaded.map((t) => t.schema()),
+      extractedAt: new Date(yield* Clock.currentTimeMillis),
+      resets: plans
+        .filter((p) => p.resource.writeDisposition === "replace")
+        .map((p) => ({ source: source.name, resource: p.resource.name }))
+    })
+    yield* progress.phase(config.name, "done")
+    return {
+      pipelineName: config.name,
+      dataset: config.dataset,
+      destination: destination.name,
+      loadId: committed.loadId,
+      firstRun,
+      origin: session.decision.origin,
+      tables: Object.fromEntries(tables.map((t) => [t.name, t.rows])),
+      stateVersionBefore: start._state_version,
+      stateVersionAfter: committed.state._state_version,
+      stateHashAfter: committed.state._version_hash ?? "",
+      stateChanged: committed.stateChanged
+    } satisfies LoadSummary
+  })
+
+/**
+ * The state a pipeline would start from now (local, or restored per the sync rules), without
+ * running and without writing anything.
+ *
+ * @since 0.1.0
+ */
+export const currentState: Effect.Effect<PipelineState.PipelineState, Session.OpenError, Pipeline | Destination> =
+  Effect.scoped(Effect.map(Session.open(), (session) => session.state))
+
+/**
+ * The destination holds no state for the pipeline, so there is nothing to restore from.
+ *
+ * @since 0.1.0
+ */
+export const NoStateInDestination = Session.NoStateInDestination
+
+/**
+ * @since 0.1.0
+ */
+export type NoStateInDestination = Session.NoStateInDestination
+
+/**
+ * What `sync` restored.
+ *
+ * @since 0.1.0
+ */
+export interface Synced {
+  readonly version: number
+  readonly versionHash: string | null
+  readonly loadId: string
+}
+
+/**
+ * Replaces the local state with the destination's newest (dlt's `pipeline sync`). When the
+ * destination holds no state of the pipeline it fails with {@link NoStateInDestination} and leaves
+ * the local state as it was.
+ *
+ * @since 0.1.0
+ */
+export const sync: Effect.Effect<Synced, Session.OpenError | NoStateInDestination, Pipeline | Destination> =
   Effect.scoped(
     Effect.gen(function* () {
-      const { config, workingDir } = pipeline
-      yield* workingDir.lock
-      yield* progress.phase(config.name, "restore")
-      const target: DatasetTarget = { dataset: config.dataset, pipelineDir: workingDir.dir }
-      const opened = yield* StateSync.open(workingDir, destination, {
-        pipelineName: config.name,
-        target,
-        restoreFromDestination: config.restoreFromDestination,
-        ignoreLocal: config.devMode
-      })
-      const start = opened.state
-      const firstRun = start._local.first_run
-      const draft = yield* Ref.make(start)
-      const context = PipelineContext.layer({
-        pipelineName: config.name,
-        datasetName: config.dataset,
-        destinationName: destination.name,
-        firstRun,
-        workingDir: workingDir.dir,
-        dataset: destination.dataset(target)
-      })
-
-      const resources = yield* source.setup.pipe(
-        Effect.provide(Layer.merge(SourceState.layer(draft, source.name, { readOnly: true }), context))
-      )
-      const plans = yield* plan(source.name, resources as ReadonlyArray<Resource<unknown, unknown>>)
-
-      // a `replace` resource starts from an empty state slot every run, as its table does
-      yield* Ref.update(draft, (state) =>
-        plans
-          .filter((p) => p.resource.writeDisposition === "replace")
-          .reduce((s, p) => removeResource(s, source.name, p.resource.name), state)
-      )
-
-      const existing = yield* destination.describeTables(
-        target,
-        plans.map((p) => p.table)
-      )
-      const loadId = nextLoadId(opened.newestLoadId)
-      const spoolDir = yield* workingDir.makeSpool(loadId)
-      const job = yield* destination.openLoad(target, spoolDir)
-
-      const normalizers = new Map<string, TableNormalizer>()
-      for (const { resource, table } of plans) {
-        if (!normalizers.has(table)) {
-          normalizers.set(
-            table,
-            new TableNormalizer({
-              name: table,
-              writeDisposition: resource.writeDisposition,
-              primaryKey: resource.primaryKey,
-              existing: existing.get(table) ?? []
-            })
-          )
-        }
-      }
-
-      yield* progress.phase(config.name, "extract")
-      const extract = ({ resource, table }: ResourcePlan) => {
-        const normalizer = normalizers.get(table)!
-        let extracted = 0
-        const services = Layer.mergeAll(
-          ResourceState.layer(draft, source.name, resource.name),
-          SourceState.layer(draft, source.name),
-          context
-        )
-        return (resource.stream as Stream.Stream<unknown, E, R | ResourceServices>).pipe(
-          Stream.rechunk(config.batchSize),
-          Stream.provideSomeLayer(services),
-          Stream.runForEachChunk((chunk) =>
-            Effect.flatMap(normalizer.normalize(chunk, loadId, uniqueId), (batch) => {
-              extracted += batch.rows.length
-              return Effect.zipRight(job.write(normalizer.schema(), batch), progress.rows(resource.name, extracted))
-            })
-          ),
-          Effect.zipRight(Effect.suspend(() => progress.resourceDone(resource.name, extracted)))
-        )
-      }
-      yield* Effect.forEach(plans, extract, { concurrency: config.concurrency, discard: true })
-
-      // the new state: metadata, hash and version (dlt's bump rule)
-      const extracted = yield* Ref.get(draft)
-      const next = yield* PipelineState.bumpVersion({
-        ...extracted,
-        pipeline_name: config.name,
-        dataset_name: config.dataset,
-        default_schema_name: extracted.default_schema_name ?? source.name,
-        schema_names: [...new Set([...(extracted.schema_names ?? []), source.name])],
-        destination_type: destination.type,
-        destination_name: destination.name
-      })
-      const nextHash = next._version_hash ?? ""
-      const committedHash =
-        opened.expected._tag === "Newest"
-          ? Option.getOrNull(Option.map(opened.expected.newest, (n) => n.hash))
-          : firstRun
-            ? null
-            : (start._version_hash ?? null)
-      const stateChanged = nextHash !== committedHash
-
-      const tables = [...normalizers.values()]
-      const loaded = tables.filter((t) => t.rows > 0 || t.writeDisposition === "replace")
-      const commit = loaded.length > 0 || stateChanged
-      if (commit) {
-        yield* progress.phase(config.name, "commit")
-        const blob = yield* StateBlob.encode(next)
-        if (blob.length > config.stateSizeWarningBytes) {
-          const slots = largestSlots(next)
-            .map(([path, size]) => `${path} (${size} bytes)`)
-            .join(", ")
-          yield* Effect.logWarning(
-            `pipeline ${config.name}: the encoded state is ${blob.length} bytes, past ${config.stateSizeWarningBytes}; largest slots: ${slots}. Keep large per-record data in the destination (PipelineContext.dataset), not in state.`
-          )
-        }
-        yield* job.commit({
-          loadId,
-          schemaName: source.name,
-          pipelineName: config.name,
-          tables: loaded.map((t): TableSchema => t.schema()),
-          state: stateChanged
-            ? Option.some({
-                version: next._state_version,
-                engineVersion: next._state_engine_version,
-                pipelineName: config.name,
-                state: blob,
-                versionHash: nextHash,
-                createdAt: new Date()
-              })
-            : Option.none(),
-          expected: opened.expected,
-          dropTables: [],
-          keepStateVersions: config.keepStateVersions
+      const session = yield* Session.open({ restore: true, ignoreCorruptLocal: true })
+      const remote = yield* session.remoteState
+      if (Option.isNone(remote) || Option.isNone(session.remote)) {
+        return yield* new Session.NoStateInDestination({
+          pipelineName: session.config.name,
+          dataset: session.config.dataset,
+          location: session.destination.location(session.datasetTarget)
         })
       }
-      const committedFirstRun = commit ? false : firstRun
-      yield* workingDir.writeState({
-        ...next,
-        _local: { ...next._local, first_run: committedFirstRun, _last_extracted_at: new Date() }
-      })
-      yield* progress.phase(config.name, "done")
-      const summary: LoadSummary = {
-        pipelineName: config.name,
-        dataset: config.dataset,
-        destination: destination.name,
-        loadId: commit ? loadId : null,
-        firstRun,
-        origin: opened.origin,
-        tables: Object.fromEntries(tables.map((t) => [t.name, t.rows])),
-        stateVersionBefore: start._state_version,
-        stateVersionAfter: next._state_version,
-        stateHashAfter: nextHash,
-        stateChanged
+      yield* session.persist(remote.value)
+      return {
+        version: session.remote.value.version,
+        versionHash: session.remote.value.versionHash,
+        loadId: session.remote.value.loadId
       }
-      return summary
     })
   )
-
-/**
- * The state a pipeline would start from now (local, or restored per the sync rules), without running.
- *
- * @since 0.1.0
- */
-export const currentState = Effect.gen(function* () {
-  const pipeline = yield* Pipeline
-  const destination = yield* Destination
-  return yield* Effect.scoped(
-    Effect.gen(function* () {
-      yield* pipeline.workingDir.lock
-      const opened = yield* StateSync.open(pipeline.workingDir, destination, {
-        pipelineName: pipeline.config.name,
-        target: { dataset: pipeline.config.dataset, pipelineDir: pipeline.workingDir.dir },
-        restoreFromDestination: pipeline.config.restoreFromDestination,
-        ignoreLocal: pipeline.config.devMode
-      })
-      return opened.state
-    })
-  )
-})
-
-/**
- * Drops the local state and restores it from the destination (`pipestate pipeline <name> sync`).
- *
- * @since 0.1.0
- */
-export const sync = Effect.gen(function* () {
-  const pipeline = yield* Pipeline
-  const destination = yield* Destination
-  return yield* Effect.scoped(
-    Effect.gen(function* () {
-      yield* pipeline.workingDir.lock
-      return yield* StateSync.sync(pipeline.workingDir, destination, {
-        pipelineName: pipeline.config.name,
-        target: { dataset: pipeline.config.dataset, pipelineDir: pipeline.workingDir.dir }
-      })
-    })
-  )
-})

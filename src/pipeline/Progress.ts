@@ -10,7 +10,7 @@
  *
  * @since 0.1.0
  */
-import { Context, Effect, Layer } from "effect"
+import { Clock, Console, Context, Effect, Layer } from "effect"
 
 /**
  * A phase of a run.
@@ -42,47 +42,58 @@ export const silent: ProgressShape = {
 }
 
 /**
- * Writes progress to a stream: on a TTY one live line redrawn in place (at most every 100 ms),
- * elsewhere a line per finished resource and per phase.
+ * A terminal to draw the live line on: `process.stderr` when it is a TTY.
+ *
+ * @since 0.1.0
+ */
+export interface Terminal {
+  readonly write: (text: string) => unknown
+}
+
+/**
+ * Writes progress: on a terminal (`tty`) one live line redrawn in place (at most every 100 ms);
+ * without one, a line per phase and per finished resource through Effect's `Console` (its `error`
+ * channel, so stdout stays for a program's own output; tests capture it with `Console.setConsole`).
  *
  * @since 0.1.0
  */
 export const makeConsole = (
-  out: { readonly isTTY?: boolean; readonly write: (text: string) => unknown } = process.stderr
+  tty: Terminal | undefined = process.stderr.isTTY ? process.stderr : undefined
 ): ProgressShape => {
   const counts = new Map<string, number>()
   let lastDraw = 0
   let pipeline = ""
   const line = () =>
     `${pipeline}: ${[...counts.entries()].map(([resource, rows]) => `${resource} ${rows.toLocaleString("en-US")} rows`).join(", ")}`
-  const draw = (force: boolean) =>
-    Effect.sync(() => {
-      const now = Date.now()
-      if (!force && now - lastDraw < 100) return
-      lastDraw = now
-      out.write(`\r\u001b[2K${line()}`)
-    })
+  const draw = (out: Terminal, force: boolean) =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      Effect.sync(() => {
+        if (!force && now - lastDraw < 100) return
+        lastDraw = now
+        out.write(`\r\u001b[2K${line()}`)
+      })
+    )
   return {
     phase: (name, phase) =>
       Effect.suspend(() => {
         pipeline = name
-        if (out.isTTY) {
-          if (phase === "done") return Effect.sync(() => out.write(`\r\u001b[2K${line()} (committed)\n`))
-          return draw(true)
+        if (tty !== undefined) {
+          if (phase === "done") return Effect.sync(() => tty.write(`\r\u001b[2K${line()} (committed)\n`))
+          return draw(tty, true)
         }
-        return Effect.sync(() => out.write(`${name}: ${phase}\n`))
+        return Console.error(`${name}: ${phase}`)
       }),
     rows: (resource, rows) =>
       Effect.suspend(() => {
         counts.set(resource, rows)
-        return out.isTTY ? draw(false) : Effect.void
+        return tty !== undefined ? draw(tty, false) : Effect.void
       }),
     resourceDone: (resource, rows) =>
       Effect.suspend(() => {
         counts.set(resource, rows)
-        return out.isTTY
-          ? draw(true)
-          : Effect.sync(() => out.write(`${pipeline}: ${resource} extracted ${rows.toLocaleString("en-US")} rows\n`))
+        return tty !== undefined
+          ? draw(tty, true)
+          : Console.error(`${pipeline}: ${resource} extracted ${rows.toLocaleString("en-US")} rows`)
       })
   }
 }

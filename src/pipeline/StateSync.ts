@@ -1,61 +1,206 @@
 /**
- * Which state a run starts from, the local file's or the destination's, and `sync`: drop the local
- * state and restore it from the destination.
+ * Which state a change starts from — the local file's, the destination's, or a fresh one — and why.
+ * {@link decide} is pure: the session reads the local file and the destination's newest state row,
+ * and this module says which wins (dlt's rules, `dlt/pipeline/state_sync.py`, plus the target
+ * binding pipestate adds):
  *
- * The rules (dlt's, DESIGN.md):
- * - no local state and a state in the destination: the destination's becomes the local state;
+ * - a local state committed to ANOTHER target (destination type, location or dataset) is absent for
+ *   this one: the run restores from this target, or starts fresh;
+ * - no local state and a state in the destination: the destination's wins;
  * - both: the destination wins when its version is >= the local one and the hashes differ (a crash
  *   after the commit, before the local write);
  * - a local state that was committed once, but no state in the destination: the dataset was
  *   dropped, so the pipeline starts over (first run, version 0);
  * - `restoreFromDestination: false`: nothing is read from the destination.
  *
- * @since 0.1.0
- */
-import { Effect, Either, Option } from "effect"
-import type {
-  DatasetTarget,
-  DestinationError,
-  DestinationShape,
-  Expectation,
-  StoredState
-} from "../destination/Destination.js"
-import * as PipelineState from "../state/PipelineState.js"
-import * as StateBlob from "../state/StateBlob.js"
-import type { CorruptStateFile, WorkingDir, WorkingDirError } from "./WorkingDir.js"
-
-/**
- * Why the run starts from the state it starts from.
+ * @example
+ * ```ts
+ * const decision = StateSync.decide({ local, remote, target, restore: true })
+ * decision.origin // "destination"
+ * ```
  *
  * @since 0.1.0
  */
-export type Origin = "local" | "destination" | "new" | "reset-dataset-dropped"
+import { createHash } from "node:crypto"
+import { Either, Option } from "effect"
+import type { StateRowInfo, StoredState } from "../destination/Destination.js"
+import type * as PipelineState from "../state/PipelineState.js"
+import * as StateBlob from "../state/StateBlob.js"
 
 /**
+ * Where a change commits: the destination, the place it keeps its data, and the dataset.
+ *
  * @since 0.1.0
  */
-export interface Opened {
-  readonly state: PipelineState.PipelineState
+export interface Target {
+  /** dlt's `destination_type`, e.g. `pipestate.destinations.sqlite` */
+  readonly destinationType: string
+  /** dlt's `destination_name`, e.g. `sqlite` */
+  readonly destinationName: string
+  /** the destination's non-secret location identity (SQLite file or directory, postgres://user@host:port/db) */
+  readonly location: string
+  readonly dataset: string
+}
+
+/**
+ * Why a run starts from the state it starts from.
+ *
+ * - `local`: the local state of this target;
+ * - `destination`: restored from the destination (no local state, or the destination's is newer);
+ * - `new`: nothing anywhere, a first run;
+ * - `reset-dataset-dropped`: the local state was committed to this dataset, which no longer holds it;
+ * - `target-changed-destination`: the local state belongs to another target; restored from this one;
+ * - `target-changed-new`: the local state belongs to another target, and this one holds none.
+ *
+ * @since 0.1.0
+ */
+export type Origin =
+  | "local"
+  | "destination"
+  | "new"
+  | "reset-dataset-dropped"
+  | "target-changed-destination"
+  | "target-changed-new"
+
+/**
+ * What the commit must find as the destination's newest state. `Unchecked` skips the check (state
+ * sync is off, so nothing was read).
+ *
+ * @since 0.1.0
+ */
+export type Expectation =
+  | { readonly _tag: "Unchecked" }
+  | {
+      readonly _tag: "Newest"
+      readonly newest: Option.Option<{ readonly version: number; readonly hash: string | null }>
+    }
+
+/**
+ * The outcome of {@link decide}.
+ *
+ * @since 0.1.0
+ */
+export interface Decision {
+  /** which state to start from; `remote` means: read and decode the destination's newest blob */
+  readonly from: "local" | "remote" | "fresh"
   readonly origin: Origin
-  /** what the commit must find as the destination's newest state */
   readonly expected: Expectation
-  /** the newest load id seen in the destination, so a new load id sorts after it */
-  readonly newestLoadId: Option.Option<string>
+  /** the local state belongs to another target: which one, for the log line */
+  readonly foreignTarget: Option.Option<string>
+}
+
+/**
+ * The target the local state was committed to, as recorded in it (`destination_type`,
+ * `destination_name`, `dataset_name` of the document and `_local.location`).
+ *
+ * @since 0.1.0
+ */
+export const targetOf = (state: PipelineState.PipelineState): Partial<Target> => {
+  const location = state._local.location
+  return {
+    ...(typeof state.destination_type === "string" ? { destinationType: state.destination_type } : {}),
+    ...(typeof state.destination_name === "string" ? { destinationName: state.destination_name } : {}),
+    ...(typeof location === "string" ? { location } : {}),
+    dataset: state.dataset_name
+  }
+}
+
+/**
+ * A target as one line: `sqlite:/home/me/.pipestate/pipelines/shop/shop_data.sqlite#shop_data`.
+ *
+ * @since 0.1.0
+ */
+export const describeTarget = (target: Partial<Target>): string =>
+  `${target.destinationName ?? "?"}:${target.location ?? "?"}#${target.dataset ?? "?"}`
+
+/**
+ * The name under which the working dir keeps the state of a target it left (see
+ * `WorkingDir.readStash`): a hash of destination type, location and dataset.
+ *
+ * @since 0.1.0
+ */
+export const keyOf = (target: Partial<Target>): string =>
+  createHash("sha256")
+    .update(JSON.stringify([target.destinationType ?? null, target.location ?? null, target.dataset ?? null]))
+    .digest("hex")
+    .slice(0, 24)
+
+/**
+ * Whether a local state belongs to `target`. What the state does not record (a state written by an
+ * older pipestate has no location; a state never committed has no destination) is not held
+ * against it.
+ *
+ * @since 0.1.0
+ */
+export const belongsTo = (state: PipelineState.PipelineState, target: Target): boolean => {
+  const recorded = targetOf(state)
+  return (
+    recorded.dataset === target.dataset &&
+    (recorded.destinationType === undefined || recorded.destinationType === target.destinationType) &&
+    (recorded.destinationName === undefined || recorded.destinationName === target.destinationName) &&
+    (recorded.location === undefined || recorded.location === target.location)
+  )
 }
 
 /**
  * @since 0.1.0
  */
-export interface OpenOptions {
-  readonly pipelineName: string
-  readonly target: DatasetTarget
-  readonly restoreFromDestination: boolean
-  /** start from an empty state whatever the local file holds (dev mode) */
-  readonly ignoreLocal: boolean
+export interface DecideInput {
+  readonly local: Option.Option<PipelineState.PipelineState>
+  /** the destination's newest state row; none when it holds none or was not read */
+  readonly remote: Option.Option<StateRowInfo>
+  readonly target: Target
+  /** whether the destination was read (`restoreFromDestination`) */
+  readonly restore: boolean
 }
 
 /**
- * Decodes a stored state row, checking it belongs to the pipeline.
+ * Decides which state a change starts from. Pure.
+ *
+ * @since 0.1.0
+ */
+export const decide = (input: DecideInput): Decision => {
+  const foreign = Option.filter(input.local, (state) => !belongsTo(state, input.target))
+  const foreignTarget = Option.map(foreign, (state) => describeTarget(targetOf(state)))
+  const local = Option.filter(input.local, (state) => belongsTo(state, input.target))
+  const moved = Option.isSome(foreign)
+  if (!input.restore) {
+    return {
+      from: Option.isSome(local) ? "local" : "fresh",
+      origin: Option.isSome(local) ? "local" : moved ? "target-changed-new" : "new",
+      expected: { _tag: "Unchecked" },
+      foreignTarget
+    }
+  }
+  const expected: Expectation = {
+    _tag: "Newest",
+    newest: Option.map(input.remote, (r) => ({ version: r.version, hash: r.versionHash }))
+  }
+  if (Option.isSome(input.remote)) {
+    const remote = input.remote.value
+    if (Option.isNone(local)) {
+      return { from: "remote", origin: moved ? "target-changed-destination" : "destination", expected, foreignTarget }
+    }
+    const wins = remote.version >= local.value._state_version && remote.versionHash !== local.value._version_hash
+    return wins
+      ? { from: "remote", origin: "destination", expected, foreignTarget }
+      : { from: "local", origin: "local", expected, foreignTarget }
+  }
+  if (Option.isSome(local) && !local.value._local.first_run) {
+    // this pipeline committed into the dataset before, and the dataset no longer holds its state
+    return { from: "fresh", origin: "reset-dataset-dropped", expected, foreignTarget }
+  }
+  return {
+    from: Option.isSome(local) ? "local" : "fresh",
+    origin: Option.isSome(local) ? "local" : moved ? "target-changed-new" : "new",
+    expected,
+    foreignTarget
+  }
+}
+
+/**
+ * Decodes a stored state row, checking it belongs to the pipeline; the row's version wins over the
+ * blob's (dlt reads it from the column).
  *
  * @since 0.1.0
  */
@@ -68,96 +213,3 @@ export const decodeStored = (
     _state_version: stored.version,
     _local: { ...state._local, first_run: false }
   }))
-
-const toExpected = (remote: Option.Option<StoredState>): Expectation => ({
-  _tag: "Newest",
-  newest: Option.map(remote, (r) => ({ version: r.version, hash: r.versionHash }))
-})
-
-/**
- * Decides the state a run starts from, and writes it locally when it came from the destination.
- *
- * @since 0.1.0
- */
-export const open = (
-  workingDir: WorkingDir,
-  destination: DestinationShape,
-  options: OpenOptions
-): Effect.Effect<Opened, DestinationError | StateBlob.InvalidStateBlob | CorruptStateFile | WorkingDirError> =>
-  Effect.gen(function* () {
-    const fresh = PipelineState.empty({ pipelineName: options.pipelineName, datasetName: options.target.dataset })
-    const local = options.ignoreLocal ? Option.none() : yield* workingDir.readState
-    if (!options.restoreFromDestination) {
-      return {
-        state: Option.getOrElse(local, () => fresh),
-        origin: Option.isSome(local) ? "local" : "new",
-        expected: { _tag: "Unchecked" },
-        newestLoadId: Option.none()
-      } satisfies Opened
-    }
-    const remote = yield* destination.newestState(options.target, options.pipelineName)
-    const expected = toExpected(remote)
-    const newestLoadId = Option.map(remote, (r) => r.loadId)
-    if (Option.isSome(remote)) {
-      const restore =
-        Option.isNone(local) ||
-        (remote.value.version >= local.value._state_version && remote.value.versionHash !== local.value._version_hash)
-      if (restore) {
-        // decoded only when it wins: the blob can be large, and most runs start from a current local file
-        const remoteState = yield* decodeStored(remote.value, options.pipelineName)
-        yield* workingDir.writeState(remoteState)
-        return { state: remoteState, origin: "destination", expected, newestLoadId } satisfies Opened
-      }
-      return { state: local.value, origin: "local", expected, newestLoadId } satisfies Opened
-    }
-    if (Option.isSome(local) && !local.value._local.first_run) {
-      // this pipeline committed into the dataset before, and the dataset no longer holds its state
-      return { state: fresh, origin: "reset-dataset-dropped", expected, newestLoadId } satisfies Opened
-    }
-    return {
-      state: Option.getOrElse(local, () => fresh),
-      origin: Option.isSome(local) ? "local" : "new",
-      expected,
-      newestLoadId
-    } satisfies Opened
-  })
-
-/**
- * The outcome of `sync`.
- *
- * @since 0.1.0
- */
-export type SyncResult =
-  | {
-      readonly _tag: "Restored"
-      readonly version: number
-      readonly versionHash: string | null
-      readonly loadId: string
-    }
-  | { readonly _tag: "NothingInDestination" }
-
-/**
- * Drops the local state and restores it from the destination (dlt's `pipeline sync`). When the
- * destination holds no state for the pipeline, the working dir is left clean.
- *
- * @since 0.1.0
- */
-export const sync = (
-  workingDir: WorkingDir,
-  destination: DestinationShape,
-  options: { readonly pipelineName: string; readonly target: DatasetTarget }
-): Effect.Effect<SyncResult, DestinationError | StateBlob.InvalidStateBlob | WorkingDirError> =>
-  Effect.gen(function* () {
-    // read first: a destination that cannot be reached must not cost the local state
-    const remote = yield* destination.newestState(options.target, options.pipelineName)
-    yield* workingDir.deleteState
-    if (Option.isNone(remote)) return { _tag: "NothingInDestination" } as const
-    const state = yield* decodeStored(remote.value, options.pipelineName)
-    yield* workingDir.writeState(state)
-    return {
-      _tag: "Restored",
-      version: remote.value.version,
-      versionHash: remote.value.versionHash,
-      loadId: remote.value.loadId
-    } as const
-  })

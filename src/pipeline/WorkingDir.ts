@@ -39,13 +39,16 @@ export class WorkingDirError extends Schema.TaggedError<WorkingDirError>()("Work
 export class CorruptStateFile extends Schema.TaggedError<CorruptStateFile>()("CorruptStateFile", {
   path: Schema.String,
   reason: Schema.String,
-  pipelineName: Schema.optional(Schema.String)
+  pipelineName: Schema.optional(Schema.String),
+  /** the command that restores this pipeline's state from its destination, as a shell reads it */
+  command: Schema.optional(Schema.String)
 }) {
   override get message(): string {
     const name = this.pipelineName ?? "<name>"
+    const command = this.command ?? `pipestate pipeline ${name} sync --dataset <dataset> --yes`
     return (
       `The local state file ${this.path} is corrupt: ${this.reason}. ` +
-      `Run \`pipestate pipeline ${name} sync\` to restore the state from the destination, ` +
+      `Run \`${command}\` to restore the state from the destination, ` +
       "or delete the file to start fresh."
     )
   }
@@ -172,6 +175,12 @@ export interface WorkingDir {
   readonly writeState: (state: PipelineState.PipelineState) => Effect.Effect<void, WorkingDirError>
   /** removes the state file (no error when there is none) */
   readonly deleteState: Effect.Effect<void, WorkingDirError>
+  /**
+   * a state kept for another target (`targets/<key>.json`): when a pipeline switches destination or
+   * dataset, the state of the target it leaves is kept here, and found again when it comes back
+   */
+  readonly readStash: (key: string) => Effect.Effect<Option.Option<PipelineState.PipelineState>>
+  readonly writeStash: (key: string, state: PipelineState.PipelineState) => Effect.Effect<void, WorkingDirError>
   /** holds the exclusive lock of this working directory until the scope closes */
   readonly lock: Effect.Effect<void, PipelineLocked | WorkingDirError, Scope.Scope>
   /** `<dir>/load/<loadId>` */
@@ -182,8 +191,7 @@ export interface WorkingDir {
 
 const STATE_FILE = "state.json"
 const LOCK_FILE = ".lock"
-// a lock file that does not parse may be one being written right now; past this age it is debris
-const GARBAGE_LOCK_MS = 5_000
+const STASH_DIR = "targets"
 const LOCK_ATTEMPTS = 5
 
 const randomSuffix = (): string => randomBytes(6).toString("hex")
@@ -269,14 +277,14 @@ export const make = (options: {
       Effect.ignore
     )
 
-    const writeState: WorkingDir["writeState"] = (state) =>
+    const writeStateAt = (target: string, state: PipelineState.PipelineState) =>
       Effect.gen(function* () {
         const text = yield* PipelineState.toFileText(state).pipe(
           Either.mapLeft(
-            (error) => new WorkingDirError({ path: statePath, operation: "encode the state", reason: error.message })
+            (error) => new WorkingDirError({ path: target, operation: "encode the state", reason: error.message })
           )
         )
-        const tmpPath = `${statePath}.${randomSuffix()}.tmp`
+        const tmpPath = `${target}.${randomSuffix()}.tmp`
         const writeTmp = Effect.scoped(
           Effect.gen(function* () {
             const handle = yield* fs.open(tmpPath, { flag: "wx" })
@@ -285,13 +293,31 @@ export const make = (options: {
           })
         ).pipe(Effect.mapError(fail(tmpPath, "write the temporary state file")))
         yield* writeTmp.pipe(
-          Effect.zipRight(
-            fs.rename(tmpPath, statePath).pipe(Effect.mapError(fail(statePath, "replace the state file")))
-          ),
+          Effect.zipRight(fs.rename(tmpPath, target).pipe(Effect.mapError(fail(target, "replace the state file")))),
           Effect.onError(() => fs.remove(tmpPath).pipe(Effect.ignore))
         )
-        yield* syncDirectory
       })
+
+    const writeState: WorkingDir["writeState"] = (state) =>
+      Effect.zipRight(writeStateAt(statePath, state), syncDirectory)
+
+    const stashDir = path.join(dir, STASH_DIR)
+    const stashPath = (key: string) => path.join(stashDir, `${key}.json`)
+
+    const readStash: WorkingDir["readStash"] = (key) =>
+      fs.readFileString(stashPath(key)).pipe(
+        Effect.map((text) => Either.getRight(PipelineState.fromFileText(text))),
+        // a stash that cannot be read is as good as none: the destination (or a fresh start) decides
+        Effect.catchAll(() => Effect.succeed(Option.none<PipelineState.PipelineState>()))
+      )
+
+    const writeStash: WorkingDir["writeStash"] = (key, state) =>
+      fs
+        .makeDirectory(stashDir, { recursive: true })
+        .pipe(
+          Effect.mapError(fail(stashDir, "create the directory of kept states")),
+          Effect.zipRight(writeStateAt(stashPath(key), state))
+        )
 
     const deleteState: WorkingDir["deleteState"] = fs.remove(statePath).pipe(
       Effect.catchIf(isNotFound, () => Effect.void),
@@ -326,15 +352,28 @@ export const make = (options: {
 
     const me: LockHolder = { pid: process.pid, hostname: hostname(), acquiredAt: "" }
 
+    // the lock file appears whole or not at all: written under a temporary name, then linked into
+    // place (link fails when the lock exists), so a writer killed midway leaves no empty lock
+    const createLock = (content: string) =>
+      Effect.gen(function* () {
+        const tmp = `${lockPath}.${randomSuffix()}.tmp`
+        yield* fs.writeFileString(tmp, content, { flag: "wx" }).pipe(Effect.mapError(fail(tmp, "write the lock file")))
+        return yield* fs.link(tmp, lockPath).pipe(
+          Effect.as<"created" | "exists" | "vanished">("created"),
+          Effect.catchIf(isAlreadyExists, () => Effect.succeed("exists" as const)),
+          // the lock holder's debris scan removed our temporary file: try again
+          Effect.catchIf(isNotFound, () => Effect.succeed("vanished" as const)),
+          Effect.mapError(fail(lockPath, "create the lock file")),
+          Effect.ensuring(fs.remove(tmp).pipe(Effect.ignore))
+        )
+      })
+
     const tryAcquire = (attempt: number): Effect.Effect<string, PipelineLocked | WorkingDirError> =>
       Effect.gen(function* () {
         const mine = JSON.stringify({ ...me, acquiredAt: new Date().toISOString() })
-        const created = yield* fs.writeFileString(lockPath, mine, { flag: "wx" }).pipe(
-          Effect.as(true),
-          Effect.catchIf(isAlreadyExists, () => Effect.succeed(false)),
-          Effect.mapError(fail(lockPath, "create the lock file"))
-        )
-        if (created) return mine
+        const created = yield* createLock(mine)
+        if (created === "created") return mine
+        if (created === "vanished") return yield* retry(attempt, Option.none())
         const existing = yield* fs.readFileString(lockPath).pipe(
           Effect.map(Option.some),
           Effect.catchIf(isNotFound, () => Effect.succeed(Option.none<string>())),
@@ -343,18 +382,11 @@ export const make = (options: {
         // released between our create and our read
         if (Option.isNone(existing)) return yield* retry(attempt, Option.none())
         const holder = parseHolder(existing.value)
-        const stale = yield* Option.match(holder, {
-          onSome: (h) => Effect.succeed(h.hostname === me.hostname && h.pid !== me.pid && isProcessDead(h.pid)),
-          onNone: () =>
-            fs.stat(lockPath).pipe(
-              Effect.map((info) =>
-                Option.match(info.mtime, {
-                  onNone: () => false,
-                  onSome: (mtime) => Date.now() - mtime.getTime() > GARBAGE_LOCK_MS
-                })
-              ),
-              Effect.orElseSucceed(() => false)
-            )
+        // a lock file appears whole (see createLock), so one that does not parse is debris: a file
+        // left by an older version killed while writing it, or damaged on disk
+        const stale = Option.match(holder, {
+          onSome: (h) => h.hostname === me.hostname && h.pid !== me.pid && isProcessDead(h.pid),
+          onNone: () => true
         })
         if (!stale) return yield* Effect.fail(locked(holder))
         yield* takeOver(existing.value)
@@ -368,8 +400,11 @@ export const make = (options: {
     const removeDebris = fs.readDirectory(dir).pipe(
       Effect.flatMap((entries) =>
         Effect.forEach(
-          entries.filter((entry) => entry.startsWith(`${STATE_FILE}.`) && entry.endsWith(".tmp")),
-          (entry) => fs.remove(path.join(dir, entry)),
+          entries.filter(
+            (entry) =>
+              (entry.startsWith(`${STATE_FILE}.`) || entry.startsWith(`${LOCK_FILE}.`)) && entry.endsWith(".tmp")
+          ),
+          (entry) => fs.remove(path.join(dir, entry)).pipe(Effect.ignore),
           { discard: true }
         )
       ),
@@ -398,6 +433,8 @@ export const make = (options: {
       readState,
       writeState,
       deleteState,
+      readStash,
+      writeStash,
       lock,
       spoolDir: (loadId) => path.join(dir, "load", loadId),
       makeSpool: (loadId) => {

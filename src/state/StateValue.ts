@@ -739,7 +739,9 @@ const encodeWith = (
 export const stringifySorted = (value: unknown, path = ""): Either.Either<string, NonSerializableStateValue> => {
   const sorted = encodeWith(value, path, false, true)
   // the error names the first bad value in document order, as encode does, not in sorted order
-  return Either.isRight(sorted) ? Either.right(textOf(sorted.right)) : Either.map(encode(value, path), (json) => formatJson(json, { sortKeys: true }))
+  return Either.isRight(sorted)
+    ? Either.right(textOf(sorted.right))
+    : Either.map(encode(value, path), (json) => formatJson(json, { sortKeys: true }))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -77,7 +77,8 @@ describe("pipestate CLI on SQLite", () => {
     expect(out).toContain("orders: last_id, archive")
     expect(out).toContain("OrderItems: last_id, seen")
     expect(out).not.toContain("https://shop.example")
-    expect(out).toContain(`pipelines_dir                 ${dir}  env PIPESTATE_PIPELINES_DIR`)
+    expect(out).toMatch(new RegExp(`pipelines_dir\\s+${dir}\\s+env PIPESTATE_PIPELINES_DIR`))
+    expect(out).toMatch(new RegExp(`target\\.sqlite_file\\s+${dbFile}\\s+local state \\(location\\)`))
     expect(out).toMatch(/keep_state_versions\s+100\s+default/)
   })
 
@@ -244,39 +245,38 @@ describe("pipestate CLI on SQLite", () => {
 
   it("sync restores a lost local state from the destination", async () => {
     NodeFs.rmSync(NodePath.join(dir, "other_pipeline", "state.json"))
-    const result = await run(["pipeline", "other_pipeline", "sync", "--dataset", "other_data"])
+    const result = await run(["pipeline", "other_pipeline", "sync", "--dataset", "other_data", "--yes"])
     expect(result.status).toBe(0)
     expect(result.stdout).toContain("restored state version 0")
     expect(readStateFile(dir, "other_pipeline").dataset_name).toBe("other_data")
     // without --dataset, the local state names it
-    expect((await run(["pipeline", "other_pipeline", "sync"])).stdout).toContain(
+    expect((await run(["pipeline", "other_pipeline", "sync", "--yes"])).stdout).toContain(
       `dataset other_data (${NodePath.join(dir, "other_pipeline", "other_data.sqlite")})`
     )
   })
 
-  it("a corrupt state file: info says how to repair it, sync repairs it and never guesses the dataset", async () => {
+  it("a corrupt state file: info says how to repair it, sync repairs it from what the working dir holds", async () => {
     const stateFile = NodePath.join(dir, "other_pipeline", "state.json")
     const good = NodeFs.readFileSync(stateFile, "utf8")
     // still JSON, but not a state: the dataset and destination names are salvaged
     NodeFs.writeFileSync(stateFile, JSON.stringify({ dataset_name: "other_data", destination_name: "sqlite" }))
     expectFailure(await run(["pipeline", "other_pipeline", "info"]), "is corrupt")
     expect((await run(["pipeline", "list"])).stdout).toMatch(/other_pipeline\s+\(corrupt state\.json\)/)
-    const repaired = await run(["pipeline", "other_pipeline", "sync"])
+    const repaired = await run(["pipeline", "other_pipeline", "sync", "--yes"])
     expect(repaired.status).toBe(0)
     expect(repaired.stdout).toContain("restored state version 0")
-    expect(NodeFs.readFileSync(stateFile, "utf8")).toBe(good)
-    // not JSON at all: sync needs the dataset named, and leaves the file alone until then
+    expect(readStateFile(dir, "other_pipeline")._version_hash).toBe(JSON.parse(good)._version_hash)
+    // not JSON at all: the dataset file in the working dir that holds this pipeline's state is found
     NodeFs.writeFileSync(stateFile, "{")
-    expectFailure(await run(["pipeline", "other_pipeline", "sync"]), "sync --dataset <dataset>")
-    expect(NodeFs.readFileSync(stateFile, "utf8")).toBe("{")
-    expect((await run(["pipeline", "other_pipeline", "sync", "--dataset", "other_data"])).status).toBe(0)
-    expect(NodeFs.readFileSync(stateFile, "utf8")).toBe(good)
+    const found = await run(["pipeline", "other_pipeline", "sync", "--yes"])
+    expect(found.status).toBe(0)
+    expect(found.stdout).toContain(`dataset other_data (${NodePath.join(dir, "other_pipeline", "other_data.sqlite")})`)
+    expect(readStateFile(dir, "other_pipeline")._version_hash).toBe(JSON.parse(good)._version_hash)
   })
 
-  it("sync against a destination without state says so and leaves no working dir behind", async () => {
-    const result = await run(["pipeline", "ghost", "sync", "--dataset", "nothing_here"])
-    expect(result.status).toBe(0)
-    expect(result.stdout).toContain("the destination holds no state of pipeline ghost")
+  it("sync against a destination without state fails, saying so, and leaves no working dir behind", async () => {
+    const result = await run(["pipeline", "ghost", "sync", "--dataset", "nothing_here", "--yes"])
+    expectFailure(result, "holds no state of this pipeline")
     expect(NodeFs.existsSync(NodePath.join(dir, "ghost"))).toBe(false)
   })
 
@@ -295,7 +295,7 @@ describe("pipestate CLI on SQLite", () => {
         `[destination.sqlite]\ndirectory = ${JSON.stringify(dataDir)}\n`
       )
       const opts = { cwd: project, env: { PIPESTATE_PIPELINES_DIR: second } }
-      const synced = await cli(["pipeline", "shop_pipeline", "sync", "--dataset", "shared"], opts)
+      const synced = await cli(["pipeline", "shop_pipeline", "sync", "--dataset", "shared", "--yes"], opts)
       expect(synced.status).toBe(0)
       expect(synced.stdout).toContain(`dataset shared (${NodePath.join(dataDir, "shared.sqlite")})`)
       const info = await cli(["pipeline", "shop_pipeline", "info"], opts)
@@ -371,7 +371,8 @@ describe.skipIf(!postgresAvailable)("pipestate CLI on PostgreSQL", () => {
         "--url",
         TEST_POSTGRES_URL,
         "--dataset",
-        dataset
+        dataset,
+        "--yes"
       ],
       { env: { PIPESTATE_PIPELINES_DIR: clean } }
     )

@@ -70,7 +70,7 @@ export const runShop = (
   Pipeline.run(shop(options.run ?? 1)).pipe(
     Effect.provide(
       Layer.merge(
-        Pipeline.layer({
+        Pipeline.layerNode({
           name: options.name ?? "shop_pipeline",
           dataset: options.dataset,
           pipelinesDir: options.pipelinesDir

@@ -14,6 +14,10 @@ import {
   stations,
   weather
 } from "../../examples/custom-destination/pipeline.js"
+import * as ResourceState from "../../src/context/ResourceState.js"
+import * as Commit from "../../src/pipeline/Commit.js"
+import type * as StateSync from "../../src/pipeline/StateSync.js"
+
 import { Destination, Pipeline, Resource, Source } from "../../src/index.js"
 import { tempDir } from "../helpers.js"
 import { runExample } from "./runExample.js"
@@ -42,7 +46,7 @@ const withDestination = <A, E, R>(
   })
 
 const runIn = <E, R>(pipelinesDir: string, source: Source.Source<E, R>, extra: Partial<Pipeline.PipelineConfig> = {}) =>
-  Pipeline.run(source).pipe(Effect.provide(Pipeline.layer({ ...config, pipelinesDir, ...extra })))
+  Pipeline.run(source).pipe(Effect.provide(Pipeline.layerNode({ ...config, pipelinesDir, ...extra })))
 
 describe("examples/custom-destination", () => {
   it.scopedLive("loads, loads nothing new, and restores the state from the JSON-lines files", () =>
@@ -59,11 +63,11 @@ describe("examples/custom-destination", () => {
         expect((yield* rowsOf("readings")).map((r) => r.id)).toEqual(defaultReadings.map((r) => r.id))
         expect(yield* rowsOf("stations")).toHaveLength(3)
         // one current file per table, one state file, no lock and no temp file left behind
-        expect(filesOf(data).map((f) => f.replace(/\.\d+\.\d+\./, ".<load>."))).toEqual([
+        expect(filesOf(data).map((f) => f.replace(/\.[0-9a-f-]{36}\./, ".<id>."))).toEqual([
           "manifest.json",
-          "state/weather_pipeline.<load>.json",
-          "tables/readings.<load>.jsonl",
-          "tables/stations.<load>.jsonl"
+          "state/weather_pipeline.<id>.json",
+          "tables/readings.<id>.jsonl",
+          "tables/stations.<id>.jsonl"
         ])
       })
     )
@@ -107,42 +111,49 @@ describe("examples/custom-destination", () => {
     )
   )
 
-  it.scopedLive("two runs started from the same state: one commits, the other fails with StateConflict", () =>
-    withDestination(({ data }) =>
-      Effect.gen(function* () {
-        const go = yield* Deferred.make<void>()
-        const gated = (started: Deferred.Deferred<void>, n: number) =>
-          Source.make({
-            name: "race",
-            resources: [
-              Resource.make(
-                { name: "numbers" },
-                Stream.fromEffect(
-                  Deferred.succeed(started, undefined).pipe(Effect.zipRight(Deferred.await(go)), Effect.as({ n }))
+  it.scopedLive(
+    "two runs started from the same state that both change one slot: one commits, the other fails with StateConflict",
+    () =>
+      withDestination(({ data }) =>
+        Effect.gen(function* () {
+          const go = yield* Deferred.make<void>()
+          const gated = (started: Deferred.Deferred<void>, n: number) =>
+            Source.make({
+              name: "race",
+              resources: [
+                Resource.make(
+                  { name: "numbers" },
+                  Stream.fromEffect(
+                    Deferred.succeed(started, undefined).pipe(
+                      Effect.zipRight(Deferred.await(go)),
+                      // both runs change the resource's slot: their changes overlap
+                      Effect.zipRight(ResourceState.set("last", n)),
+                      Effect.as({ n })
+                    )
+                  )
                 )
-              )
-            ]
-          })
-        const started = [yield* Deferred.make<void>(), yield* Deferred.make<void>()] as const
-        const machines = [yield* tempDir(), yield* tempDir()] as const
-        const fibers = yield* Effect.forEach([0, 1] as const, (i) =>
-          Effect.fork(Effect.either(runIn(machines[i], gated(started[i], i))))
-        )
-        yield* Deferred.await(started[0])
-        yield* Deferred.await(started[1])
-        const manifestBefore = NodeFs.existsSync(NodePath.join(data, config.dataset, "manifest.json"))
-        expect(manifestBefore).toBe(false)
-        yield* Deferred.succeed(go, undefined)
-        const results = yield* Effect.forEach(fibers, Fiber.join)
+              ]
+            })
+          const started = [yield* Deferred.make<void>(), yield* Deferred.make<void>()] as const
+          const machines = [yield* tempDir(), yield* tempDir()] as const
+          const fibers = yield* Effect.forEach([0, 1] as const, (i) =>
+            Effect.fork(Effect.either(runIn(machines[i], gated(started[i], i))))
+          )
+          yield* Deferred.await(started[0])
+          yield* Deferred.await(started[1])
+          const manifestBefore = NodeFs.existsSync(NodePath.join(data, config.dataset, "manifest.json"))
+          expect(manifestBefore).toBe(false)
+          yield* Deferred.succeed(go, undefined)
+          const results = yield* Effect.forEach(fibers, Fiber.join)
 
-        const winners = results.filter(Either.isRight)
-        const losers = results.flatMap((r) => (Either.isLeft(r) ? [r.left] : []))
-        expect(winners).toHaveLength(1)
-        expect(losers.map((e) => (e as { _tag?: unknown })._tag)).toEqual(["StateConflict"])
-        // nothing of the loser is visible
-        expect((yield* rowsOf("numbers")).map((r) => r.n)).toEqual([results.findIndex(Either.isRight)])
-      })
-    )
+          const winners = results.filter(Either.isRight)
+          const losers = results.flatMap((r) => (Either.isLeft(r) ? [r.left] : []))
+          expect(winners).toHaveLength(1)
+          expect(losers.map((e) => (e as { _tag?: unknown })._tag)).toEqual(["StateConflict"])
+          // nothing of the loser is visible
+          expect((yield* rowsOf("numbers")).map((r) => r.n)).toEqual([results.findIndex(Either.isRight)])
+        })
+      )
   )
 
   it.scopedLive("a commit whose expectation fails writes nothing; dropTables and dropDataset", () =>
@@ -152,36 +163,44 @@ describe("examples/custom-destination", () => {
         const destination = yield* Destination.Destination
         const manifest = () => NodeFs.readFileSync(NodePath.join(data, config.dataset, "manifest.json"), "utf8")
         const before = manifest()
-        const commit = (overrides: Partial<Destination.LoadCommit>) =>
-          Effect.scoped(
-            Effect.gen(function* () {
-              const spool = yield* tempDir()
-              const job = yield* destination.openLoad(target, spool)
-              return yield* job.commit({
-                loadId: "9999999999.000000",
-                schemaName: "weather",
-                pipelineName: config.name,
-                tables: [],
-                state: Option.none(),
-                expected: { _tag: "Unchecked" },
-                dropTables: [],
-                keepStateVersions: 100,
-                ...overrides
-              })
-            })
-          )
+        // the commit every verb goes through, on the example's driver
+        const commit = (
+          expected: StateSync.Expectation,
+          overrides: Partial<Commit.CommitRequest<void, Destination.StateConflict>> = {}
+        ) =>
+          Commit.apply(destination, target, {
+            pipelineName: config.name,
+            load: {
+              loadId: "9999999999.000000",
+              schemaName: "weather",
+              status: 0,
+              insertedAt: new Date(),
+              schemaVersionHash: null
+            },
+            stage: Option.none(),
+            tables: [],
+            state: {
+              expected,
+              onExpected: () => Effect.succeed({ row: Option.none(), value: undefined }),
+              onMoved: (found) => Effect.fail(Commit.conflict(config.name, target.dataset, expected, found))
+            },
+            dropTables: [],
+            keepStateVersions: 100,
+            loadIdAfter: (after) => Effect.succeed(`${after}1`),
+            ...overrides
+          })
 
         const conflict = yield* Effect.flip(
-          commit({ dropTables: ["readings"], expected: { _tag: "Newest", newest: Option.none() } })
+          commit({ _tag: "Newest", newest: Option.none() }, { dropTables: ["readings"] })
         )
         expect(conflict._tag).toBe("StateConflict")
         expect(manifest()).toBe(before)
 
-        yield* commit({ dropTables: ["readings"] })
+        yield* commit({ _tag: "Unchecked" }, { dropTables: ["readings"] })
         const access = yield* destination.dataset(target)
         expect(yield* access.tableExists("readings")).toBe(false)
         expect(yield* access.tableExists("stations")).toBe(true)
-        expect(Option.isSome(yield* destination.newestState(target, config.name))).toBe(true)
+        expect(yield* destination.stateRows(target, config.name, 1)).toHaveLength(1)
         expect(filesOf(data).some((f) => f.startsWith("tables/readings"))).toBe(false)
 
         yield* destination.dropDataset(target)
@@ -198,7 +217,7 @@ describe("examples/custom-destination", () => {
           const more = defaultReadings.slice(0, n * 2)
           yield* runIn(pipelines, weather({ stations: defaultStations, readings: more }), { keepStateVersions: 2 })
         }
-        const history = yield* Effect.flatMap(Destination.Destination, (d) => d.stateHistory(target, config.name, 10))
+        const history = yield* Effect.flatMap(Destination.Destination, (d) => d.stateRows(target, config.name, 10))
         expect(history.map((h) => h.version)).toEqual([4, 3])
       })
     )

@@ -62,7 +62,7 @@ describe("examples/custom-fields", () => {
           Layer.mergeAll(
             PipedriveApi.layer,
             FetchHttpClient.layer,
-            Pipeline.layer({ ...config, pipelinesDir: dir }),
+            Pipeline.layerNode({ ...config, pipelinesDir: dir }),
             Destination.sqlite()
           )
         )
@@ -78,7 +78,7 @@ describe("examples/custom-fields", () => {
       yield* Effect.gen(function* () {
         const api = yield* PipedriveApi
         const runIn = (pipelinesDir: string) =>
-          Pipeline.run(pipedrive(api.baseUrl)).pipe(Effect.provide(Pipeline.layer({ ...config, pipelinesDir })))
+          Pipeline.run(pipedrive(api.baseUrl)).pipe(Effect.provide(Pipeline.layerNode({ ...config, pipelinesDir })))
         yield* runIn(firstMachine)
         expect(yield* api.fieldRequests).toBe(2)
 
@@ -87,7 +87,7 @@ describe("examples/custom-fields", () => {
         expect(yield* api.fieldRequests).toBe(2)
         expect(restored.tables).toEqual({ custom_fields: 0, deals: 3, persons: 3 })
         const deals = yield* tableRows("deals").pipe(
-          Effect.provide(Pipeline.layer({ ...config, pipelinesDir: secondMachine }))
+          Effect.provide(Pipeline.layerNode({ ...config, pipelinesDir: secondMachine }))
         )
         expect(deals.map((d) => d.lead_source).sort()).toEqual(["Cold call", "Referral", "Website"])
       }).pipe(

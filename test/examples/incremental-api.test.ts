@@ -95,7 +95,7 @@ describe("examples/incremental-api: the pipeline", () => {
           Layer.mergeAll(
             IncrementalApi.layer({ seed: 7 }),
             FetchHttpClient.layer,
-            Pipeline.layer({ ...config, pipelinesDir: dir }),
+            Pipeline.layerNode({ ...config, pipelinesDir: dir }),
             Destination.sqlite()
           )
         )
@@ -121,7 +121,7 @@ describe("examples/incremental-api: the pipeline", () => {
           Layer.mergeAll(
             IncrementalApi.layer({ seed: 11, pageSize: 5 }),
             FetchHttpClient.layer,
-            Pipeline.layer({ ...config, pipelinesDir: dir }),
+            Pipeline.layerNode({ ...config, pipelinesDir: dir }),
             Destination.sqlite()
           )
         )
@@ -151,7 +151,7 @@ describe.skipIf(!postgresAvailable)("examples/incremental-api on PostgreSQL", ()
           Layer.mergeAll(
             IncrementalApi.layer({ seed: 11, pageSize: 5 }),
             FetchHttpClient.layer,
-            Pipeline.layer({ ...config, dataset, pipelinesDir: dir }),
+            Pipeline.layerNode({ ...config, dataset, pipelinesDir: dir }),
             testDestination()
           )
         )

@@ -49,7 +49,7 @@ describe("examples/user-comments", () => {
     Effect.gen(function* () {
       const dir = yield* tempDir()
       yield* scenario.pipe(
-        Effect.provide(Layer.mergeAll(Pipeline.layer({ ...config, pipelinesDir: dir }), Destination.sqlite()))
+        Effect.provide(Layer.mergeAll(Pipeline.layerNode({ ...config, pipelinesDir: dir }), Destination.sqlite()))
       )
     })
   )
@@ -69,7 +69,7 @@ describe.skipIf(!postgresAvailable)("examples/user-comments on PostgreSQL", () =
       const dir = yield* tempDir()
       const dataset = yield* freshDataset("comments")
       yield* scenario.pipe(
-        Effect.provide(Layer.mergeAll(Pipeline.layer({ ...config, dataset, pipelinesDir: dir }), testDestination()))
+        Effect.provide(Layer.mergeAll(Pipeline.layerNode({ ...config, dataset, pipelinesDir: dir }), testDestination()))
       )
     })
   )

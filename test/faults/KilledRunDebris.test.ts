@@ -57,7 +57,9 @@ describe.skipIf(!postgresAvailable)("fault: the debris of a SIGKILLed run", () =
         const summary = yield* Pipeline.run(
           makeSource({ upto: 0, batchesPerEpoch: BATCHES, rowsPerBatch: ROWS, writer: "next" })
         ).pipe(
-          Effect.provide(Layer.merge(Pipeline.layer({ name: NAME, dataset, pipelinesDir: base }), testDestination()))
+          Effect.provide(
+            Layer.merge(Pipeline.layerNode({ name: NAME, dataset, pipelinesDir: base }), testDestination())
+          )
         )
         expect(summary.tables.events).toBe(BATCHES * ROWS)
         expect(NodeFs.existsSync(NodePath.join(pipelineDir, ".lock"))).toBe(false)

@@ -44,7 +44,7 @@ describe.skipIf(!postgresAvailable)("fault: concurrent first runs into a new dat
                 // one pool per run, as separate processes would have
                 Effect.provide(
                   Layer.merge(
-                    Pipeline.layer({ name: "first_pipeline", dataset, pipelinesDir: `${base}/${trial}-${i}` }),
+                    Pipeline.layerNode({ name: "first_pipeline", dataset, pipelinesDir: `${base}/${trial}-${i}` }),
                     testDestination()
                   )
                 ),

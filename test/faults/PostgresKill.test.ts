@@ -101,7 +101,7 @@ describe.skipIf(!postgresAvailable)("fault (c): SIGKILL of the loading process",
           ).pipe(
             Effect.provide(
               Layer.mergeAll(
-                Pipeline.layer({ name: NAME, dataset, pipelinesDir: base }),
+                Pipeline.layerNode({ name: NAME, dataset, pipelinesDir: base }),
                 testDestination(),
                 Layer.succeed(Progress.Progress, progress)
               )

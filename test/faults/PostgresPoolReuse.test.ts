@@ -137,7 +137,7 @@ describe.skipIf(!postgresAvailable)("fault: a terminated connection, then the sa
         const connections = yield* program.pipe(
           Effect.provide(
             Layer.merge(
-              Pipeline.layer({ name: NAME, dataset, pipelinesDir: dir }),
+              Pipeline.layerNode({ name: NAME, dataset, pipelinesDir: dir }),
               Postgres.layer({
                 url: Redacted.make(urlWithApplicationName(applicationName)),
                 maxConnections: MAX_CONNECTIONS,

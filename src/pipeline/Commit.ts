@@ -1,0 +1,152 @@
+/**
+ * What runs inside the ONE commit transaction of every state change, written once for every
+ * destination: the optimistic check (the destination's newest state must still be the one the
+ * change started from), the table drops and writes, the `_dlt_loads` row, the
+ * `_dlt_pipeline_state` row, and retention (the newest `keepStateVersions` state rows are kept).
+ *
+ * @since 0.1.0
+ */
+import { Effect, Option } from "effect"
+import {
+  type DatasetTarget,
+  type DestinationError,
+  type DestinationShape,
+  type LoadRow,
+  type Stage,
+  StateConflict,
+  type StateRow,
+  type StateRowInfo,
+  type StoredState
+} from "../destination/Destination.js"
+import type { TableSchema } from "../destination/TableSchema.js"
+import type { Expectation } from "./StateSync.js"
+
+/**
+ * The state a commit writes, given the destination's newest state row found under the commit lock.
+ * `expected` says which newest state the change started from; when another change committed since,
+ * `onMoved` may combine both (it reads the newer blob through `read`) or fail with `StateConflict`.
+ *
+ * @since 0.1.0
+ */
+export interface StateResolution<A, E> {
+  readonly expected: Expectation
+  /** the state row (none when the state did not change) and what the caller wants back */
+  readonly onExpected: (found: StateRowInfo | undefined) => Effect.Effect<Resolved<A>, E>
+  readonly onMoved: (
+    found: StateRowInfo,
+    read: Effect.Effect<Option.Option<StoredState>, DestinationError>
+  ) => Effect.Effect<Resolved<A>, E | DestinationError>
+}
+
+/**
+ * A resolved state: its row without a load id (the commit gives it one), and the caller's value.
+ *
+ * @since 0.1.0
+ */
+export interface Resolved<A> {
+  readonly row: Option.Option<Omit<StateRow, "loadId">>
+  readonly value: A
+}
+
+/**
+ * Everything one commit writes.
+ *
+ * @since 0.1.0
+ */
+export interface CommitRequest<A, E> {
+  readonly pipelineName: string
+  readonly load: LoadRow
+  readonly stage: Option.Option<Stage>
+  /** final schemas of the tables this load writes (tables of `replace` resources are listed even with no rows) */
+  readonly tables: ReadonlyArray<TableSchema>
+  /** tables dropped in the same transaction; `_dlt*` tables are never dropped */
+  readonly dropTables: ReadonlyArray<string>
+  readonly state: StateResolution<A, E>
+  /** state rows kept per pipeline; older rows are pruned in the same transaction */
+  readonly keepStateVersions: number
+  /** a new load id after `after` (for a state row that must sort after one committed meanwhile) */
+  readonly loadIdAfter: (after: string) => Effect.Effect<string>
+}
+
+/**
+ * Whether the destination's newest state row is the one `expected` names.
+ *
+ * @since 0.1.0
+ */
+export const isExpected = (expected: Expectation, found: StateRowInfo | undefined): boolean => {
+  if (expected._tag === "Unchecked") return true
+  const want = Option.getOrNull(expected.newest)
+  return found === undefined
+    ? want === null
+    : want !== null && want.version === found.version && want.hash === found.versionHash
+}
+
+/**
+ * The conflict of a change that started from `expected` and found `found`.
+ *
+ * @since 0.1.0
+ */
+export const conflict = (
+  pipelineName: string,
+  dataset: string,
+  expected: Expectation,
+  found: StateRowInfo | undefined,
+  paths?: ReadonlyArray<string>
+): StateConflict => {
+  const want = expected._tag === "Newest" ? Option.getOrNull(expected.newest) : null
+  return new StateConflict({
+    pipelineName,
+    dataset,
+    expectedVersion: want?.version ?? null,
+    expectedHash: want?.hash ?? null,
+    foundVersion: found?.version ?? null,
+    foundHash: found?.versionHash ?? null,
+    ...(paths === undefined ? {} : { paths })
+  })
+}
+
+/**
+ * Commits `request` through `destination` in one transaction and returns what the state resolution
+ * returned. Fails with `StateConflict`, writing nothing, when another change committed since
+ * `request.state.expected` was read and the two cannot be combined.
+ *
+ * @since 0.1.0
+ */
+export const apply = <A, E>(
+  destination: DestinationShape,
+  target: DatasetTarget,
+  request: CommitRequest<A, E>
+): Effect.Effect<A, E | DestinationError | StateConflict> =>
+  destination.transaction(target, { pipelineName: request.pipelineName, stage: request.stage }, (tx) =>
+    Effect.gen(function* () {
+      const found = (yield* tx.stateRows(request.pipelineName, 1))[0]
+      const expected = isExpected(request.state.expected, found)
+      if (!expected && found === undefined) {
+        // the state this change started from is gone (the dataset was reset meanwhile)
+        return yield* conflict(request.pipelineName, target.dataset, request.state.expected, found)
+      }
+      const { row, value } =
+        expected || found === undefined
+          ? yield* request.state.onExpected(found)
+          : yield* request.state.onMoved(found, tx.readState(request.pipelineName, found.loadId))
+      const drops = request.dropTables.filter((table) => !table.startsWith("_dlt"))
+      if (drops.length > 0) yield* tx.dropTables(drops)
+      if (request.tables.length > 0) yield* tx.writeTables(request.tables)
+      yield* tx.insertLoad(request.load)
+      if (Option.isSome(row)) {
+        // the newest state is the row of the newest load (dlt's rule): a load id taken before
+        // another change committed a later one gets a state load of its own that sorts after it
+        const loadId =
+          found !== undefined && found.loadId >= request.load.loadId
+            ? yield* request.loadIdAfter(found.loadId)
+            : request.load.loadId
+        if (loadId !== request.load.loadId) yield* tx.insertLoad({ ...request.load, loadId })
+        yield* tx.insertState({ ...row.value, loadId })
+        const keep = Math.max(1, Math.floor(request.keepStateVersions))
+        const kept = yield* tx.stateRows(request.pipelineName, keep)
+        const oldest = kept[keep - 1]
+        if (oldest !== undefined) yield* tx.deleteStatesBefore(request.pipelineName, oldest.loadId)
+      }
+      return value
+    })
+  )

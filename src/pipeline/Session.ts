@@ -1,0 +1,461 @@
+/**
+ * The one door for every state change (dlt's `Pipeline.managed_state`). Every verb that reads or
+ * changes a pipeline's state — run, drop, restore, sync, currentState — opens a scoped session:
+ *
+ * ```
+ * open    = lock the working dir → read the local state → read the destination's newest state row
+ *           → StateSync.decide (which state wins, and why) → the base state
+ * commit  = StateVersion.next (the one bump rule; the typed JSON encoded once for hash and blob)
+ *           → the state row built once → Commit.apply (one transaction: optimistic check, tables,
+ *           rows, load row, state row, retention) → persist state.json atomically
+ * ```
+ *
+ * The local state records the target it was committed to (destination, location, dataset), so a
+ * state is never applied to another target. The lock is released when the session's scope closes.
+ *
+ * @example
+ * ```ts
+ * const summary = Effect.scoped(
+ *   Effect.gen(function* () {
+ *     const session = yield* Session.open()
+ *     const draft = PipelineState.withSourceSlot(session.state, "shop", { last: 3 })
+ *     return yield* session.commit({ draft, schemaName: "shop" })
+ *   })
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ */
+import { Clock, Effect, Either, Option, Ref, Schema, type Scope } from "effect"
+import {
+  type DatasetTarget,
+  Destination,
+  type DestinationError,
+  type DestinationShape,
+  type Stage,
+  type StateConflict,
+  type StateRow,
+  type StateRowInfo
+} from "../destination/Destination.js"
+import type { TableSchema } from "../destination/TableSchema.js"
+import * as PipelineState from "../state/PipelineState.js"
+import * as StateBlob from "../state/StateBlob.js"
+import * as StateRebase from "../state/StateRebase.js"
+import * as StateValue from "../state/StateValue.js"
+import * as StateVersion from "../state/StateVersion.js"
+import * as Commit from "./Commit.js"
+import { Ids } from "./Ids.js"
+import { Pipeline, type ResolvedConfig } from "./PipelineConfig.js"
+import * as StateSync from "./StateSync.js"
+import * as WorkingDir from "./WorkingDir.js"
+
+/**
+ * @since 0.1.0
+ */
+export interface OpenOptions {
+  /** read the destination's newest state (default: the pipeline's `restoreFromDestination`) */
+  readonly restore?: boolean
+  /** treat a damaged local state file as absent instead of failing (`sync`, which repairs it) */
+  readonly ignoreCorruptLocal?: boolean
+}
+
+/**
+ * A change to commit: the verb's draft state, and for runs the staged rows and their tables.
+ *
+ * @since 0.1.0
+ */
+export interface Change {
+  /** the state after the verb's work; its version and hash are those of the session's base */
+  readonly draft: PipelineState.PipelineState
+  /** the source whose schema the load belongs to (dlt's `schema_name`) */
+  readonly schemaName: string
+  /** a load id allocated before the commit (rows carry it in `_dlt_load_id`); default: a new one */
+  readonly loadId?: string
+  readonly stage?: Stage
+  readonly tables?: ReadonlyArray<TableSchema>
+  readonly dropTables?: ReadonlyArray<string>
+  /** when the draft's data was extracted (`_local._last_extracted_at`), for runs */
+  readonly extractedAt?: Date
+  /** resource slots this change reset (`replace` resources): changed even when equal */
+  readonly resets?: ReadonlyArray<StateRebase.ResourceRef>
+}
+
+/**
+ * What a commit did.
+ *
+ * @since 0.1.0
+ */
+export interface Committed {
+  /** `null` when there was nothing to commit (no table touched, state unchanged) */
+  readonly loadId: string | null
+  /** the state now in the working dir */
+  readonly state: PipelineState.PipelineState
+  /** the state's hash differs from the one committed before */
+  readonly stateChanged: boolean
+}
+
+/**
+ * An open session: the base state and how to commit a change on it.
+ *
+ * @since 0.1.0
+ */
+export interface Session {
+  readonly config: ResolvedConfig
+  readonly destination: DestinationShape
+  readonly workingDir: WorkingDir.WorkingDir
+  readonly datasetTarget: DatasetTarget
+  readonly target: StateSync.Target
+  readonly decision: StateSync.Decision
+  /** the state the change starts from */
+  readonly state: PipelineState.PipelineState
+  /** the destination's newest state row when the session opened (none when not read or absent) */
+  readonly remote: Option.Option<StateRowInfo>
+  /** a new load id, after every load id this session has seen */
+  readonly newLoadId: Effect.Effect<string>
+  /** a new `_dlt_id` */
+  readonly rowId: () => string
+  /** the destination's newest state when the session opened, decoded (`sync`); none when it was not read */
+  readonly remoteState: Effect.Effect<
+    Option.Option<PipelineState.PipelineState>,
+    DestinationError | StateBlob.InvalidStateBlob
+  >
+  readonly commit: (
+    change: Change
+  ) => Effect.Effect<
+    Committed,
+    | DestinationError
+    | StateConflict
+    | StateValue.NonSerializableStateValue
+    | StateBlob.InvalidStateBlob
+    | WorkingDir.WorkingDirError
+  >
+  /** writes a state to the working dir only, recording this session's target */
+  readonly persist: (state: PipelineState.PipelineState) => Effect.Effect<void, WorkingDirError>
+}
+
+type WorkingDirError = WorkingDir.WorkingDirError
+
+/**
+ * The destination holds no state for the pipeline, so there is nothing to restore from.
+ *
+ * @since 0.1.0
+ */
+export class NoStateInDestination extends Schema.TaggedError<NoStateInDestination>()("NoStateInDestination", {
+  pipelineName: Schema.String,
+  dataset: Schema.String,
+  location: Schema.String
+}) {
+  override get message(): string {
+    return (
+      `pipeline ${this.pipelineName}: dataset ${this.dataset} (${this.location}) holds no state of this pipeline; nothing was changed. ` +
+      "Check the destination and dataset (--destination, --url, --sqlite-path, --dataset), or run the pipeline first."
+    )
+  }
+}
+
+/**
+ * Errors of {@link open}.
+ *
+ * @since 0.1.0
+ */
+export type OpenError =
+  | WorkingDir.PipelineLocked
+  | WorkingDir.WorkingDirError
+  | WorkingDir.CorruptStateFile
+  | DestinationError
+  | StateBlob.InvalidStateBlob
+
+/**
+ * The command that repairs a corrupt local state of this pipeline, as printed.
+ *
+ * @since 0.1.0
+ */
+export const syncCommand = (config: ResolvedConfig, destination: DestinationShape, target: DatasetTarget): string => {
+  const flags = [`--pipelines-dir ${shellQuote(config.pipelinesDir)}`]
+  if (destination.name === "sqlite" || destination.name === "postgres") {
+    flags.push(`--destination ${destination.name}`)
+    if (destination.name === "sqlite") flags.push(`--sqlite-path ${shellQuote(destination.identity(target))}`)
+  }
+  flags.push(`--dataset ${shellQuote(target.dataset)}`)
+  return `pipestate pipeline ${shellQuote(config.name)} sync ${flags.join(" ")} --yes`
+}
+
+const SAFE_WORD = /^[A-Za-z0-9_@%+=:,./-]+$/
+
+/** a word as a POSIX shell reads it back */
+const shellQuote = (word: string): string => (SAFE_WORD.test(word) ? word : `'${word.replaceAll("'", "'\\''")}'`)
+
+/**
+ * Opens a session on the pipeline in context: takes the working-dir lock (held until the scope
+ * closes), reads the local state and the destination's newest state row, and decides the base
+ * state. Writes nothing.
+ *
+ * @since 0.1.0
+ */
+export const open = (
+  options: OpenOptions = {}
+): Effect.Effect<Session, OpenError, Scope.Scope | Pipeline | Destination> =>
+  Effect.gen(function* () {
+    const { config, workingDir } = yield* Pipeline
+    const destination = yield* Destination
+    const ids = yield* Ids
+    const datasetTarget: DatasetTarget = { dataset: config.dataset, pipelineDir: workingDir.dir }
+    const target: StateSync.Target = {
+      destinationType: destination.type,
+      destinationName: destination.name,
+      location: destination.identity(datasetTarget),
+      dataset: config.dataset
+    }
+    const restore = options.restore ?? config.restoreFromDestination
+    yield* workingDir.lock
+    const found = yield* workingDir.readState.pipe(
+      Effect.catchTag("CorruptStateFile", (error) =>
+        options.ignoreCorruptLocal === true
+          ? Effect.succeed(Option.none<PipelineState.PipelineState>())
+          : Effect.fail(
+              new WorkingDir.CorruptStateFile({
+                path: error.path,
+                reason: error.reason,
+                pipelineName: config.name,
+                command: syncCommand(config, destination, datasetTarget)
+              })
+            )
+      )
+    )
+    // the state.json of another target stays with the working dir: kept aside at the first write, and
+    // the state kept for this target (if the pipeline was here before) is this target's local state
+    const leaving = Option.filter(found, (state) => !StateSync.belongsTo(state, target))
+    const kept = Option.isSome(leaving)
+      ? Option.filter(yield* workingDir.readStash(StateSync.keyOf(target)), (state) =>
+          StateSync.belongsTo(state, target)
+        )
+      : Option.none<PipelineState.PipelineState>()
+    if (Option.isSome(kept) && Option.isSome(leaving)) {
+      yield* Effect.logInfo(
+        `pipeline ${config.name}: the local state belongs to ${StateSync.describeTarget(StateSync.targetOf(leaving.value))}; using the state kept for ${StateSync.describeTarget(target)}`
+      )
+    }
+    const local = Option.isSome(kept) ? kept : found
+    const remote = restore
+      ? Option.fromNullable((yield* destination.stateRows(datasetTarget, config.name, 1))[0])
+      : Option.none<StateRowInfo>()
+    const decision = StateSync.decide({ local, remote, target, restore })
+    const readRemote = (row: StateRowInfo) =>
+      Effect.flatMap(destination.readState(datasetTarget, config.name, row.loadId), (stored) =>
+        Option.match(stored, {
+          onNone: () => Effect.succeed(Option.none<PipelineState.PipelineState>()),
+          onSome: (s) => Effect.map(StateSync.decodeStored(s, config.name), Option.some)
+        })
+      )
+    const fresh = PipelineState.empty({ pipelineName: config.name, datasetName: config.dataset })
+    const state: PipelineState.PipelineState =
+      decision.from === "local"
+        ? Option.getOrElse(local, () => fresh)
+        : decision.from === "remote" && Option.isSome(remote)
+          ? Option.getOrElse(yield* readRemote(remote.value), () => fresh)
+          : fresh
+    // the hash the destination holds for the base state; null when it holds none
+    const committedHash =
+      decision.expected._tag === "Newest"
+        ? Option.getOrNull(Option.map(decision.expected.newest, (n) => n.hash))
+        : state._local.first_run
+          ? null
+          : (state._version_hash ?? null)
+
+    // what the next commit expects: advanced by every commit of this session (checkpoints)
+    const committed = yield* Ref.make({
+      state,
+      expected: decision.expected,
+      committedHash,
+      newestLoadId: Option.map(remote, (r) => r.loadId)
+    })
+    const newLoadId = Effect.flatMap(Ref.get(committed), (c) => ids.loadId(c.newestLoadId))
+
+    const record = (doc: PipelineState.PipelineState, local: Partial<PipelineState.LocalState>) =>
+      PipelineState.withLocal(doc, { ...local, location: target.location })
+
+    const stashed = yield* Ref.make(false)
+    /** writes state.json, first keeping aside the state of the target this pipeline leaves */
+    const write = (doc: PipelineState.PipelineState) =>
+      Effect.gen(function* () {
+        if (Option.isSome(leaving) && !(yield* Ref.getAndSet(stashed, true))) {
+          yield* workingDir.writeStash(StateSync.keyOf(StateSync.targetOf(leaving.value)), leaving.value)
+        }
+        yield* workingDir.writeState(doc)
+      }).pipe(Effect.withSpan("pipestate.persist", { attributes: spanOf(config) }))
+
+    const persist = (doc: PipelineState.PipelineState) => write(record(doc, {}))
+
+    const withMetadata = (doc: PipelineState.PipelineState, schemaName: string): PipelineState.PipelineState => ({
+      ...doc,
+      pipeline_name: config.name,
+      dataset_name: config.dataset,
+      default_schema_name: doc.default_schema_name ?? schemaName,
+      schema_names: [...new Set([...(doc.schema_names ?? []), schemaName])],
+      destination_type: destination.type,
+      destination_name: destination.name
+    })
+
+    const commit = (change: Change) =>
+      Effect.gen(function* () {
+        const current = yield* Ref.get(committed)
+        const base = current.state
+        const next = yield* StateVersion.next(withMetadata(change.draft, change.schemaName), current.committedHash)
+        const tables = change.tables ?? []
+        const dropTables = change.dropTables ?? []
+        const due = tables.length > 0 || dropTables.length > 0 || next.changed
+        const local = (state: PipelineState.PipelineState, firstRun: boolean) =>
+          record(state, {
+            first_run: firstRun,
+            ...(change.extractedAt === undefined ? {} : { _last_extracted_at: change.extractedAt })
+          })
+        if (!due) {
+          const persisted = local(next.state, base._local.first_run)
+          yield* Ref.update(committed, (c) => ({ ...c, state: persisted }))
+          yield* write(persisted)
+          return { loadId: null, state: persisted, stateChanged: false } satisfies Committed
+        }
+        const loadId = change.loadId ?? (yield* newLoadId)
+        const now = new Date(yield* Clock.currentTimeMillis)
+        const rowOf = (n: StateVersion.Next) =>
+          Effect.gen(function* () {
+            if (!n.changed) return Option.none<Omit<StateRow, "loadId">>()
+            // the blob keeps the document's key order, as dlt writes it
+            const blob = yield* StateBlob.encode(n.state)
+            if (blob.length > config.stateSizeWarningBytes) {
+              yield* Effect.logWarning(
+                `pipeline ${config.name}: the encoded state is ${blob.length} bytes, past ${config.stateSizeWarningBytes}; largest slots: ${largestSlots(n.state)}. Keep large per-record data in the destination (PipelineContext.dataset), not in state.`
+              )
+            }
+            return Option.some<Omit<StateRow, "loadId">>({
+              version: n.state._state_version,
+              engineVersion: n.state._state_engine_version,
+              pipelineName: config.name,
+              state: blob,
+              createdAt: now,
+              versionHash: n.hash,
+              dltId: ids.rowId()
+            })
+          })
+        const resolved = (n: StateVersion.Next, newest: StateRowInfo | undefined) =>
+          Effect.map(rowOf(n), (row) => ({
+            row,
+            value: {
+              next: n,
+              newest: n.changed
+                ? { version: n.state._state_version, hash: n.hash }
+                : newest === undefined
+                  ? null
+                  : { version: newest.version, hash: newest.versionHash }
+            }
+          }))
+        const result = yield* Commit.apply(destination, datasetTarget, {
+          pipelineName: config.name,
+          load: { loadId, schemaName: change.schemaName, status: 0, insertedAt: now, schemaVersionHash: null },
+          stage: Option.fromNullable(change.stage),
+          tables,
+          dropTables,
+          keepStateVersions: config.keepStateVersions,
+          loadIdAfter: (after) => ids.loadId(Option.some(after)),
+          state: {
+            expected: current.expected,
+            // without a check (restore off), a state that changed still goes above the newest row
+            onExpected: (found) =>
+              resolved(current.expected._tag === "Unchecked" ? StateVersion.above(next, found) : next, found),
+            // another change committed since this one started: combine them when they touched
+            // different resource slots and source-state keys (StateRebase), else a conflict
+            onMoved: (found, read) =>
+              Effect.gen(function* () {
+                const moved = (paths?: ReadonlyArray<string>) =>
+                  Commit.conflict(config.name, config.dataset, current.expected, found, paths)
+                // the base must be exactly the state the change expected (no state: an empty one),
+                // or what each side changed since is unknown
+                const exact =
+                  current.expected._tag === "Newest" &&
+                  Option.match(current.expected.newest, {
+                    onNone: () => Object.keys(base.sources).length === 0,
+                    onSome: (newest) => newest.hash !== null && base._version_hash === newest.hash
+                  })
+                if (!exact) return yield* moved()
+                const stored = yield* read
+                if (Option.isNone(stored)) return yield* moved()
+                const theirs = yield* StateSync.decodeStored(stored.value, config.name)
+                const rebased = yield* StateRebase.rebase({
+                  base,
+                  remote: theirs,
+                  draft: change.draft,
+                  resets: change.resets ?? []
+                }).pipe(Effect.catchTag("RebaseConflict", (error) => Effect.fail(moved(error.paths))))
+                const merged = yield* StateVersion.next(
+                  withMetadata(rebased.state, change.schemaName),
+                  found.versionHash
+                )
+                return yield* resolved(merged, found)
+              })
+          }
+        }).pipe(
+          Effect.withSpan("pipestate.commit", {
+            attributes: {
+              ...spanOf(config),
+              "pipestate.destination": destination.name,
+              "pipestate.load_id": loadId,
+              "pipestate.state_version": next.state._state_version,
+              "pipestate.state_changed": next.changed,
+              "pipestate.tables": tables.length
+            }
+          })
+        )
+        const persisted = local(result.next.state, false)
+        yield* Ref.set(committed, {
+          state: persisted,
+          expected:
+            current.expected._tag === "Unchecked"
+              ? current.expected
+              : ({ _tag: "Newest", newest: Option.fromNullable(result.newest) } satisfies StateSync.Expectation),
+          committedHash: result.newest?.hash ?? current.committedHash,
+          newestLoadId: Option.some(loadId)
+        })
+        yield* write(persisted)
+        return { loadId, state: persisted, stateChanged: result.next.changed } satisfies Committed
+      })
+
+    return {
+      config,
+      destination,
+      workingDir,
+      datasetTarget,
+      target,
+      decision,
+      state,
+      remote,
+      newLoadId,
+      rowId: ids.rowId,
+      remoteState: Option.match(remote, { onNone: () => Effect.succeed(Option.none()), onSome: readRemote }),
+      commit,
+      persist
+    } satisfies Session
+  }).pipe(Effect.withSpan("pipestate.restore"))
+
+const spanOf = (config: ResolvedConfig) => ({
+  "pipestate.pipeline": config.name,
+  "pipestate.dataset": config.dataset
+})
+
+const largestSlots = (state: PipelineState.PipelineState): string => {
+  const sizes: Array<readonly [string, number]> = []
+  const size = (value: unknown) => Either.getOrElse(StateValue.stringify(value), () => "").length
+  for (const [source, slot] of Object.entries(state.sources)) {
+    const { resources, ...own } = slot
+    sizes.push([`sources.${source}`, size(own)])
+    if (typeof resources === "object" && resources !== null && !Array.isArray(resources)) {
+      for (const [resource, value] of Object.entries(resources)) {
+        sizes.push([`sources.${source}.resources.${resource}`, size(value)])
+      }
+    }
+  }
+  return sizes
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 3)
+    .map(([path, bytes]) => `${path} (${bytes} bytes)`)
+    .join(", ")
+}
