@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { BigDecimal, Either } from "effect"
-import { normalizeIdentifier, TableNormalizer } from "../src/pipeline/Normalize.js"
+import { type NormalizeError, normalizeIdentifier, TableNormalizer, validateResource } from "../src/pipeline/Normalize.js"
+import * as StoredSchema from "../src/schema/StoredSchema.js"
 
 const ids = () => "id"
 
@@ -12,7 +13,8 @@ describe("normalizeIdentifier", () => {
     expect(normalizeIdentifier("_id")).toBe("_id")
     expect(normalizeIdentifier("9lives")).toBe("_9lives")
     expect(normalizeIdentifier("")).toBe("_")
-    expect(normalizeIdentifier('x"; DROP TABLE y; --')).toBe("x_drop_table_y_")
+    expect(normalizeIdentifier('x"; DROP TABLE y; --')).toBe("x_drop_table_yxxx")
+    expect(normalizeIdentifier("name_")).toBe("namex")
   })
 
   it("keeps identifiers within PostgreSQL's 63 bytes, distinct for distinct long names", () => {
@@ -27,18 +29,19 @@ describe("TableNormalizer", () => {
   it("infers types, adds columns as they appear and aligns rows with the columns", () => {
     const table = new TableNormalizer({ name: "t", writeDisposition: "append" })
     const batch = Either.getOrThrow(table.normalize([{ a: 1, b: "x" }, { a: 2, c: true }, "scalar"], "load1", ids))
+    // dlt's order: the first record's fields, then _dlt_load_id and _dlt_id, then later columns
     expect(batch.columns.map((c) => `${c.name}:${c.type}`)).toEqual([
-      "_dlt_load_id:text",
-      "_dlt_id:text",
       "a:bigint",
       "b:text",
+      "_dlt_load_id:text",
+      "_dlt_id:text",
       "c:boolean",
       "value:text"
     ])
     expect(batch.rows).toEqual([
-      ["load1", "id", 1, "x"],
-      ["load1", "id", 2, null, true],
-      ["load1", "id", null, null, null, "scalar"]
+      [1, "x", "load1", "id"],
+      [2, null, "load1", "id", true],
+      [null, null, "load1", "id", null, "scalar"]
     ])
   })
 
@@ -92,5 +95,261 @@ describe("TableNormalizer", () => {
     }
     const map = table.normalize([{ m: new Map() }], "l", ids)
     expect(Either.isLeft(map) && map.left.message).toContain("Map")
+  })
+})
+
+const failure = (result: Either.Either<unknown, NormalizeError>): NormalizeError => {
+  if (Either.isRight(result)) throw new Error("expected the chunk to fail")
+  return result.left
+}
+
+/** the stored table after a run, as the next run reads it */
+const storedAfter = (table: TableNormalizer): StoredSchema.Table => {
+  const schema = StoredSchema.mergeTables(StoredSchema.empty("s"), [table.storedTable()])
+  return Either.getOrThrow(StoredSchema.fromText(StoredSchema.toText(schema))).tables[table.name]!
+}
+
+describe("TableNormalizer: no two fields in one column", () => {
+  it("refuses two fields of one record that map to one column, naming both, the table and the column", () => {
+    const t = new TableNormalizer({ name: "users", resource: "users_api", writeDisposition: "append" })
+    const e = failure(t.normalize([{ userId: "a", user_id: "b" }], "l", ids))
+    expect(e).toMatchObject({
+      _tag: "ColumnNameCollision",
+      resource: "users_api",
+      table: "users",
+      column: "user_id",
+      fields: ["userId", "user_id"],
+      position: 0
+    })
+    expect(e.message).toContain('"userId" and "user_id"')
+    const f = failure(new TableNormalizer({ name: "t", writeDisposition: "append" }).normalize([{ "na!e": "Max", "na%e": "Germany" }], "l", ids))
+    expect(f).toMatchObject({ _tag: "ColumnNameCollision", column: "na_e", fields: ["na!e", "na%e"] })
+  })
+
+  it("refuses them across records of a run, at the record that brings the second field", () => {
+    const t = new TableNormalizer({ name: "t", writeDisposition: "append" })
+    Either.getOrThrow(t.normalize([{ Name: "a" }], "l", ids))
+    const e = failure(t.normalize([{ Name: "b" }, { name: "c" }], "l", ids, { resource: "r", offset: 10 }))
+    expect(e).toMatchObject({ _tag: "ColumnNameCollision", column: "name", fields: ["Name", "name"], position: 11 })
+  })
+
+  it("keeps the field → column map across runs through the stored schema", () => {
+    const run1 = new TableNormalizer({ name: "t", writeDisposition: "append" })
+    Either.getOrThrow(run1.normalize([{ userId: "a" }], "l", ids))
+    const stored = storedAfter(run1)
+    expect(stored.columns.user_id).toMatchObject({ data_type: "text", [StoredSchema.FIELD_HINT]: "userId" })
+    // run 2: the same field still lands in its column; another spelling of it is refused
+    const run2 = new TableNormalizer({ name: "t", writeDisposition: "append", stored })
+    const ok = Either.getOrThrow(run2.normalize([{ userId: "b" }], "l", ids))
+    expect(ok.rows[0]![ok.columns.findIndex((c) => c.name === "user_id")]).toBe("b")
+    expect(failure(run2.normalize([{ user_id: "c" }], "l", ids))).toMatchObject({
+      _tag: "ColumnNameCollision",
+      fields: ["userId", "user_id"]
+    })
+  })
+
+  it("follows the stored map even where today's naming would give another name", () => {
+    const stored: StoredSchema.Table = {
+      name: "t",
+      resource: "t",
+      columns: { old_name: { name: "old_name", data_type: "text", nullable: true, [StoredSchema.FIELD_HINT]: "name_" } }
+    }
+    const t = new TableNormalizer({ name: "t", writeDisposition: "append", stored })
+    const batch = Either.getOrThrow(t.normalize([{ name_: "kept" }], "l", ids))
+    expect(batch.columns.map((c) => c.name)).toEqual(["old_name", "_dlt_load_id", "_dlt_id"])
+    expect(batch.rows[0]![0]).toBe("kept")
+  })
+
+  it("lets the first field of a run claim a column whose field is not recorded (made by dlt)", () => {
+    const stored: StoredSchema.Table = {
+      name: "t",
+      resource: "t",
+      columns: { user_id: { name: "user_id", data_type: "text", nullable: true } }
+    }
+    const t = new TableNormalizer({ name: "t", writeDisposition: "append", stored })
+    Either.getOrThrow(t.normalize([{ userId: "a" }], "l", ids))
+    expect(t.storedTable().columns.user_id).toMatchObject({ [StoredSchema.FIELD_HINT]: "userId" })
+    expect(failure(t.normalize([{ user_id: "b" }], "l", ids))._tag).toBe("ColumnNameCollision")
+  })
+
+  it("refuses fields named like dlt's columns", () => {
+    for (const field of ["_dlt_id", "_dlt_load_id", "__dlt_id", "_dlt_anything"]) {
+      const e = failure(new TableNormalizer({ name: "t", writeDisposition: "append" }).normalize([{ a: 1, [field]: "x" }], "l", ids))
+      expect(e).toMatchObject({ _tag: "ReservedColumnName", field, table: "t" })
+    }
+  })
+
+  it("never lets a field take a variant column", () => {
+    const t = new TableNormalizer({ name: "t", writeDisposition: "append" })
+    const batch = Either.getOrThrow(t.normalize([{ price: 1 }, { price: 1.5 }, { price__v_double: 2.5 }], "l", ids))
+    // a field spelled like a variant is its own column (snake_case collapses "__")
+    expect(batch.columns.map((c) => c.name)).toEqual(["price", "_dlt_load_id", "_dlt_id", "price__v_double", "price_v_double"])
+  })
+})
+
+describe("TableNormalizer: primary keys", () => {
+  const users = (stored?: StoredSchema.Table) =>
+    new TableNormalizer({
+      name: "users",
+      resource: "users",
+      writeDisposition: "merge",
+      primaryKey: ["id"],
+      ...(stored === undefined ? {} : { stored })
+    })
+
+  it("makes key columns NOT NULL, in the destination's table and in the stored schema", () => {
+    const t = users()
+    Either.getOrThrow(t.normalize([{ id: 1, name: "a" }], "l", ids))
+    const id = t.schema().columns.find((c) => c.name === "id")
+    expect(id).toMatchObject({ primaryKey: true, nullable: false })
+    expect(t.schema().columns.find((c) => c.name === "name")).toMatchObject({ nullable: true })
+    expect(t.storedTable().columns.id).toEqual({ name: "id", nullable: false, primary_key: true, data_type: "bigint" })
+  })
+
+  it("fails a record whose key is missing or null, naming resource, table, column and position", () => {
+    const t = users()
+    const missing = failure(t.normalize([{ id: 1 }, { name: "x" }], "l", ids, { resource: "users_api", offset: 40 }))
+    expect(missing).toMatchObject({
+      _tag: "MissingPrimaryKey",
+      resource: "users_api",
+      table: "users",
+      column: "id",
+      position: 41,
+      found: "missing"
+    })
+    expect(missing.message).toContain("record 41")
+    expect(failure(users().normalize([{ id: null, name: "x" }], "l", ids))).toMatchObject({ found: "null", position: 0 })
+    expect(failure(users().normalize([{ name: "x" }], "l", ids))).toMatchObject({ found: "missing", position: 0 })
+    expect(failure(users().normalize([{ id: undefined }], "l", ids))._tag).toBe("MissingPrimaryKey")
+  })
+
+  it("replays issue 9's merge scenario: a text key is coerced, keyless records fail", () => {
+    const run1 = users()
+    Either.getOrThrow(run1.normalize([{ id: 1, name: "a" }], "l1", ids))
+    const stored = storedAfter(run1)
+    // run 2: "1" is the same key as 1, in the key column (no id__v_text)
+    const run2 = users(stored)
+    const batch = Either.getOrThrow(run2.normalize([{ id: "1", name: "a2" }], "l2", ids))
+    expect(batch.columns.map((c) => c.name)).toEqual(["id", "name", "_dlt_load_id", "_dlt_id"])
+    expect(batch.rows[0]![0]).toBe(1)
+    // run 3: records without a key fail instead of collapsing into one NULL key
+    expect(failure(users(stored).normalize([{ name: "x" }, { name: "y" }], "l3", ids))._tag).toBe("MissingPrimaryKey")
+  })
+
+  it("coerces key values only without loss", () => {
+    const keyOf = (column: StoredSchema.Column, value: unknown) => {
+      const stored: StoredSchema.Table = { name: "users", resource: "users", columns: { id: column } }
+      return users(stored).normalize([{ id: value }], "l", ids)
+    }
+    const bigintKey: StoredSchema.Column = { name: "id", nullable: false, primary_key: true, data_type: "bigint" }
+    const cell = (result: Either.Either<{ rows: ReadonlyArray<ReadonlyArray<unknown>> }, NormalizeError>) =>
+      Either.getOrThrow(result).rows[0]![0]
+    expect(cell(keyOf(bigintKey, "42"))).toBe(42)
+    expect(cell(keyOf(bigintKey, "-7"))).toBe(-7)
+    expect(cell(keyOf(bigintKey, "9007199254740993"))).toBe(9007199254740993n)
+    expect(cell(keyOf(bigintKey, BigDecimal.unsafeFromString("12")))).toBe(12)
+    expect(cell(keyOf(bigintKey, 2n ** 62n))).toBe(2n ** 62n)
+    for (const bad of ["01", "1.0", " 1", "abc", "", 1.5, true, 2n ** 64n, "9223372036854775808", BigDecimal.unsafeFromString("1.5")]) {
+      const e = failure(keyOf(bigintKey, bad))
+      expect(e).toMatchObject({ _tag: "InvalidPrimaryKeyValue", column: "id", table: "users", position: 0 })
+    }
+    const textKey: StoredSchema.Column = { name: "id", nullable: false, primary_key: true, data_type: "text" }
+    expect(cell(keyOf(textKey, 7))).toBe("7")
+    expect(cell(keyOf(textKey, 2n ** 70n))).toBe(String(2n ** 70n))
+    expect(failure(keyOf(textKey, 1.5))._tag).toBe("InvalidPrimaryKeyValue")
+    expect(failure(keyOf(textKey, true))._tag).toBe("InvalidPrimaryKeyValue")
+    const tsKey: StoredSchema.Column = { name: "id", nullable: false, primary_key: true, data_type: "timestamp" }
+    expect(cell(keyOf(tsKey, "2024-01-01T00:00:00.123Z"))).toEqual(new Date("2024-01-01T00:00:00.123Z"))
+    // microseconds or no offset would lose or guess information
+    expect(failure(keyOf(tsKey, "2024-01-01T00:00:00.123456Z"))._tag).toBe("InvalidPrimaryKeyValue")
+    expect(failure(keyOf(tsKey, "2024-01-01T00:00:00"))._tag).toBe("InvalidPrimaryKeyValue")
+    const decimalKey: StoredSchema.Column = { name: "id", nullable: false, primary_key: true, data_type: "decimal" }
+    // the scale is kept: 1.50 stays 150 x 10^-2
+    expect(cell(keyOf(decimalKey, "1.50"))).toMatchObject({ value: 150n, scale: 2 })
+    expect(failure(keyOf(decimalKey, 0.1))._tag).toBe("InvalidPrimaryKeyValue")
+  })
+
+  it("never sends a key to a variant column, and refuses object keys", () => {
+    const t = users()
+    Either.getOrThrow(t.normalize([{ id: 1 }], "l", ids))
+    expect(failure(t.normalize([{ id: "x" }], "l", ids))._tag).toBe("InvalidPrimaryKeyValue")
+    expect(t.schema().columns.map((c) => c.name)).toEqual(["id", "_dlt_load_id", "_dlt_id"])
+    expect(failure(users().normalize([{ id: { a: 1 } }], "l", ids))).toMatchObject({
+      _tag: "InvalidPrimaryKeyValue",
+      reason: "a key must be a single value, not an object or array"
+    })
+  })
+
+  it("moves the primary key when the resource's key changes", () => {
+    const run1 = users()
+    Either.getOrThrow(run1.normalize([{ id: 1, email: "a@x" }], "l", ids))
+    const run2 = new TableNormalizer({
+      name: "users",
+      writeDisposition: "merge",
+      primaryKey: ["email"],
+      stored: storedAfter(run1)
+    })
+    Either.getOrThrow(run2.normalize([{ id: 1, email: "a@x" }], "l", ids))
+    const columns = run2.storedTable().columns
+    expect(columns.email).toMatchObject({ primary_key: true, nullable: false })
+    expect(columns.id?.primary_key).toBeUndefined()
+    expect(run2.schema().primaryKey).toEqual(["email"])
+  })
+})
+
+describe("validateResource", () => {
+  it("refuses merge without a primary key, saying what to do", () => {
+    const result = validateResource("shop", { name: "users", writeDisposition: "merge", primaryKey: [] })
+    expect(Either.isLeft(result)).toBe(true)
+    if (Either.isLeft(result)) {
+      expect(result.left).toMatchObject({ _tag: "InvalidResourceKeys", source: "shop", resource: "users" })
+      expect(result.left.message).toContain("primaryKey")
+      expect(result.left.message).toContain('"append"')
+    }
+  })
+
+  it("refuses keys that name one column twice or a dlt column, and accepts the rest", () => {
+    expect(Either.isLeft(validateResource("s", { name: "r", writeDisposition: "merge", primaryKey: ["id", "ID"] }))).toBe(true)
+    expect(Either.isLeft(validateResource("s", { name: "r", writeDisposition: "append", primaryKey: ["_dlt_id"] }))).toBe(true)
+    expect(Either.isRight(validateResource("s", { name: "r", writeDisposition: "merge", primaryKey: ["id"] }))).toBe(true)
+    expect(Either.isRight(validateResource("s", { name: "r", writeDisposition: "append", primaryKey: [] }))).toBe(true)
+    expect(Either.isRight(validateResource("s", { name: "r", writeDisposition: "replace", primaryKey: [] }))).toBe(true)
+  })
+})
+
+describe("TableNormalizer: the stored table", () => {
+  it("continues a stored table: same positions and types, new columns at the end, no change when nothing is new", () => {
+    const run1 = new TableNormalizer({ name: "t", writeDisposition: "append" })
+    Either.getOrThrow(run1.normalize([{ a: 1, b: "x" }], "l", ids))
+    const stored = storedAfter(run1)
+    const run2 = new TableNormalizer({ name: "t", writeDisposition: "append", stored })
+    const same = Either.getOrThrow(run2.normalize([{ b: "y", a: 2 }], "l", ids))
+    expect(same.columns.map((c) => c.name)).toEqual(["a", "b", "_dlt_load_id", "_dlt_id"])
+    const schema = StoredSchema.bump(StoredSchema.mergeTables(StoredSchema.empty("s"), [stored]))
+    expect(StoredSchema.bump(StoredSchema.mergeTables(schema, [run2.storedTable()]))).toBe(schema)
+    Either.getOrThrow(run2.normalize([{ a: "text" }], "l", ids))
+    const next = StoredSchema.bump(StoredSchema.mergeTables(schema, [run2.storedTable()]))
+    expect(next.version).toBe(schema.version + 1)
+    expect(next.tables.t!.columns.a__v_text).toEqual({ name: "a__v_text", data_type: "text", nullable: true, variant: true })
+  })
+
+  it("keeps a stored column of a type pipestate has no column type for", () => {
+    const stored: StoredSchema.Table = {
+      name: "t",
+      resource: "t",
+      columns: { day: { name: "day", data_type: "date", nullable: true } }
+    }
+    const t = new TableNormalizer({ name: "t", writeDisposition: "append", stored })
+    Either.getOrThrow(t.normalize([{ day: "2024-01-01" }], "l", ids))
+    expect(t.storedTable().columns.day).toEqual({ name: "day", data_type: "date", nullable: true })
+  })
+})
+
+describe("TableNormalizer: dlt's columns", () => {
+  it("are part of a table before its first row (a replace table that received none)", () => {
+    const t = new TableNormalizer({ name: "t", writeDisposition: "replace" })
+    expect(t.schema().columns.map((c) => `${c.name}:${c.nullable}`)).toEqual(["_dlt_load_id:false", "_dlt_id:false"])
+    expect(Object.keys(t.storedTable().columns)).toEqual(["_dlt_load_id", "_dlt_id"])
+    expect(t.storedTable()["x-normalizer"]).toBeUndefined()
   })
 })

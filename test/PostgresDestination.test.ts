@@ -446,13 +446,13 @@ describe.skipIf(!postgresAvailable)("Destination.postgres", () => {
       yield* Effect.promise(() => query(`CREATE TABLE IF NOT EXISTS public.y (id int)`))
       const hostile = Resource.make({ name: 'x"; DROP TABLE y; --' }, Stream.make({ 'a"; DROP TABLE y; --': 1 }))
       const summary = yield* run(dir, dataset, Source.make({ name: "src", resources: [hostile] }), testDestination())
-      expect(Object.keys(summary.tables)).toEqual(["x_drop_table_y_"])
+      expect(Object.keys(summary.tables)).toEqual(["x_drop_table_yxxx"])
       const y = yield* Effect.promise(() => query(`SELECT to_regclass('public.y') AS t`))
       expect(y[0]?.t).toBe("y")
       const rows = yield* Effect.promise(() =>
-        query(`SELECT a_drop_table_y_ FROM "${dataset.replaceAll('"', '""')}".x_drop_table_y_`)
+        query(`SELECT a_drop_table_yxxx FROM "${dataset.replaceAll('"', '""')}".x_drop_table_yxxx`)
       )
-      expect(rows).toEqual([{ a_drop_table_y_: "1" }])
+      expect(rows).toEqual([{ a_drop_table_yxxx: "1" }])
     })
   )
 

@@ -1,5 +1,7 @@
 /**
  * `ResourceState`: the resource's private state slot, `sources.<source>.resources.<resource>`.
+ * Values are copies: what `get` returns can be changed freely without changing the state, and
+ * what `set` stores is a copy taken (and validated) at that moment.
  *
  * @example
  * ```ts

@@ -1,7 +1,9 @@
 /**
  * `SourceState`: the source's shared state slot, `sources.<source>`, visible to every resource of
  * the source. `update` is atomic, so resources running concurrently never lose each other's writes.
- * In a source's setup effect the slot is read-only.
+ * In a source's setup effect the slot is read-only all the way down: `set` fails with
+ * `ReadOnlyState`, and `get` returns deep-frozen copies (changing one throws a `TypeError`).
+ * Elsewhere values are copies, as in `ResourceState`.
  *
  * @example
  * ```ts

@@ -1,6 +1,13 @@
 /**
  * The operations shared by `ResourceState` and `SourceState`: one named slot of the draft state.
  *
+ * State values are copies. `get`, `toJSON` and the current value handed to `update`/`modify` are
+ * deep copies the caller may change freely without changing the state; `set`/`update` store a deep
+ * copy of the value, validated as stored, so a value changed after `set` changes nothing. A
+ * read-only slot (a source's setup) hands out deep-frozen copies: changing one throws a
+ * `TypeError` instead of silently doing nothing. Immutable values (BigDecimal, Uuid, CalendarDate,
+ * TimeOfDay) are shared; Dates and Uint8Arrays are copied.
+ *
  * @since 0.1.0
  */
 import { Effect, Either, Option, ParseResult, Ref, Schema } from "effect"
@@ -109,6 +116,96 @@ export interface SlotLens {
   readonly reserved: ReadonlyArray<string>
 }
 
+// ---------------------------------------------------------------------------------------------
+// Copies
+// ---------------------------------------------------------------------------------------------
+
+const copyAny = (value: unknown, freeze: boolean): unknown => {
+  if (typeof value !== "object" || value === null) return value
+  if (Array.isArray(value)) {
+    const n = value.length
+    const out: Array<unknown> = new Array(n)
+    for (let i = 0; i < n; i++) out[i] = copyAny(value[i], freeze)
+    return freeze ? Object.freeze(out) : out
+  }
+  const proto: unknown = Object.getPrototypeOf(value)
+  if (proto === Object.prototype || proto === null) {
+    const record = value as Record<string, unknown>
+    const out: Record<string, unknown> = {}
+    for (const key of Object.keys(record)) {
+      const item = record[key]
+      if (item === undefined) continue
+      if (key === "__proto__") {
+        Object.defineProperty(out, key, { value: copyAny(item, freeze), enumerable: true, writable: true, configurable: true })
+      } else {
+        out[key] = copyAny(item, freeze)
+      }
+    }
+    return freeze ? Object.freeze(out) : out
+  }
+  if (value instanceof Date) return new Date(value.getTime())
+  if (value instanceof Uint8Array) return new Uint8Array(value)
+  // immutable values (BigDecimal, Uuid, CalendarDate, TimeOfDay) are shared; anything else is
+  // returned as it is, and validation refuses it
+  return value
+}
+
+/**
+ * A deep copy of a state value: arrays, plain objects, Dates and Uint8Arrays are new; immutable
+ * values are shared; `undefined` object entries are left out (as the encoder leaves them out).
+ * Throws `RangeError` on a circular value (`copyChecked` reports it as a state error instead).
+ *
+ * @example
+ * ```ts
+ * const stored = StateSlot.copy({ seen: ["a"] })
+ * ```
+ *
+ * @since 0.2.0
+ */
+export const copy = <A>(value: A): A => copyAny(value, false) as A
+
+/**
+ * A deep copy whose arrays and plain objects are frozen: what a read-only slot hands out.
+ *
+ * @since 0.2.0
+ */
+export const frozenCopy = <A>(value: A): A => copyAny(value, true) as A
+
+/**
+ * The copy of `value` that a slot stores, validated: the failure names `path` and what is wrong
+ * (a circular value included).
+ */
+const copyChecked = (value: unknown, path: string): Either.Either<StateValue.StateValue, StateValue.NonSerializableStateValue> => {
+  let copied: unknown
+  try {
+    copied = copyAny(value, false)
+  } catch {
+    // a circular value or a throwing getter: the encoder names the path and the reason
+    return Either.flatMap(StateValue.encode(value, path), () =>
+      Either.left(new StateValue.NonSerializableStateValue({ path, reason: "the value could not be copied" }))
+    )
+  }
+  // the copy is what is stored, so the copy is what is validated
+  return Either.map(StateValue.encode(copied, path), () => copied as StateValue.StateValue)
+}
+
+/**
+ * Validates the state values of a draft before it is committed: every value under `sources` must
+ * be encodable. Slots only ever store validated copies, so this fails only when a draft was
+ * changed by other means; the commit may call it as a last check.
+ *
+ * @example
+ * ```ts
+ * const checked = StateSlot.validateDraft(yield* Ref.get(draft)) // Either<PipelineState, NonSerializableStateValue>
+ * ```
+ *
+ * @since 0.2.0
+ */
+export const validateDraft = (
+  state: PipelineState.PipelineState
+): Either.Either<PipelineState.PipelineState, StateValue.NonSerializableStateValue> =>
+  Either.map(StateValue.encode(state.sources, "sources"), () => state)
+
 const keyPath = (slotPath: string, key: string): string =>
   /^[A-Za-z_$][\w$]*$/.test(key) ? `${slotPath}.${key}` : `${slotPath}[${JSON.stringify(key)}]`
 
@@ -131,12 +228,13 @@ export const make = (
     return Either.right(undefined)
   }
 
+  // the encoded form is discarded: this pass only proves the copy can be committed, so the
+  // failure names the path where the user wrote it rather than surfacing at commit
   const validate = (key: string, value: unknown): Either.Either<StateValue.StateValue, StateWriteError> =>
-    Either.flatMap(guard(key), () =>
-      // the encoded form is discarded: this pass only proves the value can be committed, so the
-      // failure names the path where the user wrote it rather than surfacing at commit
-      Either.map(StateValue.encode(value, keyPath(lens.path, key)), () => value as StateValue.StateValue)
-    )
+    Either.flatMap(guard(key), () => copyChecked(value, keyPath(lens.path, key)))
+
+  // what callers see: a copy they cannot change the state through (frozen when read-only)
+  const view = Option.isSome(readOnly) ? frozenCopy : copy
 
   const modify = <A, E>(
     key: string,
@@ -144,7 +242,7 @@ export const make = (
   ): Effect.Effect<A, E | StateWriteError> =>
     Ref.modify(draft, (state): readonly [Either.Either<A, E | StateWriteError>, PipelineState.PipelineState] => {
       const slot = lens.read(state)
-      const current = Object.hasOwn(slot, key) ? Option.some(slot[key] as StateValue.StateValue) : Option.none()
+      const current = Object.hasOwn(slot, key) ? Option.some(view(slot[key] as StateValue.StateValue)) : Option.none()
       const result = f(current)
       if (Either.isLeft(result)) return [Either.left(result.left), state]
       const [out, next] = result.right
@@ -160,7 +258,7 @@ export const make = (
     get: (key) =>
       Effect.map(Ref.get(draft), (state) => {
         const slot = lens.read(state)
-        return Object.hasOwn(slot, key) ? Option.some(slot[key] as StateValue.StateValue) : Option.none()
+        return Object.hasOwn(slot, key) ? Option.some(view(slot[key] as StateValue.StateValue)) : Option.none()
       }),
     set: (key, value) => modify(key, () => Either.right([undefined, Option.some(value)] as const)),
     update: (key, f) =>
@@ -187,10 +285,10 @@ export const make = (
       }),
     toJSON: Effect.map(Ref.get(draft), (state) => {
       const slot = lens.read(state)
-      if (lens.reserved.length === 0) return slot
+      if (lens.reserved.length === 0) return view(slot)
       const visible: Record<string, StateValue.StateValue> = {}
       for (const [k, v] of Object.entries(slot)) if (!lens.reserved.includes(k)) visible[k] = v
-      return visible
+      return view(visible)
     })
   }
 }

@@ -13,7 +13,12 @@ import type { Timestamp } from "../state/StateValue.js"
  */
 export type ColumnType = "text" | "bigint" | "double" | "boolean" | "timestamp" | "decimal" | "bytes" | "json"
 
-/** @since 0.1.0 */
+/**
+ * A column. `nullable: false` means the destination creates the column NOT NULL: primary-key
+ * columns and dlt's `_dlt_load_id` / `_dlt_id` (see `Normalize`, `StoredSchema.toTableSchema`).
+ *
+ * @since 0.1.0
+ */
 export interface Column {
   readonly name: string
   readonly type: ColumnType
