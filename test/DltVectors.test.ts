@@ -286,10 +286,7 @@ describe("dlt vectors: state documents (state-documents.json)", () => {
   })
 
   it.each(steps)("%s: read from the blob and the text, same version and hash, no bump", (_name, step) => {
-    for (const state of [
-      Either.getOrThrow(StateBlob.decode(step.blob)),
-      Either.getOrThrow(fromDoc(step.doc_text))
-    ]) {
+    for (const state of [Either.getOrThrow(StateBlob.decode(step.blob)), Either.getOrThrow(fromDoc(step.doc_text))]) {
       expect(state._state_version).toBe(step.version)
       expect(state._version_hash).toBe(step.version_hash)
       expect(Either.getOrThrow(PipelineState.versionHash(state))).toBe(step.version_hash)
@@ -336,7 +333,11 @@ describe("dlt vectors: state documents (state-documents.json)", () => {
     const helpdesk = documents.find((d) => d.name === "incremental_datetime_and_date_cursors")!
     const change2 = helpdesk.steps.find((s) => s.step === "change 2")!
     // the new comment (3, 1) on the composite key (ticket_id, n)
-    expect(hashesOf(change2, "helpdesk", "comments", "created_on").has(uniqueHash({ ticket_id: 3, n: 1 }, ["ticket_id", "n"]))).toBe(true)
+    expect(
+      hashesOf(change2, "helpdesk", "comments", "created_on").has(
+        uniqueHash({ ticket_id: 3, n: 1 }, ["ticket_id", "n"])
+      )
+    ).toBe(true)
   })
 })
 
@@ -464,7 +465,10 @@ const vectorLeaves = encoded
 const dltLeaf = fc.oneof(
   fc.constantFrom(...vectorLeaves),
   fc.bigInt({ min: -(2n ** 63n), max: 2n ** 64n - 1n }).map((n) => `${n}`),
-  fc.fullUnicodeString().map((s) => JSON.stringify(s)).filter((s) => !/^"[\uF026-\uF02D]/.test(s)),
+  fc
+    .fullUnicodeString()
+    .map((s) => JSON.stringify(s))
+    .filter((s) => !/^"[\uF026-\uF02D]/.test(s)),
   fc
     .tuple(
       fc.date({ min: new Date("0001-01-01T00:00:00Z"), max: new Date("9999-12-31T00:00:00Z"), noInvalidDate: true }),
@@ -473,11 +477,13 @@ const dltLeaf = fc.oneof(
     )
     .map(([d, micro, offset]) => {
       const iso = d.toISOString().slice(0, 19)
-      return JSON.stringify(`\uF027${iso}${micro === 0 ? "" : `.${pad(micro, 6)}`}${offset === null ? "" : offsetText(offset)}`)
+      return JSON.stringify(
+        `\uF027${iso}${micro === 0 ? "" : `.${pad(micro, 6)}`}${offset === null ? "" : offsetText(offset)}`
+      )
     }),
-  fc.date({ min: new Date("0001-01-01T00:00:00Z"), max: new Date("9999-12-31T00:00:00Z"), noInvalidDate: true }).map(
-    (d) => JSON.stringify(`\uF028${d.toISOString().slice(0, 10)}`)
-  ),
+  fc
+    .date({ min: new Date("0001-01-01T00:00:00Z"), max: new Date("9999-12-31T00:00:00Z"), noInvalidDate: true })
+    .map((d) => JSON.stringify(`\uF028${d.toISOString().slice(0, 10)}`)),
   fc
     .tuple(fc.integer({ min: 0, max: 86_399 }), fc.integer({ min: 0, max: 999_999 }))
     .map(([s, micro]) =>
@@ -492,10 +498,13 @@ const { text: dltText } = fc.letrec<{ text: string }>((tie) => ({
     dltLeaf,
     fc.array(tie("text"), { maxLength: 5 }).map((items) => `[${items.join(",")}]`),
     fc
-      .uniqueArray(fc.tuple(fc.oneof(fc.fullUnicodeString(), fc.constantFrom("10", "2", "0", "-1", "01")), tie("text")), {
-        maxLength: 5,
-        selector: ([key]) => key
-      })
+      .uniqueArray(
+        fc.tuple(fc.oneof(fc.fullUnicodeString(), fc.constantFrom("10", "2", "0", "-1", "01")), tie("text")),
+        {
+          maxLength: 5,
+          selector: ([key]) => key
+        }
+      )
       .map((entries) => `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${v}`).join(",")}}`)
   )
 }))

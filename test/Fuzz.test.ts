@@ -131,10 +131,17 @@ describe("bad input fuzzing", () => {
 
   it("the encoder returns typed JSON or NonSerializableStateValue for any value, never throws", () => {
     const values = fc.oneof(
-      fc.anything({ withBigInt: true, withDate: true, withMap: true, withSet: true, withTypedArray: true, withNullPrototype: true }),
-      fc.tuple(fc.integer(), fc.integer(), fc.oneof(fc.integer(), fc.constant(null))).map(
-        ([s, us, o]) => new StateValue.Timestamp(s, us, o)
-      ),
+      fc.anything({
+        withBigInt: true,
+        withDate: true,
+        withMap: true,
+        withSet: true,
+        withTypedArray: true,
+        withNullPrototype: true
+      }),
+      fc
+        .tuple(fc.integer(), fc.integer(), fc.oneof(fc.integer(), fc.constant(null)))
+        .map(([s, us, o]) => new StateValue.Timestamp(s, us, o)),
       fc.double().map((v) => new StateValue.Float(v)),
       fc.string().map((text) => new StateValue.SpecialDecimal({ text }))
     )

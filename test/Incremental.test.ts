@@ -460,7 +460,9 @@ describe("Incremental boundary hashes, as dlt computes them", () => {
   it.effect("a run that skips only rows of the earlier hashes keeps them", () =>
     Effect.gen(function* () {
       const old = [legacy('["a"]')]
-      yield* ResourceState.set("incremental", { t: { initial_value: 0, last_value: 5, unique_hashes: old, start_value: 0 } })
+      yield* ResourceState.set("incremental", {
+        t: { initial_value: 0, last_value: 5, unique_hashes: old, start_value: 0 }
+      })
       const cursor = Incremental.cursor({ path: "t", initialValue: 0, primaryKey: "id" })
       expect(yield* load(cursor, [row("a", 5)])).toEqual([])
       expect((yield* entryOf("t"))?.unique_hashes).toEqual(old)

@@ -23,7 +23,9 @@ describe.skipIf(!postgresAvailable)("Incremental over PostgreSQL timestamptz wit
       const dataset = yield* freshDataset("dst")
       const dir = yield* tempDir()
       yield* Effect.promise(() =>
-        query(`CREATE SCHEMA "${source}"; CREATE TABLE "${source}".events (id int PRIMARY KEY, updated_at timestamptz NOT NULL)`)
+        query(
+          `CREATE SCHEMA "${source}"; CREATE TABLE "${source}".events (id int PRIMARY KEY, updated_at timestamptz NOT NULL)`
+        )
       )
       const insert = (id: number, at: string) =>
         Effect.promise(() => query(`INSERT INTO "${source}".events VALUES ($1, $2::timestamptz)`, [id, at]))

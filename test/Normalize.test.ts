@@ -1,6 +1,11 @@
 import { describe, expect, it } from "@effect/vitest"
 import { BigDecimal, Either } from "effect"
-import { type NormalizeError, normalizeIdentifier, TableNormalizer, validateResource } from "../src/pipeline/Normalize.js"
+import {
+  type NormalizeError,
+  normalizeIdentifier,
+  TableNormalizer,
+  validateResource
+} from "../src/pipeline/Normalize.js"
 import * as StoredSchema from "../src/schema/StoredSchema.js"
 
 const ids = () => "id"
@@ -122,7 +127,13 @@ describe("TableNormalizer: no two fields in one column", () => {
       position: 0
     })
     expect(e.message).toContain('"userId" and "user_id"')
-    const f = failure(new TableNormalizer({ name: "t", writeDisposition: "append" }).normalize([{ "na!e": "Max", "na%e": "Germany" }], "l", ids))
+    const f = failure(
+      new TableNormalizer({ name: "t", writeDisposition: "append" }).normalize(
+        [{ "na!e": "Max", "na%e": "Germany" }],
+        "l",
+        ids
+      )
+    )
     expect(f).toMatchObject({ _tag: "ColumnNameCollision", column: "na_e", fields: ["na!e", "na%e"] })
   })
 
@@ -174,7 +185,9 @@ describe("TableNormalizer: no two fields in one column", () => {
 
   it("refuses fields named like dlt's columns", () => {
     for (const field of ["_dlt_id", "_dlt_load_id", "__dlt_id", "_dlt_anything"]) {
-      const e = failure(new TableNormalizer({ name: "t", writeDisposition: "append" }).normalize([{ a: 1, [field]: "x" }], "l", ids))
+      const e = failure(
+        new TableNormalizer({ name: "t", writeDisposition: "append" }).normalize([{ a: 1, [field]: "x" }], "l", ids)
+      )
       expect(e).toMatchObject({ _tag: "ReservedColumnName", field, table: "t" })
     }
   })
@@ -183,7 +196,13 @@ describe("TableNormalizer: no two fields in one column", () => {
     const t = new TableNormalizer({ name: "t", writeDisposition: "append" })
     const batch = Either.getOrThrow(t.normalize([{ price: 1 }, { price: 1.5 }, { price__v_double: 2.5 }], "l", ids))
     // a field spelled like a variant is its own column (snake_case collapses "__")
-    expect(batch.columns.map((c) => c.name)).toEqual(["price", "_dlt_load_id", "_dlt_id", "price__v_double", "price_v_double"])
+    expect(batch.columns.map((c) => c.name)).toEqual([
+      "price",
+      "_dlt_load_id",
+      "_dlt_id",
+      "price__v_double",
+      "price_v_double"
+    ])
   })
 })
 
@@ -218,7 +237,10 @@ describe("TableNormalizer: primary keys", () => {
       found: "missing"
     })
     expect(missing.message).toContain("record 41")
-    expect(failure(users().normalize([{ id: null, name: "x" }], "l", ids))).toMatchObject({ found: "null", position: 0 })
+    expect(failure(users().normalize([{ id: null, name: "x" }], "l", ids))).toMatchObject({
+      found: "null",
+      position: 0
+    })
     expect(failure(users().normalize([{ name: "x" }], "l", ids))).toMatchObject({ found: "missing", position: 0 })
     expect(failure(users().normalize([{ id: undefined }], "l", ids))._tag).toBe("MissingPrimaryKey")
   })
@@ -249,7 +271,18 @@ describe("TableNormalizer: primary keys", () => {
     expect(cell(keyOf(bigintKey, "9007199254740993"))).toBe(9007199254740993n)
     expect(cell(keyOf(bigintKey, BigDecimal.unsafeFromString("12")))).toBe(12)
     expect(cell(keyOf(bigintKey, 2n ** 62n))).toBe(2n ** 62n)
-    for (const bad of ["01", "1.0", " 1", "abc", "", 1.5, true, 2n ** 64n, "9223372036854775808", BigDecimal.unsafeFromString("1.5")]) {
+    for (const bad of [
+      "01",
+      "1.0",
+      " 1",
+      "abc",
+      "",
+      1.5,
+      true,
+      2n ** 64n,
+      "9223372036854775808",
+      BigDecimal.unsafeFromString("1.5")
+    ]) {
       const e = failure(keyOf(bigintKey, bad))
       expect(e).toMatchObject({ _tag: "InvalidPrimaryKeyValue", column: "id", table: "users", position: 0 })
     }
@@ -309,9 +342,15 @@ describe("validateResource", () => {
   })
 
   it("refuses keys that name one column twice or a dlt column, and accepts the rest", () => {
-    expect(Either.isLeft(validateResource("s", { name: "r", writeDisposition: "merge", primaryKey: ["id", "ID"] }))).toBe(true)
-    expect(Either.isLeft(validateResource("s", { name: "r", writeDisposition: "append", primaryKey: ["_dlt_id"] }))).toBe(true)
-    expect(Either.isRight(validateResource("s", { name: "r", writeDisposition: "merge", primaryKey: ["id"] }))).toBe(true)
+    expect(
+      Either.isLeft(validateResource("s", { name: "r", writeDisposition: "merge", primaryKey: ["id", "ID"] }))
+    ).toBe(true)
+    expect(
+      Either.isLeft(validateResource("s", { name: "r", writeDisposition: "append", primaryKey: ["_dlt_id"] }))
+    ).toBe(true)
+    expect(Either.isRight(validateResource("s", { name: "r", writeDisposition: "merge", primaryKey: ["id"] }))).toBe(
+      true
+    )
     expect(Either.isRight(validateResource("s", { name: "r", writeDisposition: "append", primaryKey: [] }))).toBe(true)
     expect(Either.isRight(validateResource("s", { name: "r", writeDisposition: "replace", primaryKey: [] }))).toBe(true)
   })
@@ -330,7 +369,12 @@ describe("TableNormalizer: the stored table", () => {
     Either.getOrThrow(run2.normalize([{ a: "text" }], "l", ids))
     const next = StoredSchema.bump(StoredSchema.mergeTables(schema, [run2.storedTable()]))
     expect(next.version).toBe(schema.version + 1)
-    expect(next.tables.t!.columns.a__v_text).toEqual({ name: "a__v_text", data_type: "text", nullable: true, variant: true })
+    expect(next.tables.t!.columns.a__v_text).toEqual({
+      name: "a__v_text",
+      data_type: "text",
+      nullable: true,
+      variant: true
+    })
   })
 
   it("keeps a stored column of a type pipestate has no column type for", () => {

@@ -321,7 +321,14 @@ describe("Pipeline.run", () => {
       })
       const rows = yield* rowsOf(shared, "things", dir)
       // SQLite keeps timestamps as dlt does: naive UTC text with six fraction digits
-      expect(rows[0]).toMatchObject({ id: 1, price: 1.5, ok: 1, at: "2024-02-03 04:05:06.789000", tags: '["x"]', late: null })
+      expect(rows[0]).toMatchObject({
+        id: 1,
+        price: 1.5,
+        ok: 1,
+        at: "2024-02-03 04:05:06.789000",
+        tags: '["x"]',
+        late: null
+      })
       expect(rows[1]).toMatchObject({ id: 2, price: 2, ok: 0, late: "new column", nested: '{"deep":1}' })
     })
   )

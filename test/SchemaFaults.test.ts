@@ -16,7 +16,9 @@ import { freshDataset, postgresAvailable, query, testDestination } from "./postg
 const users = (records: ReadonlyArray<Record<string, unknown>>) =>
   Source.make({
     name: "src",
-    resources: [Resource.make({ name: "users", writeDisposition: "merge", primaryKey: ["id"] }, Stream.fromIterable(records))]
+    resources: [
+      Resource.make({ name: "users", writeDisposition: "merge", primaryKey: ["id"] }, Stream.fromIterable(records))
+    ]
   })
 
 const failureOf = (exit: Exit.Exit<unknown, unknown>): unknown =>
@@ -44,7 +46,13 @@ const scenario = (
     expect(yield* countRows()).toBe(1)
     // run 3: records without a key fail the run, nothing is loaded (they used to collapse into one NULL key)
     const missing = failureOf(yield* run(users([{ name: "x" }, { name: "y" }])))
-    expect(missing).toMatchObject({ _tag: "MissingPrimaryKey", resource: "users", table: "users", column: "id", position: 0 })
+    expect(missing).toMatchObject({
+      _tag: "MissingPrimaryKey",
+      resource: "users",
+      table: "users",
+      column: "id",
+      position: 0
+    })
     expect(yield* countRows()).toBe(1)
     // a key that cannot be the bigint key without loss fails too, and never goes to a variant column
     const invalid = failureOf(yield* run(users([{ id: "1.0", name: "z" }])))

@@ -3,7 +3,15 @@ import { describe, expect, it } from "@effect/vitest"
 import { BigDecimal, Effect, Either } from "effect"
 import { empty, type PipelineState, withResourceSlot } from "../src/state/PipelineState.js"
 import { decode, encode, InvalidStateBlob } from "../src/state/StateBlob.js"
-import { equals, formatJson, HexBytes, makeUuid, parseJson, type StateValue, Timestamp } from "../src/state/StateValue.js"
+import {
+  equals,
+  formatJson,
+  HexBytes,
+  makeUuid,
+  parseJson,
+  type StateValue,
+  Timestamp
+} from "../src/state/StateValue.js"
 
 const asValue = (state: PipelineState): StateValue => state as unknown as StateValue
 

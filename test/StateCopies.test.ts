@@ -141,12 +141,7 @@ describe("state values are copies (through a run)", () => {
 
   const writer = Source.make({
     name: "src",
-    resources: [
-      Resource.make(
-        { name: "w" },
-        Stream.execute(SourceState.set("fields", { names: ["a"] }))
-      )
-    ]
+    resources: [Resource.make({ name: "w" }, Stream.execute(SourceState.set("fields", { names: ["a"] })))]
   })
 
   it.scoped("a value from SourceState.get in setup, changed in place, commits no new state version", () =>

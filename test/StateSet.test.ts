@@ -43,7 +43,9 @@ describe("ResourceState.set with exact values", () => {
 describe("typed keys over exact values", () => {
   it.effect("TimestampSchema, UuidSchema, BigIntSchema, NumberSchema and DateSchema decode what dlt stores", () =>
     Effect.gen(function* () {
-      const seen = ResourceState.key("seen", StateValue.TimestampSchema, () => StateValue.Timestamp.fromDate(new Date(0)))
+      const seen = ResourceState.key("seen", StateValue.TimestampSchema, () =>
+        StateValue.Timestamp.fromDate(new Date(0))
+      )
       const run = ResourceState.key("run", StateValue.UuidSchema, () => new StateValue.Uuid({ value: "" }))
       const big = ResourceState.key("big", StateValue.BigIntSchema, () => 0n)
       const ratio = ResourceState.key("ratio", StateValue.NumberSchema, () => 0)

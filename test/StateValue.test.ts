@@ -143,7 +143,10 @@ const kindOf = (value: unknown): string => {
 const sameKinds = (a: unknown, b: unknown): boolean => {
   const ka = typeof a === "bigint" && a >= -(2n ** 53n) + 1n && a <= 2n ** 53n - 1n ? "number" : kindOf(a)
   const kb = typeof b === "bigint" && b >= -(2n ** 53n) + 1n && b <= 2n ** 53n - 1n ? "number" : kindOf(b)
-  if (ka !== kb) return ka === "Float" || kb === "Float" ? ["number", "Float"].includes(ka) && ["number", "Float"].includes(kb) : false
+  if (ka !== kb)
+    return ka === "Float" || kb === "Float"
+      ? ["number", "Float"].includes(ka) && ["number", "Float"].includes(kb)
+      : false
   if (Array.isArray(a)) return (a as Array<unknown>).every((item, i) => sameKinds(item, (b as Array<unknown>)[i]))
   if (ka === "object") {
     const ra = a as Record<string, unknown>
@@ -449,7 +452,9 @@ describe("StateValue decoding of dlt-written values", () => {
 
   it("reads numbers as Python does: ints of any size, floats that keep their spelling", () => {
     const value = Either.getOrThrow(
-      parse('{"a":9223372036854775807,"b":-9223372036854775808,"c":18446744073709551615,"d":1.0,"e":-0.0,"f":1e16,"g":1000000000000000.0,"h":0.1,"i":-0}')
+      parse(
+        '{"a":9223372036854775807,"b":-9223372036854775808,"c":18446744073709551615,"d":1.0,"e":-0.0,"f":1e16,"g":1000000000000000.0,"h":0.1,"i":-0}'
+      )
     ) as Record<string, unknown>
     expect(value.a).toBe(9223372036854775807n)
     expect(value.b).toBe(-9223372036854775808n)
@@ -478,7 +483,12 @@ describe("StateValue decoding of dlt-written values", () => {
 
   it("decodes nested structures", () => {
     const value = decode({ a: ["\uF0261", { b: "\uF0282020-01-01" }], c: 1, d: null, e: true })
-    const expected = { a: [BigDecimal.make(1n, 0), { b: new CalendarDate({ iso: "2020-01-01" }) }], c: 1, d: null, e: true }
+    const expected = {
+      a: [BigDecimal.make(1n, 0), { b: new CalendarDate({ iso: "2020-01-01" }) }],
+      c: 1,
+      d: null,
+      e: true
+    }
     expect(equals(value, expected)).toBe(true)
     expect(sameKinds(value, expected)).toBe(true)
   })
@@ -520,7 +530,9 @@ describe("StateValue text, constructors, equality, Schema", () => {
     expect(equals(new Timestamp(0, 0, 0), new Timestamp(0, 0, null))).toBe(false)
     expect(equals(5n, 5)).toBe(true)
     expect(equals(new Float(1), 1)).toBe(false)
-    expect(equals(new Uuid({ value: "6f9619ff-8b86-d011-b42d-00c04fc964ff" }), "6f9619ff-8b86-d011-b42d-00c04fc964ff")).toBe(true)
+    expect(
+      equals(new Uuid({ value: "6f9619ff-8b86-d011-b42d-00c04fc964ff" }), "6f9619ff-8b86-d011-b42d-00c04fc964ff")
+    ).toBe(true)
     expect(equals(new Date(5), new Date(5))).toBe(true)
     expect(equals(new Date(5), new Date(6))).toBe(false)
     expect(equals(new Uint8Array([1, 2]), new Uint8Array([1, 2]))).toBe(true)
@@ -540,6 +552,6 @@ describe("StateValue text, constructors, equality, Schema", () => {
     expect(decoded).toEqual({ at: Timestamp.fromDate(new Date("2024-01-01T00:00:00Z")), n: [1] })
     expect(Schema.encodeSync(Slot)(decoded)).toEqual({ at: "\uF0272024-01-01T00:00:00+00:00", n: [1] })
     expect(() => Schema.decodeUnknownSync(Slot)({ at: new Date() })).toThrow(/Json/)
-    expect(() => Schema.encodeSync(Slot)({ bad: { deep: [2n ** 64n as StateValue] } })).toThrow(/deep\[0\]/)
+    expect(() => Schema.encodeSync(Slot)({ bad: { deep: [(2n ** 64n) as StateValue] } })).toThrow(/deep\[0\]/)
   })
 })

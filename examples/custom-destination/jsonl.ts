@@ -45,6 +45,8 @@ const Manifest = Schema.Struct({
   tables: Schema.Record({ key: Schema.String, value: TableEntry }),
   /** pipeline name → its state file */
   states: Schema.Record({ key: Schema.String, value: Schema.String }),
+  /** schema name → its `_dlt_version` rows (a manifest from before schemas were stored has none) */
+  schemas: Schema.optionalWith(Schema.Record({ key: Schema.String, value: Schema.String }), { default: () => ({}) }),
   /** `_dlt_loads`: every committed load (status 0) */
   loads: Schema.Array(
     Schema.Struct({
@@ -57,7 +59,20 @@ const Manifest = Schema.Struct({
 })
 type Manifest = typeof Manifest.Type
 
-const EMPTY: Manifest = { tables: {}, states: {}, loads: [] }
+const EMPTY: Manifest = { tables: {}, states: {}, schemas: {}, loads: [] }
+
+/** a row of a schema file: the columns of dlt's `_dlt_version` */
+const SchemaVersion = Schema.Struct({
+  version: Schema.Number,
+  engine_version: Schema.Number,
+  inserted_at: Schema.Date,
+  schema_name: Schema.String,
+  version_hash: Schema.String,
+  schema: Schema.String
+})
+type SchemaVersion = typeof SchemaVersion.Type
+const decodeVersions = Schema.decodeUnknown(Schema.parseJson(Schema.Array(SchemaVersion)))
+const encodeVersions = Schema.encode(Schema.parseJson(Schema.Array(SchemaVersion), { space: 2 }))
 
 /** a row of a state file: the columns of dlt's `_dlt_pipeline_state` */
 const StateRow = Schema.Struct({
@@ -171,6 +186,32 @@ export const make = (
         : Effect.flatMap(fs.readFileString(path.join(root, file)), (text) => decodeStates(text))
     }
 
+    /** a schema's `_dlt_version` rows, newest first */
+    const readVersions = (root: string, manifest: Manifest, schemaName: string) => {
+      const file = manifest.schemas[schemaName]
+      return file === undefined
+        ? Effect.succeed<ReadonlyArray<SchemaVersion>>([])
+        : Effect.flatMap(fs.readFileString(path.join(root, file)), (text) => decodeVersions(text))
+    }
+
+    const pickVersion = (
+      rows: ReadonlyArray<SchemaVersion>,
+      selector: Destination.SchemaSelector
+    ): Option.Option<Destination.SchemaRow> =>
+      Option.map(
+        Option.fromNullable(
+          selector._tag === "Newest" ? rows[0] : rows.find((row) => row.version_hash === selector.hash)
+        ),
+        (row) => ({
+          version: row.version,
+          engineVersion: row.engine_version,
+          insertedAt: row.inserted_at,
+          schemaName: row.schema_name,
+          versionHash: row.version_hash,
+          schema: row.schema
+        })
+      )
+
     /**
      * Reads from the committed snapshot. A commit removes the files of the snapshot it replaced, so
      * a file that vanished between reading the manifest and reading the file means: start again
@@ -231,8 +272,12 @@ export const make = (
     // after the manifest moved on: superseded files and the debris of crashed commits
     const removeUnreferenced = (root: string, manifest: Manifest) =>
       Effect.gen(function* () {
-        const live = new Set([...Object.values(manifest.tables).map((t) => t.file), ...Object.values(manifest.states)])
-        for (const dir of ["tables", "state"]) {
+        const live = new Set([
+          ...Object.values(manifest.tables).map((t) => t.file),
+          ...Object.values(manifest.states),
+          ...Object.values(manifest.schemas)
+        ])
+        for (const dir of ["tables", "state", "schemas"]) {
           const entries = yield* fs.readDirectory(path.join(root, dir)).pipe(Effect.orElseSucceed(() => []))
           for (const entry of entries) {
             if (!live.has(`${dir}/${entry}`)) yield* fs.remove(path.join(root, dir, entry)).pipe(Effect.ignore)
@@ -268,6 +313,16 @@ export const make = (
               return rows
             }).pipe(Effect.mapError(fail("read the state")))
           const changedStates = new Set<string>()
+          const versions = new Map<string, ReadonlyArray<SchemaVersion>>()
+          const versionsOf = (schemaName: string) =>
+            Effect.gen(function* () {
+              const cached = versions.get(schemaName)
+              if (cached !== undefined) return cached
+              const rows = yield* readVersions(root, current, schemaName)
+              versions.set(schemaName, rows)
+              return rows
+            }).pipe(Effect.mapError(fail("read the stored schema")))
+          const changedSchemas = new Set<string>()
           const loads: Array<Manifest["loads"][number]> = []
           const spoolDir = Option.flatMap(options.stage, (stage) => Option.fromNullable(spoolOf(stage)))
 
@@ -331,6 +386,23 @@ export const make = (
                 states.set(row.pipelineName, [stored, ...rows])
                 changedStates.add(row.pipelineName)
               }),
+            readSchema: (schemaName, selector) =>
+              Effect.map(versionsOf(schemaName), (rows) => pickVersion(rows, selector)),
+            insertSchema: (row) =>
+              Effect.map(versionsOf(row.schemaName), (rows) => {
+                versions.set(row.schemaName, [
+                  {
+                    version: row.version,
+                    engine_version: row.engineVersion,
+                    inserted_at: row.insertedAt,
+                    schema_name: row.schemaName,
+                    version_hash: row.versionHash,
+                    schema: row.schema
+                  },
+                  ...rows
+                ])
+                changedSchemas.add(row.schemaName)
+              }),
             deleteStatesBefore: (pipelineName, id) =>
               Effect.map(statesOf(pipelineName), (rows) => {
                 states.set(
@@ -353,7 +425,20 @@ export const make = (
           // the files must be durable before the manifest that names them
           yield* syncDirectory(path.join(root, "tables"))
           yield* syncDirectory(path.join(root, "state"))
-          const next: Manifest = { tables, states: stateFiles, loads: [...current.loads, ...loads] }
+          const schemaFiles: Record<string, string> = { ...current.schemas }
+          yield* fs.makeDirectory(path.join(root, "schemas"), { recursive: true })
+          for (const schemaName of changedSchemas) {
+            const file = `schemas/${encodeURIComponent(schemaName)}.${randomUUID()}.json`
+            yield* writeAtomically(path.join(root, file), yield* encodeVersions(versions.get(schemaName) ?? []))
+            schemaFiles[schemaName] = file
+          }
+          yield* syncDirectory(path.join(root, "schemas"))
+          const next: Manifest = {
+            tables,
+            states: stateFiles,
+            schemas: schemaFiles,
+            loads: [...current.loads, ...loads]
+          }
           // THE COMMIT POINT: rows and state of this load become visible with this one rename
           yield* writeAtomically(path.join(root, MANIFEST), yield* encodeManifest(next))
           yield* syncDirectory(root)
@@ -397,6 +482,10 @@ export const make = (
         fs.exists(path.join(rootOf(target), MANIFEST)).pipe(Effect.mapError(fail("check the dataset"))),
       stateRows: (target, pipelineName, limit) =>
         Effect.map(stateHistory(target, pipelineName), (rows) => rows.slice(0, Math.max(0, limit)).map(toInfo)),
+      readSchema: (target, schemaName, selector) =>
+        committed(target, "read the stored schema", (root, manifest) =>
+          Effect.map(readVersions(root, manifest, schemaName), (rows) => pickVersion(rows, selector))
+        ),
       readState: (target, pipelineName, loadId) =>
         Effect.map(stateHistory(target, pipelineName), (rows) =>
           Option.map(Option.fromNullable(rows.find((row) => row.load_id === loadId)), toStored)

@@ -136,7 +136,12 @@ const copyAny = (value: unknown, freeze: boolean): unknown => {
       const item = record[key]
       if (item === undefined) continue
       if (key === "__proto__") {
-        Object.defineProperty(out, key, { value: copyAny(item, freeze), enumerable: true, writable: true, configurable: true })
+        Object.defineProperty(out, key, {
+          value: copyAny(item, freeze),
+          enumerable: true,
+          writable: true,
+          configurable: true
+        })
       } else {
         out[key] = copyAny(item, freeze)
       }
@@ -175,7 +180,10 @@ export const frozenCopy = <A>(value: A): A => copyAny(value, true) as A
  * The copy of `value` that a slot stores, validated: the failure names `path` and what is wrong
  * (a circular value included).
  */
-const copyChecked = (value: unknown, path: string): Either.Either<StateValue.StateValue, StateValue.NonSerializableStateValue> => {
+const copyChecked = (
+  value: unknown,
+  path: string
+): Either.Either<StateValue.StateValue, StateValue.NonSerializableStateValue> => {
   let copied: unknown
   try {
     copied = copyAny(value, false)

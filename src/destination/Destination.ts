@@ -140,6 +140,29 @@ export interface LoadRow {
 }
 
 /**
+ * A `_dlt_version` row: one version of a source's stored schema (dlt's document as JSON text).
+ *
+ * @since 0.1.0
+ */
+export interface SchemaRow {
+  readonly version: number
+  readonly engineVersion: number
+  readonly insertedAt: Date
+  readonly schemaName: string
+  readonly versionHash: string
+  /** the schema document (see `StoredSchema`) */
+  readonly schema: string
+}
+
+/**
+ * Which version of a schema to read: the newest (dlt's rule: newest `inserted_at`), or the one with
+ * a version hash (what a load's `_dlt_loads.schema_version_hash` names).
+ *
+ * @since 0.1.0
+ */
+export type SchemaSelector = { readonly _tag: "Newest" } | { readonly _tag: "Hash"; readonly hash: string }
+
+/**
  * Rows of a load kept aside while it is extracted; they become visible only through
  * {@link Transaction.writeTables} inside a committed transaction. Closing the scope that made the
  * stage discards what it holds.
@@ -179,6 +202,12 @@ export interface Transaction {
   readonly insertState: (row: StateRow) => Effect.Effect<void, DestinationError>
   /** deletes the pipeline's state rows of loads older than `loadId` (retention) */
   readonly deleteStatesBefore: (pipelineName: string, loadId: string) => Effect.Effect<void, DestinationError>
+  /** a version of a stored schema (`_dlt_version`) */
+  readonly readSchema: (
+    schemaName: string,
+    selector: SchemaSelector
+  ) => Effect.Effect<Option.Option<SchemaRow>, DestinationError>
+  readonly insertSchema: (row: SchemaRow) => Effect.Effect<void, DestinationError>
 }
 
 /**
@@ -260,6 +289,12 @@ export interface DestinationShape {
     pipelineName: string,
     loadId: string
   ) => Effect.Effect<Option.Option<StoredState>, DestinationError>
+  /** a version of a stored schema (`_dlt_version`); none when the dataset holds none */
+  readonly readSchema: (
+    target: DatasetTarget,
+    schemaName: string,
+    selector: SchemaSelector
+  ) => Effect.Effect<Option.Option<SchemaRow>, DestinationError>
   /** the columns of existing tables among `tables` (absent tables are left out) */
   readonly describeTables: (
     target: DatasetTarget,
@@ -292,3 +327,5 @@ export class Destination extends Context.Tag("pipestate/Destination")<Destinatio
 export const LOADS_TABLE = "_dlt_loads"
 /** @since 0.1.0 */
 export const STATE_TABLE = "_dlt_pipeline_state"
+/** @since 0.1.0 */
+export const VERSION_TABLE = "_dlt_version"

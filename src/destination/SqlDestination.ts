@@ -32,11 +32,14 @@ import {
   type DestinationShape,
   type ExistingColumn,
   LOADS_TABLE,
+  type SchemaRow,
+  type SchemaSelector,
   type Stage,
   STATE_TABLE,
   type StateRowInfo,
   type StoredState,
-  type Transaction
+  type Transaction,
+  VERSION_TABLE
 } from "./Destination.js"
 import type { Column, ColumnType, RowBatch, TableSchema } from "./TableSchema.js"
 
@@ -211,6 +214,7 @@ export const make = (options: SqlDestinationOptions): DestinationShape => {
       const timestamp = sql.literal(dialect.columnType("timestamp"))
       yield* sql`CREATE TABLE IF NOT EXISTS ${dialect.table(sql, dataset, LOADS_TABLE)} (load_id ${text} NOT NULL, schema_name ${text}, status ${bigint} NOT NULL, inserted_at ${timestamp} NOT NULL, schema_version_hash ${text})`
       yield* sql`CREATE TABLE IF NOT EXISTS ${dialect.table(sql, dataset, STATE_TABLE)} (version ${bigint} NOT NULL, engine_version ${bigint} NOT NULL, pipeline_name ${text} NOT NULL, state ${text} NOT NULL, created_at ${timestamp} NOT NULL, version_hash ${text}, _dlt_load_id ${text} NOT NULL, _dlt_id ${text} NOT NULL)`
+      yield* sql`CREATE TABLE IF NOT EXISTS ${dialect.table(sql, dataset, VERSION_TABLE)} (version ${bigint} NOT NULL, engine_version ${bigint} NOT NULL, inserted_at ${timestamp} NOT NULL, schema_name ${text} NOT NULL, version_hash ${text} NOT NULL, schema ${text} NOT NULL)`
     })
 
   // CREATE ... IF NOT EXISTS is not safe against a concurrent creator: first commits serialize on
@@ -267,6 +271,37 @@ export const make = (options: SqlDestinationOptions): DestinationShape => {
         StateRowColumns & { readonly state: string }
       >`SELECT s.version, s.engine_version, s.pipeline_name, s.state, s.created_at, s.version_hash, l.load_id FROM ${state} s JOIN ${loads} l ON l.load_id = s._dlt_load_id WHERE s.pipeline_name = ${pipelineName} AND l.status = 0 AND l.load_id = ${loadId} LIMIT 1`
       return Option.map(Option.fromNullable(rows[0]), (row): StoredState => ({ ...toInfo(row), state: row.state }))
+    })
+
+  interface SchemaRowColumns {
+    readonly version: unknown
+    readonly engine_version: unknown
+    readonly inserted_at: unknown
+    readonly schema_name: string
+    readonly version_hash: string
+    readonly schema: string
+  }
+
+  const readSchemaWith = (sql: SqlClient.SqlClient, dataset: string, schemaName: string, selector: SchemaSelector) =>
+    Effect.gen(function* () {
+      if (Option.isNone(yield* dialect.describeTable(sql, dataset, VERSION_TABLE))) return Option.none<SchemaRow>()
+      const table = dialect.table(sql, dataset, VERSION_TABLE)
+      // dlt's rule for the newest: the newest inserted_at
+      const rows =
+        selector._tag === "Newest"
+          ? yield* sql<SchemaRowColumns>`SELECT version, engine_version, inserted_at, schema_name, version_hash, schema FROM ${table} WHERE schema_name = ${schemaName} ORDER BY inserted_at DESC, version DESC LIMIT 1`
+          : yield* sql<SchemaRowColumns>`SELECT version, engine_version, inserted_at, schema_name, version_hash, schema FROM ${table} WHERE schema_name = ${schemaName} AND version_hash = ${selector.hash} ORDER BY inserted_at DESC LIMIT 1`
+      return Option.map(
+        Option.fromNullable(rows[0]),
+        (row): SchemaRow => ({
+          version: Number(row.version),
+          engineVersion: Number(row.engine_version),
+          insertedAt: dialect.parseTimestamp(row.inserted_at),
+          schemaName: row.schema_name,
+          versionHash: row.version_hash,
+          schema: row.schema
+        })
+      )
     })
 
   const columnDef = (sql: SqlClient.SqlClient, column: Column) =>
@@ -344,6 +379,12 @@ export const make = (options: SqlDestinationOptions): DestinationShape => {
           as("insert the state row")(
             sql`INSERT INTO ${dialect.table(sql, dataset, STATE_TABLE)} (version, engine_version, pipeline_name, state, created_at, version_hash, _dlt_load_id, _dlt_id) VALUES (${row.version}, ${row.engineVersion}, ${row.pipelineName}, ${row.state}, ${dialect.timestampParam(row.createdAt)}, ${row.versionHash}, ${row.loadId}, ${row.dltId})`
           ),
+        readSchema: (schemaName, selector) =>
+          as("read the stored schema")(readSchemaWith(sql, dataset, schemaName, selector)),
+        insertSchema: (row) =>
+          as("insert the schema version")(
+            sql`INSERT INTO ${dialect.table(sql, dataset, VERSION_TABLE)} (version, engine_version, inserted_at, schema_name, version_hash, schema) VALUES (${row.version}, ${row.engineVersion}, ${dialect.timestampParam(row.insertedAt)}, ${row.schemaName}, ${row.versionHash}, ${row.schema})`
+          ),
         deleteStatesBefore: (pipelineName, loadId) =>
           as("prune old state rows")(
             sql`DELETE FROM ${dialect.table(sql, dataset, STATE_TABLE)} WHERE pipeline_name = ${pipelineName} AND _dlt_load_id < ${loadId}`
@@ -409,6 +450,8 @@ export const make = (options: SqlDestinationOptions): DestinationShape => {
       withClient(target, "read the state rows", (sql) => stateRowsWith(sql, target.dataset, pipelineName, limit)),
     readState: (target, pipelineName, loadId) =>
       withClient(target, "read a state row", (sql) => readStateWith(sql, target.dataset, pipelineName, loadId)),
+    readSchema: (target, schemaName, selector) =>
+      withClient(target, "read the stored schema", (sql) => readSchemaWith(sql, target.dataset, schemaName, selector)),
     describeTables: (target, tables) =>
       withClient(target, "describe tables", (sql) =>
         Effect.gen(function* () {

@@ -19,6 +19,8 @@ import {
   type StoredState
 } from "../destination/Destination.js"
 import type { TableSchema } from "../destination/TableSchema.js"
+import * as StoredSchema from "../schema/StoredSchema.js"
+import * as VersionRow from "../schema/VersionRow.js"
 import type { Expectation } from "./StateSync.js"
 
 /**
@@ -66,6 +68,41 @@ export interface CommitRequest<A, E> {
   readonly keepStateVersions: number
   /** a new load id after `after` (for a state row that must sort after one committed meanwhile) */
   readonly loadIdAfter: (after: string) => Effect.Effect<string>
+  /** the stored schemas this load changes; `load.schemaVersionHash` is set from `load.schemaName`'s */
+  readonly schemas: ReadonlyArray<SchemaChange>
+}
+
+/**
+ * How a load changes one source's stored schema (`_dlt_version`): tables it wrote (merged into the
+ * newest stored version, so concurrent loads of other tables are kept) and tables it dropped.
+ *
+ * @since 0.1.0
+ */
+export interface SchemaChange {
+  readonly name: string
+  readonly tables: ReadonlyArray<StoredSchema.Table>
+  readonly dropTables: ReadonlyArray<string>
+}
+
+/**
+ * A schema a commit left as the newest.
+ *
+ * @since 0.1.0
+ */
+export interface CommittedSchema {
+  readonly schema: StoredSchema.StoredSchema
+  /** a new version was inserted */
+  readonly inserted: boolean
+}
+
+/**
+ * The result of {@link apply}: the state resolution's value and the schemas now newest.
+ *
+ * @since 0.1.0
+ */
+export interface Applied<A> {
+  readonly value: A
+  readonly schemas: ReadonlyArray<CommittedSchema>
 }
 
 /**
@@ -116,7 +153,7 @@ export const apply = <A, E>(
   destination: DestinationShape,
   target: DatasetTarget,
   request: CommitRequest<A, E>
-): Effect.Effect<A, E | DestinationError | StateConflict> =>
+): Effect.Effect<Applied<A>, E | DestinationError | StateConflict | StoredSchema.InvalidStoredSchema> =>
   destination.transaction(target, { pipelineName: request.pipelineName, stage: request.stage }, (tx) =>
     Effect.gen(function* () {
       const found = (yield* tx.stateRows(request.pipelineName, 1))[0]
@@ -132,7 +169,42 @@ export const apply = <A, E>(
       const drops = request.dropTables.filter((table) => !table.startsWith("_dlt"))
       if (drops.length > 0) yield* tx.dropTables(drops)
       if (request.tables.length > 0) yield* tx.writeTables(request.tables)
-      yield* tx.insertLoad(request.load)
+      // each schema: this load's tables merged into the newest stored version, a new version when
+      // that changes it; the pipeline's state table joins the schema of the load that writes state
+      const schemas: Array<CommittedSchema> = []
+      for (const change of request.schemas) {
+        const stored = yield* tx.readSchema(change.name, { _tag: "Newest" })
+        const base = Option.isSome(stored)
+          ? yield* VersionRow.fromVersionRow({
+              version: stored.value.version,
+              schema_name: stored.value.schemaName,
+              version_hash: stored.value.versionHash,
+              schema: stored.value.schema
+            })
+          : StoredSchema.empty(change.name)
+        let next = StoredSchema.mergeTables(base, change.tables)
+        if (Option.isSome(row) && change.name === request.load.schemaName) {
+          next = StoredSchema.withPipelineStateTable(next)
+        }
+        if (change.dropTables.length > 0) next = StoredSchema.dropTables(next, change.dropTables)
+        next = StoredSchema.bump(next)
+        const inserted = Option.isNone(stored) || next.version_hash !== stored.value.versionHash
+        if (inserted) {
+          const versionRow = VersionRow.toVersionRow(next, request.load.insertedAt)
+          yield* tx.insertSchema({
+            version: versionRow.version,
+            engineVersion: versionRow.engine_version,
+            insertedAt: versionRow.inserted_at,
+            schemaName: versionRow.schema_name,
+            versionHash: versionRow.version_hash,
+            schema: versionRow.schema
+          })
+        }
+        schemas.push({ schema: next, inserted })
+      }
+      const schemaHash = schemas.find((s) => s.schema.name === request.load.schemaName)?.schema.version_hash
+      const load = { ...request.load, schemaVersionHash: schemaHash ?? request.load.schemaVersionHash }
+      yield* tx.insertLoad(load)
       if (Option.isSome(row)) {
         // the newest state is the row of the newest load (dlt's rule): a load id taken before
         // another change committed a later one gets a state load of its own that sorts after it
@@ -140,13 +212,13 @@ export const apply = <A, E>(
           found !== undefined && found.loadId >= request.load.loadId
             ? yield* request.loadIdAfter(found.loadId)
             : request.load.loadId
-        if (loadId !== request.load.loadId) yield* tx.insertLoad({ ...request.load, loadId })
+        if (loadId !== request.load.loadId) yield* tx.insertLoad({ ...load, loadId })
         yield* tx.insertState({ ...row.value, loadId })
         const keep = Math.max(1, Math.floor(request.keepStateVersions))
         const kept = yield* tx.stateRows(request.pipelineName, keep)
         const oldest = kept[keep - 1]
         if (oldest !== undefined) yield* tx.deleteStatesBefore(request.pipelineName, oldest.loadId)
       }
-      return value
+      return { value, schemas }
     })
   )

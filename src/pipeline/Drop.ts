@@ -444,7 +444,7 @@ export const apply = <E = never, R = never>(
   | DestinationError
   | StateConflict
   | Session.OpenError
-  | NonSerializableStateValue,
+  | Session.CommitError,
   R | Pipeline | Destination
 > =>
   Effect.scoped(

@@ -262,7 +262,7 @@ export const restore = <E = never, R = never>(
   | DestinationError
   | StateConflict
   | Session.OpenError
-  | NonSerializableStateValue,
+  | Session.CommitError,
   R | Pipeline | Destination
 > =>
   Effect.scoped(

@@ -496,7 +496,11 @@ const untyped = (value: unknown, ancestors: Set<object>): string => {
     case "string":
       return JSON.stringify(value)
     case "number":
-      return Number.isFinite(value) ? (Number.isSafeInteger(value) && !Object.is(value, -0) ? `${value}` : StateValue.formatFloat(value)) : "null"
+      return Number.isFinite(value)
+        ? Number.isSafeInteger(value) && !Object.is(value, -0)
+          ? `${value}`
+          : StateValue.formatFloat(value)
+        : "null"
     case "bigint":
       return `${value}`
     case "boolean":
@@ -916,7 +920,11 @@ const begin = (config: Config) =>
         break
       }
     }
-    const seenBefore = (row: unknown, index: number, hash: string): Either.Either<boolean, IncrementalPrimaryKeyMissing> => {
+    const seenBefore = (
+      row: unknown,
+      index: number,
+      hash: string
+    ): Either.Either<boolean, IncrementalPrimaryKeyMissing> => {
       if (startHashes.has(hash)) return Either.right(true)
       if (!legacy) return Either.right(false)
       return Either.map(keyValue(row, index), (value) =>

@@ -201,7 +201,9 @@ export const validateResource = (
   for (const field of resource.primaryKey) {
     const column = Naming.normalizeIdentifier(field)
     if (Naming.isDltName(column)) {
-      return fail(`the primary key field ${JSON.stringify(field)} becomes the column ${column}, which belongs to dlt (_dlt*)`)
+      return fail(
+        `the primary key field ${JSON.stringify(field)} becomes the column ${column}, which belongs to dlt (_dlt*)`
+      )
     }
     const other = seen.get(column)
     if (other !== undefined) {
@@ -348,10 +350,13 @@ const coerceKey = (value: unknown, from: ColumnType, to: ColumnType): { readonly
     case "decimal":
       if (from === "bigint") return { cell: BigDecimal.fromBigInt(BigInt(value as number | bigint)) }
       if (from === "text" && DECIMAL_TEXT.test(value as string)) {
-        return Either.match(Either.fromOption(BigDecimal.fromString(value as string), () => lossy), {
-          onLeft: (reason) => reason,
-          onRight: (cell) => ({ cell })
-        })
+        return Either.match(
+          Either.fromOption(BigDecimal.fromString(value as string), () => lossy),
+          {
+            onLeft: (reason) => reason,
+            onRight: (cell) => ({ cell })
+          }
+        )
       }
       return lossy
     case "timestamp":
@@ -513,12 +518,22 @@ export class TableNormalizer {
       } else if (column.name === StoredSchema.C_DLT_ID) {
         stored = StoredSchema.dltIdColumn
       } else if (isKey) {
-        stored = { name: column.name, nullable: false, primary_key: true, data_type: DataType.fromColumnType(column.type) }
+        stored = {
+          name: column.name,
+          nullable: false,
+          primary_key: true,
+          data_type: DataType.fromColumnType(column.type)
+        }
       } else {
         stored = { name: column.name, data_type: DataType.fromColumnType(column.type), nullable: true }
         if (info.variant) stored = { ...stored, variant: true }
       }
-      if (!info.variant && info.field !== undefined && info.field !== column.name && StoredSchema.fieldOf(stored) === undefined) {
+      if (
+        !info.variant &&
+        info.field !== undefined &&
+        info.field !== column.name &&
+        StoredSchema.fieldOf(stored) === undefined
+      ) {
         stored = { ...stored, [StoredSchema.FIELD_HINT]: info.field }
       }
       columns[column.name] = stored
@@ -526,9 +541,7 @@ export class TableNormalizer {
     const before = this.stored?.["x-normalizer"]
     const stored = typeof before === "object" && before !== null ? (before as Record<string, unknown>) : undefined
     const normalizer =
-      this.rowCount > 0 && stored?.["seen-data"] !== true
-        ? { "x-normalizer": { ...stored, "seen-data": true } }
-        : {}
+      this.rowCount > 0 && stored?.["seen-data"] !== true ? { "x-normalizer": { ...stored, "seen-data": true } } : {}
     if (this.stored !== undefined) {
       return { ...this.stored, columns, write_disposition: this.writeDisposition, ...normalizer }
     }
@@ -571,7 +584,13 @@ export class TableNormalizer {
         return new ColumnNameCollision({ resource, table: this.name, column: name, fields: [name, field], position })
       }
       if (info.field !== undefined && info.field !== field) {
-        return new ColumnNameCollision({ resource, table: this.name, column: name, fields: [info.field, field], position })
+        return new ColumnNameCollision({
+          resource,
+          table: this.name,
+          column: name,
+          fields: [info.field, field],
+          position
+        })
       }
       info.field = field
     }
@@ -682,10 +701,18 @@ export class TableNormalizer {
       }
       if (loadIdColumn < 0) {
         // dlt's order: a new table's own columns first, then _dlt_load_id and _dlt_id
-        loadIdColumn = this.addColumn(StoredSchema.C_DLT_LOAD_ID, "text", { stored: undefined, field: undefined, variant: false })
+        loadIdColumn = this.addColumn(StoredSchema.C_DLT_LOAD_ID, "text", {
+          stored: undefined,
+          field: undefined,
+          variant: false
+        })
       }
       if (idColumn < 0) {
-        idColumn = this.addColumn(StoredSchema.C_DLT_ID, "text", { stored: undefined, field: undefined, variant: false })
+        idColumn = this.addColumn(StoredSchema.C_DLT_ID, "text", {
+          stored: undefined,
+          field: undefined,
+          variant: false
+        })
       }
       for (let k = 0; k < keyCount; k++) {
         const p = keyPositions[k]!

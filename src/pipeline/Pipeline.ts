@@ -29,10 +29,11 @@ import { removeResource } from "../context/Slots.js"
 import * as SourceState from "../context/SourceState.js"
 import { Destination } from "../destination/Destination.js"
 import type * as PipelineState from "../state/PipelineState.js"
-import { normalizeIdentifier, TableNormalizer } from "./Normalize.js"
+import { normalizeIdentifier, TableNormalizer, validateResource } from "./Normalize.js"
 import { Pipeline } from "./PipelineConfig.js"
 import * as Progress from "./Progress.js"
 import type { Resource, ResourceServices } from "./Resource.js"
+import * as Schemas from "./Schemas.js"
 import * as Session from "./Session.js"
 import type { Source } from "./Source.js"
 import * as StateSync from "./StateSync.js"
@@ -117,6 +118,10 @@ const plan = (
           reason: `resource ${resource.name}: table ${table} is reserved (_dlt*)`
         })
       )
+    }
+    const keys = validateResource(sourceName, resource)
+    if (Either.isLeft(keys)) {
+      return Either.left(new InvalidSource({ source: sourceName, reason: keys.left.message }))
     }
     const other = tables.get(table)
     if (other !== undefined && other.writeDisposition !== resource.writeDisposition) {
@@ -207,6 +212,8 @@ const runIn = <E, R>(progress: Progress.ProgressShape, source: Source<E, R>) =>
       datasetTarget,
       plans.map((p) => p.table)
     )
+    // the source's stored schema: the field → column map, types and keys of the tables loaded before
+    const stored = yield* Schemas.newest(destination, datasetTarget, source.name)
     const loadId = yield* session.newLoadId
     const spoolDir = yield* session.workingDir.makeSpool(loadId)
     const stage = yield* destination.stage(datasetTarget, spoolDir)
@@ -220,7 +227,15 @@ const runIn = <E, R>(progress: Progress.ProgressShape, source: Source<E, R>) =>
             name: table,
             writeDisposition: resource.writeDisposition,
             primaryKey: resource.primaryKey,
-            existing: existing.get(table) ?? []
+            existing: existing.get(table) ?? [],
+            resource: resource.name,
+            ...Option.match(
+              Option.flatMap(stored, (schema) => Option.fromNullable(schema.tables[table])),
+              {
+                onNone: () => ({}),
+                onSome: (table) => ({ stored: table })
+              }
+            )
           })
         )
       }
@@ -239,10 +254,13 @@ const runIn = <E, R>(progress: Progress.ProgressShape, source: Source<E, R>) =>
         Stream.rechunk(config.batchSize),
         Stream.provideSomeLayer(services),
         Stream.runForEachChunk((chunk) =>
-          Effect.flatMap(normalizer.normalize(chunk, loadId, session.rowId), (batch) => {
-            extracted += batch.rows.length
-            return Effect.zipRight(stage.write(normalizer.schema(), batch), progress.rows(resource.name, extracted))
-          }).pipe(
+          Effect.flatMap(
+            normalizer.normalize(chunk, loadId, session.rowId, { resource: resource.name, offset: extracted }),
+            (batch) => {
+              extracted += batch.rows.length
+              return Effect.zipRight(stage.write(normalizer.schema(), batch), progress.rows(resource.name, extracted))
+            }
+          ).pipe(
             Effect.withSpan("pipestate.normalize", {
               attributes: { "pipestate.resource": resource.name, "pipestate.rows": chunk.length }
             })
@@ -269,7 +287,8 @@ const runIn = <E, R>(progress: Progress.ProgressShape, source: Source<E, R>) =>
       extractedAt: new Date(yield* Clock.currentTimeMillis),
       resets: plans
         .filter((p) => p.resource.writeDisposition === "replace")
-        .map((p) => ({ source: source.name, resource: p.resource.name }))
+        .map((p) => ({ source: source.name, resource: p.resource.name })),
+      schemas: [{ name: source.name, tables: loaded.map((t) => t.storedTable()), dropTables: [] }]
     })
     yield* progress.phase(config.name, "done")
     return {

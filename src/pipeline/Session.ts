@@ -39,6 +39,7 @@ import {
 } from "../destination/Destination.js"
 import type { TableSchema } from "../destination/TableSchema.js"
 import * as PipelineState from "../state/PipelineState.js"
+import * as StoredSchema from "../schema/StoredSchema.js"
 import * as StateBlob from "../state/StateBlob.js"
 import * as StateRebase from "../state/StateRebase.js"
 import * as StateValue from "../state/StateValue.js"
@@ -78,6 +79,8 @@ export interface Change {
   readonly extractedAt?: Date
   /** resource slots this change reset (`replace` resources): changed even when equal */
   readonly resets?: ReadonlyArray<StateRebase.ResourceRef>
+  /** how the change alters the sources' stored schemas (tables written, tables dropped) */
+  readonly schemas?: ReadonlyArray<Commit.SchemaChange>
 }
 
 /**
@@ -92,6 +95,8 @@ export interface Committed {
   readonly state: PipelineState.PipelineState
   /** the state's hash differs from the one committed before */
   readonly stateChanged: boolean
+  /** the stored schemas the commit left as the newest (also written to the working dir) */
+  readonly schemas: ReadonlyArray<StoredSchema.StoredSchema>
 }
 
 /**
@@ -119,16 +124,7 @@ export interface Session {
     Option.Option<PipelineState.PipelineState>,
     DestinationError | StateBlob.InvalidStateBlob
   >
-  readonly commit: (
-    change: Change
-  ) => Effect.Effect<
-    Committed,
-    | DestinationError
-    | StateConflict
-    | StateValue.NonSerializableStateValue
-    | StateBlob.InvalidStateBlob
-    | WorkingDir.WorkingDirError
-  >
+  readonly commit: (change: Change) => Effect.Effect<Committed, CommitError>
   /** writes a state to the working dir only, recording this session's target */
   readonly persist: (state: PipelineState.PipelineState) => Effect.Effect<void, WorkingDirError>
 }
@@ -152,6 +148,19 @@ export class NoStateInDestination extends Schema.TaggedError<NoStateInDestinatio
     )
   }
 }
+
+/**
+ * Errors of {@link Session.commit}.
+ *
+ * @since 0.1.0
+ */
+export type CommitError =
+  | DestinationError
+  | StateConflict
+  | StateValue.NonSerializableStateValue
+  | StateBlob.InvalidStateBlob
+  | StoredSchema.InvalidStoredSchema
+  | WorkingDir.WorkingDirError
 
 /**
  * Errors of {@link open}.
@@ -320,7 +329,7 @@ export const open = (
           const persisted = local(next.state, base._local.first_run)
           yield* Ref.update(committed, (c) => ({ ...c, state: persisted }))
           yield* write(persisted)
-          return { loadId: null, state: persisted, stateChanged: false } satisfies Committed
+          return { loadId: null, state: persisted, stateChanged: false, schemas: [] } satisfies Committed
         }
         const loadId = change.loadId ?? (yield* newLoadId)
         const now = new Date(yield* Clock.currentTimeMillis)
@@ -356,7 +365,7 @@ export const open = (
                   : { version: newest.version, hash: newest.versionHash }
             }
           }))
-        const result = yield* Commit.apply(destination, datasetTarget, {
+        const applied = yield* Commit.apply(destination, datasetTarget, {
           pipelineName: config.name,
           load: { loadId, schemaName: change.schemaName, status: 0, insertedAt: now, schemaVersionHash: null },
           stage: Option.fromNullable(change.stage),
@@ -364,6 +373,7 @@ export const open = (
           dropTables,
           keepStateVersions: config.keepStateVersions,
           loadIdAfter: (after) => ids.loadId(Option.some(after)),
+          schemas: change.schemas ?? [],
           state: {
             expected: current.expected,
             // without a check (restore off), a state that changed still goes above the newest row
@@ -412,6 +422,7 @@ export const open = (
             }
           })
         )
+        const { value: result, schemas } = applied
         const persisted = local(result.next.state, false)
         yield* Ref.set(committed, {
           state: persisted,
@@ -423,7 +434,19 @@ export const open = (
           newestLoadId: Option.some(loadId)
         })
         yield* write(persisted)
-        return { loadId, state: persisted, stateChanged: result.next.changed } satisfies Committed
+        yield* Effect.forEach(
+          schemas,
+          ({ schema }) => workingDir.writeSchema(schema.name, StoredSchema.toText(schema)),
+          {
+            discard: true
+          }
+        )
+        return {
+          loadId,
+          state: persisted,
+          stateChanged: result.next.changed,
+          schemas: schemas.map((s) => s.schema)
+        } satisfies Committed
       })
 
     return {

@@ -181,6 +181,9 @@ export interface WorkingDir {
    */
   readonly readStash: (key: string) => Effect.Effect<Option.Option<PipelineState.PipelineState>>
   readonly writeStash: (key: string, state: PipelineState.PipelineState) => Effect.Effect<void, WorkingDirError>
+  /** a source's stored schema as last committed (`schemas/<name>.schema.json`, dlt's document) */
+  readonly readSchema: (name: string) => Effect.Effect<Option.Option<string>, WorkingDirError>
+  readonly writeSchema: (name: string, text: string) => Effect.Effect<void, WorkingDirError>
   /** holds the exclusive lock of this working directory until the scope closes */
   readonly lock: Effect.Effect<void, PipelineLocked | WorkingDirError, Scope.Scope>
   /** `<dir>/load/<loadId>` */
@@ -192,6 +195,7 @@ export interface WorkingDir {
 const STATE_FILE = "state.json"
 const LOCK_FILE = ".lock"
 const STASH_DIR = "targets"
+const SCHEMA_DIR = "schemas"
 const LOCK_ATTEMPTS = 5
 
 const randomSuffix = (): string => randomBytes(6).toString("hex")
@@ -300,6 +304,30 @@ export const make = (options: {
 
     const writeState: WorkingDir["writeState"] = (state) =>
       Effect.zipRight(writeStateAt(statePath, state), syncDirectory)
+
+    const schemaDir = path.join(dir, SCHEMA_DIR)
+    const schemaPath = (name: string) => path.join(schemaDir, `${encodeURIComponent(name)}.schema.json`)
+
+    const readSchema: WorkingDir["readSchema"] = (name) =>
+      fs.readFileString(schemaPath(name)).pipe(
+        Effect.map(Option.some),
+        Effect.catchIf(isNotFound, () => Effect.succeed(Option.none<string>())),
+        Effect.mapError(fail(schemaPath(name), "read the stored schema"))
+      )
+
+    const writeSchema: WorkingDir["writeSchema"] = (name, text) =>
+      Effect.gen(function* () {
+        yield* fs
+          .makeDirectory(schemaDir, { recursive: true })
+          .pipe(Effect.mapError(fail(schemaDir, "create the schema directory")))
+        const target = schemaPath(name)
+        const tmpPath = `${target}.${randomSuffix()}.tmp`
+        yield* fs.writeFileString(tmpPath, text).pipe(
+          Effect.zipRight(fs.rename(tmpPath, target)),
+          Effect.onError(() => fs.remove(tmpPath).pipe(Effect.ignore)),
+          Effect.mapError(fail(target, "write the stored schema"))
+        )
+      })
 
     const stashDir = path.join(dir, STASH_DIR)
     const stashPath = (key: string) => path.join(stashDir, `${key}.json`)
@@ -435,6 +463,8 @@ export const make = (options: {
       deleteState,
       readStash,
       writeStash,
+      readSchema,
+      writeSchema,
       lock,
       spoolDir: (loadId) => path.join(dir, "load", loadId),
       makeSpool: (loadId) => {

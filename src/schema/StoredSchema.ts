@@ -189,7 +189,8 @@ export const fromJson = (value: unknown): Either.Either<StoredSchema, InvalidSto
     typeof value === "object" && value !== null && typeof (value as { name?: unknown }).name === "string"
       ? (value as { name: string }).name
       : "?"
-  const engine = typeof value === "object" && value !== null ? (value as { engine_version?: unknown }).engine_version : undefined
+  const engine =
+    typeof value === "object" && value !== null ? (value as { engine_version?: unknown }).engine_version : undefined
   if (engine !== ENGINE_VERSION && engine !== 10) {
     return Either.left(
       new InvalidStoredSchema({
@@ -579,7 +580,8 @@ export const mergeTable = (existing: Table, update: Table): Table => {
 }
 
 const isSameJson = (a: unknown, b: unknown): boolean =>
-  a === b || (typeof a === "object" && typeof b === "object" && a !== null && b !== null && sortedJson(a) === sortedJson(b))
+  a === b ||
+  (typeof a === "object" && typeof b === "object" && a !== null && b !== null && sortedJson(a) === sortedJson(b))
 
 /**
  * Merges table updates into the schema (new tables are added at the end, in order). The version
@@ -658,7 +660,10 @@ export const toTableSchema = (table: Table): TableSchema.TableSchema => {
   const columns = Object.values(table.columns).map(
     (column): TableSchema.Column => ({
       name: column.name,
-      type: Option.getOrElse(column.data_type === undefined ? Option.none() : toColumnType(column.data_type), () => "text" as const),
+      type: Option.getOrElse(
+        column.data_type === undefined ? Option.none() : toColumnType(column.data_type),
+        () => "text" as const
+      ),
       nullable: column.nullable !== false,
       primaryKey: column.primary_key === true
     })

@@ -77,7 +77,10 @@ export const toVersionRow = (schema: StoredSchema.StoredSchema, insertedAt: Date
 
 const toInt = (value: unknown): number | undefined => {
   if (typeof value === "number") return Number.isSafeInteger(value) ? value : undefined
-  if (typeof value === "bigint") return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : undefined
+  if (typeof value === "bigint")
+    return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER)
+      ? Number(value)
+      : undefined
   if (typeof value === "string" && /^-?\d+$/.test(value)) return toInt(Number(value))
   return undefined
 }
@@ -99,10 +102,13 @@ export const fromVersionRow = (
   const version = toInt(row.version)
   if (version === undefined) return invalid(`the version ${String(row.version)} is not an integer`)
   return Either.flatMap(StoredSchema.fromText(row.schema), (schema) => {
-    if (schema.name !== name) return invalid(`schema_name is ${JSON.stringify(name)} but the document is named ${JSON.stringify(schema.name)}`)
+    if (schema.name !== name)
+      return invalid(`schema_name is ${JSON.stringify(name)} but the document is named ${JSON.stringify(schema.name)}`)
     if (schema.version !== version) return invalid(`version is ${version} but the document says ${schema.version}`)
     if (schema.version_hash !== row.version_hash) {
-      return invalid(`version_hash is ${JSON.stringify(row.version_hash)} but the document says ${JSON.stringify(schema.version_hash)}`)
+      return invalid(
+        `version_hash is ${JSON.stringify(row.version_hash)} but the document says ${JSON.stringify(schema.version_hash)}`
+      )
     }
     return Either.right(schema)
   })

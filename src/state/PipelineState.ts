@@ -431,7 +431,9 @@ export const migrateJson = (doc: JsonRecord): Either.Either<JsonRecord, InvalidS
   if (engine === 2) {
     const hash = hashJson(out)
     if (Either.isLeft(hash)) {
-      return Either.left(new InvalidStateDocument({ reason: `its version hash cannot be computed: ${hash.left.message}` }))
+      return Either.left(
+        new InvalidStateDocument({ reason: `its version hash cannot be computed: ${hash.left.message}` })
+      )
     }
     out._version_hash = hash.right
     engine = 3
@@ -516,7 +518,10 @@ const notJson = (error: unknown): InvalidStateDocument =>
   new InvalidStateDocument({ reason: `not valid JSON (${error instanceof Error ? error.message : String(error)})` })
 
 // the exact (slow) path: dlt's reading of the text, then the Schema
-const fromExactText = (text: string, override: JsonRecord | undefined): Either.Either<PipelineState, InvalidStateDocument> =>
+const fromExactText = (
+  text: string,
+  override: JsonRecord | undefined
+): Either.Either<PipelineState, InvalidStateDocument> =>
   Either.flatMap(Either.mapLeft(parseJson(text), notJson), (json) =>
     fromJson(override === undefined || !isRecord(json) ? json : { ...(json as JsonRecord), ...override })
   )
@@ -613,7 +618,10 @@ export const fromUtf8BytesFast = (
  * @since 0.1.0
  */
 export const toFileText = (state: PipelineState): Either.Either<string, NonSerializableStateValue> =>
-  Either.map(stringify(withoutKeys(state, state.sources === NO_SOURCES ? new Set(["sources"]) : new Set()), { space: 2 }), (text) => `${text}\n`)
+  Either.map(
+    stringify(withoutKeys(state, state.sources === NO_SOURCES ? new Set(["sources"]) : new Set()), { space: 2 }),
+    (text) => `${text}\n`
+  )
 
 /**
  * Reads the text of a local `state.json` (ours or dlt's), validating the document.

@@ -481,7 +481,12 @@ const parseCommonDatetime = (text: string, start: number): Timestamp | undefined
 const fractionMicros = (digits: string | undefined): number =>
   digits === undefined ? 0 : Number(`${digits}00000`.slice(0, 6))
 
-const parseOffset = (sign: string | undefined, h: string | undefined, m: string | undefined, s: string | undefined): number | undefined => {
+const parseOffset = (
+  sign: string | undefined,
+  h: string | undefined,
+  m: string | undefined,
+  s: string | undefined
+): number | undefined => {
   if (sign === undefined) return 0
   const oh = Number(h)
   const om = m === undefined ? 0 : Number(m)
@@ -617,12 +622,71 @@ const markedUtc = (wall: number, micro: number): string => {
   const s1 = 48 + (s % 10)
   if (micro === 0) {
     // prettier-ignore
-    return String.fromCharCode(0xf027, y0, y1, y2, y3, 45, m0, m1, 45, d0, d1, 84, h0, h1, 58, i0, i1, 58, s0, s1, 43, 48, 48, 58, 48, 48)
+    return String.fromCharCode(
+      0xf027,
+      y0,
+      y1,
+      y2,
+      y3,
+      45,
+      m0,
+      m1,
+      45,
+      d0,
+      d1,
+      84,
+      h0,
+      h1,
+      58,
+      i0,
+      i1,
+      58,
+      s0,
+      s1,
+      43,
+      48,
+      48,
+      58,
+      48,
+      48
+    )
   }
   // prettier-ignore
-  return String.fromCharCode(0xf027, y0, y1, y2, y3, 45, m0, m1, 45, d0, d1, 84, h0, h1, 58, i0, i1, 58, s0, s1,
-    46, 48 + Math.floor(micro / 100_000), 48 + (Math.floor(micro / 10_000) % 10), 48 + (Math.floor(micro / 1000) % 10),
-    48 + (Math.floor(micro / 100) % 10), 48 + (Math.floor(micro / 10) % 10), 48 + (micro % 10), 43, 48, 48, 58, 48, 48)
+  return String.fromCharCode(
+    0xf027,
+    y0,
+    y1,
+    y2,
+    y3,
+    45,
+    m0,
+    m1,
+    45,
+    d0,
+    d1,
+    84,
+    h0,
+    h1,
+    58,
+    i0,
+    i1,
+    58,
+    s0,
+    s1,
+    46,
+    48 + Math.floor(micro / 100_000),
+    48 + (Math.floor(micro / 10_000) % 10),
+    48 + (Math.floor(micro / 1000) % 10),
+    48 + (Math.floor(micro / 100) % 10),
+    48 + (Math.floor(micro / 10) % 10),
+    48 + (micro % 10),
+    43,
+    48,
+    48,
+    58,
+    48,
+    48
+  )
 }
 
 // Python's isoformat(sep), with an optional mark in front
@@ -864,7 +928,9 @@ export const makeTimeOfDay = (text: string): Either.Either<TimeOfDay, InvalidSta
 export const makeDecimal = (text: string): Either.Either<BigDecimal.BigDecimal | SpecialDecimal, InvalidStateValue> => {
   const value = parseDecimalText(text)
   return value === undefined
-    ? Either.left(new InvalidStateValue({ kind: "Decimal", input: text, reason: "expected digits, a fraction and an exponent" }))
+    ? Either.left(
+        new InvalidStateValue({ kind: "Decimal", input: text, reason: "expected digits, a fraction and an exponent" })
+      )
     : Either.right(value)
 }
 
@@ -1943,11 +2009,7 @@ const parseExact = (text: string): Json => {
 const invalidJson = (error: unknown): InvalidTypedJson =>
   new InvalidTypedJson({
     reason:
-      error instanceof RangeError
-        ? "it is nested too deeply"
-        : error instanceof Error
-          ? error.message
-          : String(error)
+      error instanceof RangeError ? "it is nested too deeply" : error instanceof Error ? error.message : String(error)
   })
 
 /**
@@ -2137,7 +2199,9 @@ export const TimestampFromSelf: Schema.Schema<Timestamp> = Schema.declare(
   { identifier: "Timestamp" }
 )
 
-const ValidDate = Schema.DateFromSelf.pipe(Schema.filter((d) => !Number.isNaN(d.getTime()), { message: () => "an invalid Date" }))
+const ValidDate = Schema.DateFromSelf.pipe(
+  Schema.filter((d) => !Number.isNaN(d.getTime()), { message: () => "an invalid Date" })
+)
 
 /**
  * A typed-key Schema for datetimes: decodes a stored datetime (a `Timestamp`, or a `Date` set

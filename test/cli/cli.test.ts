@@ -171,7 +171,7 @@ describe("pipestate CLI on SQLite", () => {
     const byPattern = await run(["pipeline", "shop_pipeline", "drop", "re:^cust", "-y"])
     expect(byPattern.status).toBe(0)
     expect(byPattern.stdout).toContain("state version 3")
-    expect(await Effect.runPromise(sqliteTables(dbFile))).toEqual(["_dlt_loads", "_dlt_pipeline_state", "orders"])
+    expect(await Effect.runPromise(sqliteTables(dbFile))).toEqual(["_dlt_loads", "_dlt_pipeline_state", "_dlt_version", "orders"])
     const state = readStateFile(dir)
     expect(state._state_version).toBe(3)
     expect(Object.keys(resourcesOf(state))).toEqual(["orders"])
@@ -237,7 +237,7 @@ describe("pipestate CLI on SQLite", () => {
   it("drop --drop-all drops every table of the source and its whole state", async () => {
     const result = await run(["pipeline", "shop_pipeline", "drop", "--drop-all", "--yes"])
     expect(result.status).toBe(0)
-    expect(await Effect.runPromise(sqliteTables(dbFile))).toEqual(["_dlt_loads", "_dlt_pipeline_state"])
+    expect(await Effect.runPromise(sqliteTables(dbFile))).toEqual(["_dlt_loads", "_dlt_pipeline_state", "_dlt_version"])
     expect(sourcesOf(readStateFile(dir))).toEqual({})
     // the other pipeline is untouched
     expect((await run(["pipeline", "other_pipeline", "info"])).stdout).toContain("orders: last_id, archive")
@@ -351,7 +351,7 @@ describe.skipIf(!postgresAvailable)("pipestate CLI on PostgreSQL", () => {
   it("drop and restore commit new versions in PostgreSQL", async () => {
     const dropped = await run(["pipeline", "shop_pipeline", "drop", "orders", "OrderItems", "--yes"])
     expect(dropped.status).toBe(0)
-    expect(await tables()).toEqual(["_dlt_loads", "_dlt_pipeline_state", "customers"])
+    expect(await tables()).toEqual(["_dlt_loads", "_dlt_pipeline_state", "_dlt_version", "customers"])
     const restored = await run(["pipeline", "shop_pipeline", "restore", "--version", "1", "--yes"])
     expect(restored.status).toBe(0)
     const rows = await query<{ version: string }>(

@@ -65,6 +65,7 @@ describe("examples/custom-destination", () => {
         // one current file per table, one state file, no lock and no temp file left behind
         expect(filesOf(data).map((f) => f.replace(/\.[0-9a-f-]{36}\./, ".<id>."))).toEqual([
           "manifest.json",
+          "schemas/weather.<id>.json",
           "state/weather_pipeline.<id>.json",
           "tables/readings.<id>.jsonl",
           "tables/stations.<id>.jsonl"
@@ -187,6 +188,7 @@ describe("examples/custom-destination", () => {
             dropTables: [],
             keepStateVersions: 100,
             loadIdAfter: (after) => Effect.succeed(`${after}1`),
+            schemas: [],
             ...overrides
           })
 

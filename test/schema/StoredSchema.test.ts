@@ -53,7 +53,12 @@ describe("StoredSchema: dlt's documents", () => {
   })
 
   it("refuses a row that disagrees with its own document", () => {
-    const row = { version: 2, schema_name: "vec_sqlite", version_hash: sqliteRow.version_hash.value, schema: sqliteText }
+    const row = {
+      version: 2,
+      schema_name: "vec_sqlite",
+      version_hash: sqliteRow.version_hash.value,
+      schema: sqliteText
+    }
     expect(Either.isRight(VersionRow.fromVersionRow(row))).toBe(true)
     const bad = [
       { ...row, version: 3 },
@@ -73,7 +78,9 @@ describe("StoredSchema: dlt's documents", () => {
     const refused = (value: unknown) => Either.isLeft(StoredSchema.fromJson(value))
     expect(refused({ ...doc, engine_version: 12 })).toBe(true)
     expect(refused({ ...doc, engine_version: 9 })).toBe(true)
-    expect(refused({ ...doc, tables: { t: { name: "t", columns: { a: { name: "a", data_type: "varchar" } } } } })).toBe(true)
+    expect(refused({ ...doc, tables: { t: { name: "t", columns: { a: { name: "a", data_type: "varchar" } } } } })).toBe(
+      true
+    )
     expect(refused({ ...doc, tables: [] })).toBe(true)
     expect(refused(null)).toBe(true)
     const upgraded = Either.getOrThrow(StoredSchema.fromJson({ ...doc, engine_version: 10 }))
@@ -171,7 +178,11 @@ describe("StoredSchema: what pipestate writes", () => {
       columns: { y: { data_type: "bigint", name: "y" }, x: { name: "x", data_type: "text" } },
       name: "t"
     }
-    const c: StoredSchema.Table = { name: "t", resource: "t", columns: { x: { data_type: "text", name: "x" }, y: { name: "y", data_type: "bigint" } } }
+    const c: StoredSchema.Table = {
+      name: "t",
+      resource: "t",
+      columns: { x: { data_type: "text", name: "x" }, y: { name: "y", data_type: "bigint" } }
+    }
     const h = (t: StoredSchema.Table) => StoredSchema.hash(StoredSchema.mergeTables(base, [t]))
     expect(h(a)).not.toBe(h(b))
     expect(h(a)).toBe(h(c))
