@@ -33,7 +33,6 @@ import {
   type StateConflict,
   type StateRowInfo
 } from "../destination/Destination.js"
-import type { NonSerializableStateValue } from "../state/StateValue.js"
 import * as Version from "../state/StateVersion.js"
 import { Pipeline } from "./PipelineConfig.js"
 import * as Session from "./Session.js"

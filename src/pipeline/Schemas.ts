@@ -12,7 +12,7 @@
  */
 import { Effect, Option } from "effect"
 import type { DatasetTarget, DestinationError, DestinationShape, SchemaSelector } from "../destination/Destination.js"
-import * as StoredSchema from "../schema/StoredSchema.js"
+import type * as StoredSchema from "../schema/StoredSchema.js"
 import * as VersionRow from "../schema/VersionRow.js"
 
 /**
