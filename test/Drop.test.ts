@@ -35,7 +35,9 @@ const planOf = (selection: Drop.Selection) => Either.getOrThrow(Drop.plan(base, 
 describe("Drop.plan", () => {
   it("drops a resource by exact name: its slot and its normalized table, nothing else", () => {
     const plan = planOf({ resources: ["OrderItems"] })
-    expect(plan.resources).toEqual([{ source: "shop", resource: "OrderItems", table: "order_items" }])
+    expect(plan.resources).toEqual([
+      { source: "shop", resource: "OrderItems", tables: ["order_items"], hasState: true }
+    ])
     expect(plan.tables).toEqual(["order_items"])
     expect(Object.keys(PipelineState.getResourceSlots(plan.state, "shop"))).toEqual(["orders", "customers"])
     expect(PipelineState.getSourceSlot(plan.state, "shop").pages).toEqual([1, 2, 3])
@@ -110,7 +112,7 @@ describe("Drop.plan", () => {
     const plan = planOf({ resources: ["orders", "customers"], tableOf: (_s, r) => (r === "orders" ? "_dlt_loads" : r) })
     expect(plan.tables).toEqual(["customers"])
     expect(plan.keptReservedTables).toEqual(["_dlt_loads"])
-    expect(plan.resources[0]).toEqual({ source: "shop", resource: "orders", table: null })
+    expect(plan.resources[0]).toEqual({ source: "shop", resource: "orders", tables: [], hasState: true })
     const stateOnly = planOf({ resources: ["orders"], stateOnly: true })
     expect(stateOnly.tables).toEqual([])
     expect(Object.keys(PipelineState.getResourceSlots(stateOnly.state, "shop"))).not.toContain("orders")

@@ -53,7 +53,8 @@ const Manifest = Schema.Struct({
       load_id: Schema.String,
       schema_name: Schema.String,
       status: Schema.Number,
-      inserted_at: Schema.String
+      inserted_at: Schema.String,
+      schema_version_hash: Schema.optionalWith(Schema.NullOr(Schema.String), { default: () => null })
     })
   )
 })
@@ -82,7 +83,9 @@ const StateRow = Schema.Struct({
   state: Schema.String,
   created_at: Schema.Date,
   version_hash: Schema.NullOr(Schema.String),
-  load_id: Schema.String
+  load_id: Schema.String,
+  /** the schema version its load was committed with (`_dlt_loads.schema_version_hash`) */
+  schema_version_hash: Schema.optionalWith(Schema.NullOr(Schema.String), { default: () => null })
 })
 type StateRow = typeof StateRow.Type
 
@@ -369,7 +372,8 @@ export const make = (
                   load_id: row.loadId,
                   schema_name: row.schemaName,
                   status: row.status,
-                  inserted_at: row.insertedAt.toISOString()
+                  inserted_at: row.insertedAt.toISOString(),
+                  schema_version_hash: row.schemaVersionHash
                 })
               }),
             insertState: (row) =>
@@ -381,7 +385,8 @@ export const make = (
                   state: row.state,
                   created_at: row.createdAt,
                   version_hash: row.versionHash,
-                  load_id: row.loadId
+                  load_id: row.loadId,
+                  schema_version_hash: loads.find((load) => load.load_id === row.loadId)?.schema_version_hash ?? null
                 }
                 states.set(row.pipelineName, [stored, ...rows])
                 changedStates.add(row.pipelineName)
@@ -459,7 +464,8 @@ export const make = (
       pipelineName: row.pipeline_name,
       createdAt: row.created_at,
       versionHash: row.version_hash,
-      loadId: row.load_id
+      loadId: row.load_id,
+      schemaVersionHash: row.schema_version_hash
     })
 
     const toStored = (row: StateRow): Destination.StoredState => ({ ...toInfo(row), state: row.state })

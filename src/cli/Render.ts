@@ -409,6 +409,12 @@ export const historyJson = (versions: ReadonlyArray<History.StateVersion>): Stat
 // drop and restore
 // ---------------------------------------------------------------------------------------------
 
+const describeDropped = (r: Drop.DroppedResource, present: ReadonlySet<string>): string => {
+  if (r.tables.length === 0) return r.hasState ? "state only" : "nothing (no state, no table)"
+  const tables = r.tables.map((t) => `${t}${present.has(t) ? "" : " (not in the destination)"}`).join(", ")
+  return `${r.hasState ? "state" : "no state"} and table${r.tables.length === 1 ? "" : "s"} ${tables}`
+}
+
 /**
  * What a drop is about to do, as text.
  *
@@ -422,16 +428,7 @@ export const dropPreviewText = (preview: Drop.DropPreview): string => {
   ]
   if (plan.resources.length > 0) {
     lines.push(`resources to drop (${plan.resources.length}):`)
-    lines.push(
-      columns(
-        plan.resources.map((r) => [
-          `  ${r.source}.${r.resource}`,
-          r.table === null
-            ? "state only"
-            : `state and table ${r.table}${present.has(r.table) ? "" : " (not in the destination)"}`
-        ])
-      )
-    )
+    lines.push(columns(plan.resources.map((r) => [`  ${r.source}.${r.resource}`, describeDropped(r, present)])))
   }
   if (plan.tables.length > 0) lines.push(`tables to drop: ${plan.tables.join(", ")}`)
   if (plan.keptReservedTables.length > 0)
@@ -455,5 +452,10 @@ export const restorePreviewText = (preview: History.RestorePreview): string =>
   [
     `pipeline ${preview.pipelineName}, dataset ${preview.dataset} (${preview.location})`,
     `restore the content of state version ${preview.from.version} (hash ${preview.from.hash ?? "none"}, load ${preview.from.loadId}, ${isoOf(preview.from.createdAt)})`,
-    `as new state version ${preview.nextVersion}; the newest now is version ${preview.newest.version} (hash ${preview.newest.hash ?? "none"})`
+    `as new state version ${preview.nextVersion}; the newest now is version ${preview.newest.version} (hash ${preview.newest.hash ?? "none"})`,
+    ...(preview.resetResources.length === 0
+      ? []
+      : [
+          `resource state reset, their tables are no longer in the dataset: ${preview.resetResources.join(", ")} (their next run loads them again)`
+        ])
   ].join("\n")

@@ -97,6 +97,8 @@ export interface StateRowInfo {
   readonly createdAt: Date
   readonly versionHash: string | null
   readonly loadId: string
+  /** the load's `_dlt_loads.schema_version_hash`: the stored schema the load was committed with */
+  readonly schemaVersionHash: string | null
 }
 
 /**

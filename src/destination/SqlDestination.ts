@@ -235,6 +235,7 @@ export const make = (options: SqlDestinationOptions): DestinationShape => {
     readonly created_at: unknown
     readonly version_hash: string | null
     readonly load_id: string
+    readonly schema_version_hash: string | null
   }
 
   const toInfo = (row: StateRowColumns): StateRowInfo => ({
@@ -243,7 +244,8 @@ export const make = (options: SqlDestinationOptions): DestinationShape => {
     pipelineName: row.pipeline_name,
     createdAt: dialect.parseTimestamp(row.created_at),
     versionHash: row.version_hash,
-    loadId: row.load_id
+    loadId: row.load_id,
+    schemaVersionHash: row.schema_version_hash ?? null
   })
 
   const hasStateTable = (sql: SqlClient.SqlClient, dataset: string) =>
@@ -258,7 +260,7 @@ export const make = (options: SqlDestinationOptions): DestinationShape => {
       const state = dialect.table(sql, dataset, STATE_TABLE)
       const loads = dialect.table(sql, dataset, LOADS_TABLE)
       const rows =
-        yield* sql<StateRowColumns>`SELECT s.version, s.engine_version, s.pipeline_name, s.created_at, s.version_hash, l.load_id FROM ${state} s JOIN ${loads} l ON l.load_id = s._dlt_load_id WHERE s.pipeline_name = ${pipelineName} AND l.status = 0 ORDER BY l.load_id DESC LIMIT ${Math.max(0, Math.floor(limit))}`
+        yield* sql<StateRowColumns>`SELECT s.version, s.engine_version, s.pipeline_name, s.created_at, s.version_hash, l.load_id, l.schema_version_hash FROM ${state} s JOIN ${loads} l ON l.load_id = s._dlt_load_id WHERE s.pipeline_name = ${pipelineName} AND l.status = 0 ORDER BY l.load_id DESC LIMIT ${Math.max(0, Math.floor(limit))}`
       return rows.map(toInfo)
     })
 
@@ -269,7 +271,7 @@ export const make = (options: SqlDestinationOptions): DestinationShape => {
       const loads = dialect.table(sql, dataset, LOADS_TABLE)
       const rows = yield* sql<
         StateRowColumns & { readonly state: string }
-      >`SELECT s.version, s.engine_version, s.pipeline_name, s.state, s.created_at, s.version_hash, l.load_id FROM ${state} s JOIN ${loads} l ON l.load_id = s._dlt_load_id WHERE s.pipeline_name = ${pipelineName} AND l.status = 0 AND l.load_id = ${loadId} LIMIT 1`
+      >`SELECT s.version, s.engine_version, s.pipeline_name, s.state, s.created_at, s.version_hash, l.load_id, l.schema_version_hash FROM ${state} s JOIN ${loads} l ON l.load_id = s._dlt_load_id WHERE s.pipeline_name = ${pipelineName} AND l.status = 0 AND l.load_id = ${loadId} LIMIT 1`
       return Option.map(Option.fromNullable(rows[0]), (row): StoredState => ({ ...toInfo(row), state: row.state }))
     })
 

@@ -34,14 +34,16 @@
  *
  * @since 0.1.0
  */
-import { Effect, Either, Schema } from "effect"
+import { Effect, Either, Option, Schema } from "effect"
 import type { Destination, DestinationError, StateConflict } from "../destination/Destination.js"
+import * as StoredSchema from "../schema/StoredSchema.js"
 import * as PipelineState from "../state/PipelineState.js"
 import * as StatePath from "../state/StatePath.js"
 import * as StateVersion from "../state/StateVersion.js"
 import { normalizeIdentifier } from "./Normalize.js"
 import type { Pipeline } from "./PipelineConfig.js"
 import type { Resource } from "./Resource.js"
+import * as Schemas from "./Schemas.js"
 import * as Session from "./Session.js"
 
 // ---------------------------------------------------------------------------------------------
@@ -135,8 +137,16 @@ export interface Selection {
   readonly sources?: ReadonlyArray<string> | undefined
   /** drop resource state only, keep the tables */
   readonly stateOnly?: boolean | undefined
-  /** a resource's table; default: its name normalized as table names are */
+  /**
+   * a resource's table when no stored schema names its tables; default: its name normalized as
+   * table names are
+   */
   readonly tableOf?: ((source: string, resource: string) => string) | undefined
+  /**
+   * the sources' stored schemas (by source name): resources are found through them too (those that
+   * never stored state), and a resource's tables are the ones the schema gives it
+   */
+  readonly schemas?: ReadonlyMap<string, StoredSchema.StoredSchema> | undefined
 }
 
 /**
@@ -148,7 +158,10 @@ export interface Selection {
 export interface DroppedResource {
   readonly source: string
   readonly resource: string
-  readonly table: string | null
+  /** the tables that go with it (none with `stateOnly`, or when they are all reserved `_dlt*`) */
+  readonly tables: ReadonlyArray<string>
+  /** the resource has a state slot (a resource found only through the schema has none) */
+  readonly hasState: boolean
 }
 
 /**
@@ -170,6 +183,8 @@ export interface DropPlan {
   readonly resources: ReadonlyArray<DroppedResource>
   /** tables to drop, sorted, never `_dlt*` */
   readonly tables: ReadonlyArray<string>
+  /** the tables dropped from each source's stored schema */
+  readonly schemaTables: ReadonlyMap<string, ReadonlyArray<string>>
   /** `_dlt*` tables a dropped resource maps to, kept */
   readonly keptReservedTables: ReadonlyArray<string>
   /** sources whose whole state goes (`dropAll`) */
@@ -274,7 +289,8 @@ export const plan = (
     const paths: Array<StatePath.StatePath> = []
     for (const text of pathTexts) paths.push(yield* StatePath.parse(text))
 
-    const allSources = Object.keys(state.sources)
+    const schemas = selection.schemas ?? new Map<string, StoredSchema.StoredSchema>()
+    const allSources = [...new Set([...Object.keys(state.sources), ...schemas.keys()])]
     let sources = allSources
     if (selection.sources !== undefined && selection.sources.length > 0) {
       const picked = yield* select(selection.sources, allSources)
@@ -285,11 +301,26 @@ export const plan = (
     }
     const warnings: Array<string> = []
     const tableOf = selection.tableOf ?? defaultTable
+    const hasSlot = (source: string, resource: string) =>
+      Object.hasOwn(PipelineState.getResourceSlots(state, source), resource)
+    // a source's resources: those with state, and those the stored schema knows (tables without state)
+    const resourcesOf = (source: string): ReadonlyArray<string> => {
+      const schema = schemas.get(source)
+      return [
+        ...new Set([
+          ...Object.keys(PipelineState.getResourceSlots(state, source)),
+          ...(schema === undefined ? [] : StoredSchema.resources(schema))
+        ])
+      ]
+    }
+    const tablesFor = (source: string, resource: string): ReadonlyArray<string> => {
+      const schema = schemas.get(source)
+      const known = schema === undefined ? [] : StoredSchema.tablesOf(schema, resource)
+      return known.length > 0 ? known : [tableOf(source, resource)]
+    }
 
     // resources: every (source, resource) pair among the chosen sources
-    const pairs = sources.flatMap((source) =>
-      Object.keys(PipelineState.getResourceSlots(state, source)).map((resource) => ({ source, resource }))
-    )
+    const pairs = sources.flatMap((source) => resourcesOf(source).map((resource) => ({ source, resource })))
     const names = [...new Set(pairs.map((p) => p.resource))]
     let chosen = pairs
     if (!dropAll) {
@@ -305,31 +336,37 @@ export const plan = (
 
     const stateOnly = selection.stateOnly === true
     const keptReserved = new Set<string>()
+    const schemaTables = new Map<string, Array<string>>()
     const dropped: Array<DroppedResource> = chosen.map(({ source, resource }) => {
-      if (stateOnly) return { source, resource, table: null }
-      const table = tableOf(source, resource)
-      if (table.startsWith("_dlt")) {
-        keptReserved.add(table)
-        return { source, resource, table: null }
+      const hasState = hasSlot(source, resource)
+      if (stateOnly) return { source, resource, tables: [], hasState }
+      const tables: Array<string> = []
+      for (const table of tablesFor(source, resource)) {
+        if (table.startsWith("_dlt")) keptReserved.add(table)
+        else tables.push(table)
       }
-      return { source, resource, table }
+      schemaTables.set(source, [...(schemaTables.get(source) ?? []), ...tables])
+      return { source, resource, tables, hasState }
     })
-    const tables = [...new Set(dropped.flatMap((d) => (d.table === null ? [] : [d.table])))].sort()
+    const tables = [...new Set(dropped.flatMap((d) => d.tables))].sort()
 
     // a table also written by a resource that stays loses that resource's rows too
     const droppedKeys = new Set(chosen.map((p) => `${p.source}\u0000${p.resource}`))
-    for (const { source, resource } of Object.keys(state.sources).flatMap((s) =>
-      Object.keys(PipelineState.getResourceSlots(state, s)).map((r) => ({ source: s, resource: r }))
+    for (const { source, resource } of allSources.flatMap((s) =>
+      resourcesOf(s).map((r) => ({ source: s, resource: r }))
     )) {
       if (droppedKeys.has(`${source}\u0000${resource}`)) continue
-      const table = tableOf(source, resource)
-      if (tables.includes(table)) {
-        warnings.push(`table ${table} is also written by ${source}.${resource}, which stays: its rows go too`)
+      for (const table of tablesFor(source, resource)) {
+        if (tables.includes(table)) {
+          warnings.push(`table ${table} is also written by ${source}.${resource}, which stays: its rows go too`)
+        }
       }
     }
 
     let next = state
-    for (const { source, resource } of chosen) next = PipelineState.withoutResourceSlot(next, source, resource)
+    for (const { source, resource } of chosen) {
+      if (hasSlot(source, resource)) next = PipelineState.withoutResourceSlot(next, source, resource)
+    }
 
     const wiped: Array<string> = []
     const reset: Array<ResetPath> = []
@@ -356,6 +393,7 @@ export const plan = (
     return {
       resources: dropped,
       tables,
+      schemaTables,
       keptReservedTables: [...keptReserved].sort(),
       sources: wiped,
       statePaths: reset,
@@ -450,7 +488,14 @@ export const apply = <E = never, R = never>(
     Effect.gen(function* () {
       const session = yield* Session.open({ restore: true })
       const { config, destination, datasetTarget } = session
-      const dropPlan = yield* plan(session.state, options)
+      // the sources' stored schemas: resources without state are found through them
+      const names = [...new Set([...(session.state.schema_names ?? []), ...Object.keys(session.state.sources)])]
+      const schemas = new Map<string, StoredSchema.StoredSchema>()
+      for (const name of names) {
+        const schema = yield* Schemas.newest(destination, datasetTarget, name)
+        if (Option.isSome(schema)) schemas.set(name, schema.value)
+      }
+      const dropPlan = yield* plan(session.state, { ...options, schemas: options.schemas ?? schemas })
       const present: ReadonlyMap<string, unknown> =
         dropPlan.tables.length === 0 ? new Map() : yield* destination.describeTables(datasetTarget, dropPlan.tables)
       const next = yield* StateVersion.next(dropPlan.state, null)
@@ -471,7 +516,11 @@ export const apply = <E = never, R = never>(
       const committed = yield* session.commit({
         draft: dropPlan.state,
         schemaName: dropPlan.state.default_schema_name ?? Object.keys(session.state.sources)[0] ?? config.name,
-        dropTables: dropPlan.tables
+        dropTables: dropPlan.tables,
+        // each source's stored schema loses the dropped tables, in the same transaction
+        schemas: [...dropPlan.schemaTables]
+          .filter(([name, tables]) => tables.length > 0 && (options.schemas ?? schemas).has(name))
+          .map(([name, tables]) => ({ name, tables: [], dropTables: tables }))
       })
       return {
         _tag: "Dropped",

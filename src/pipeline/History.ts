@@ -33,8 +33,11 @@ import {
   type StateConflict,
   type StateRowInfo
 } from "../destination/Destination.js"
+import * as StoredSchema from "../schema/StoredSchema.js"
+import * as PipelineState from "../state/PipelineState.js"
 import * as Version from "../state/StateVersion.js"
 import { Pipeline } from "./PipelineConfig.js"
+import * as Schemas from "./Schemas.js"
 import * as Session from "./Session.js"
 import * as StateSync from "./StateSync.js"
 
@@ -192,6 +195,49 @@ const findVersion = (
 // ---------------------------------------------------------------------------------------------
 
 /**
+ * `state` without the resource slots whose tables are missing from the dataset. A resource's
+ * tables come from the stored schema the state's load was committed with (`schemaHash`) and the
+ * newest one; a resource no schema gives a table to (it keeps state only) is left alone.
+ */
+const withoutMissingData = (
+  destination: DestinationShape,
+  target: DatasetTarget,
+  state: PipelineState.PipelineState,
+  schemaHash: string | null
+) =>
+  Effect.gen(function* () {
+    const reset: Array<string> = []
+    let next = state
+    for (const source of Object.keys(state.sources)) {
+      const slots = Object.keys(PipelineState.getResourceSlots(state, source))
+      if (slots.length === 0) continue
+      const schemas = [
+        ...(schemaHash === null
+          ? []
+          : Option.toArray(yield* Schemas.read(destination, target, source, { _tag: "Hash", hash: schemaHash }))),
+        ...Option.toArray(yield* Schemas.newest(destination, target, source))
+      ]
+      const tablesOf = (resource: string) => [
+        ...new Set(schemas.flatMap((schema) => StoredSchema.tablesOf(schema, resource)))
+      ]
+      const wanted = [...new Set(slots.flatMap(tablesOf))]
+      const present = wanted.length === 0 ? new Map() : yield* destination.describeTables(target, wanted)
+      for (const resource of slots) {
+        const tables = tablesOf(resource)
+        if (tables.length > 0 && tables.some((table) => !present.has(table))) {
+          next = PipelineState.withoutResourceSlot(next, source, resource)
+          reset.push(`${source}.${resource}`)
+        }
+      }
+    }
+    return { state: next, reset }
+  })
+
+// ---------------------------------------------------------------------------------------------
+// Restore
+// ---------------------------------------------------------------------------------------------
+
+/**
  * What a restore is about to do, for a confirmation.
  *
  * @since 0.1.0
@@ -207,6 +253,11 @@ export interface RestorePreview {
   readonly newest: StateVersion
   /** the version the restore commits */
   readonly nextVersion: number
+  /**
+   * resources (`source.resource`) whose state the restore resets: version N says their data was
+   * loaded, but their tables are no longer in the dataset (dropped since)
+   */
+  readonly resetResources: ReadonlyArray<string>
 }
 
 /**
@@ -290,7 +341,10 @@ export const restore = <E = never, R = never>(
       const old = yield* StateSync.decodeStored(stored.value, config.name)
       // the content of version N on top of the state this change starts from: the new version passes
       // the destination's newest and a local state that ran ahead of it
-      const draft = Version.onto(old, session.state)
+      // version N must not claim data the dataset lacks: a resource whose tables are gone (dropped
+      // since) starts over, as after a drop
+      const { state: safe, reset } = yield* withoutMissingData(destination, datasetTarget, old, found.schemaVersionHash)
+      const draft = Version.onto(safe, session.state)
       const next = yield* Version.next(draft, newest.versionHash)
       const preview: RestorePreview = {
         pipelineName: config.name,
@@ -298,7 +352,8 @@ export const restore = <E = never, R = never>(
         location: destination.location(datasetTarget),
         from: toVersion(found),
         newest: toVersion(newest),
-        nextVersion: next.state._state_version
+        nextVersion: next.state._state_version,
+        resetResources: reset
       }
       if (!next.changed) return { _tag: "AlreadyNewest", preview } as const
       if (options.dryRun === true) return { _tag: "DryRun", preview } as const
