@@ -31,7 +31,7 @@ export class UnknownCommand extends Schema.TaggedError<UnknownCommand>()("Unknow
 }) {
   override get message(): string {
     const what = this.given === undefined ? "a command is missing" : `unknown command ${JSON.stringify(this.given)}`
-    return `${what}: use \`pipestate pipeline list\` or \`pipestate pipeline ${this.pipeline} info|sync|drop|history|restore\` (--help for their options)`
+    return `${what}: use \`pipestate pipeline list\` or \`pipestate pipeline ${this.pipeline} info|sync|drop|history|restore|schema\` (--help for their options)`
   }
 }
 

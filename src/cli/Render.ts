@@ -8,6 +8,8 @@ import { BigDecimal, Either, Option } from "effect"
 import type * as PipestateConfig from "../config/PipestateConfig.js"
 import type * as Drop from "../pipeline/Drop.js"
 import type * as History from "../pipeline/History.js"
+import type * as Schemas from "../pipeline/Schemas.js"
+import * as StoredSchema from "../schema/StoredSchema.js"
 import * as PipelineState from "../state/PipelineState.js"
 import * as StateValue from "../state/StateValue.js"
 
@@ -404,6 +406,63 @@ export const historyJson = (versions: ReadonlyArray<History.StateVersion>): Stat
     created_at: isoOf(v.createdAt),
     engine_version: v.engineVersion
   }))
+
+// ---------------------------------------------------------------------------------------------
+// schema
+// ---------------------------------------------------------------------------------------------
+
+const yesNo = (flag: boolean | undefined): string => (flag === true ? "yes" : "")
+
+/**
+ * The stored schemas as text: each table with its resource and write disposition, each column with
+ * its dlt data type, nullability and keys.
+ *
+ * @since 0.1.0
+ */
+export const schemaText = (heading: string, schemas: ReadonlyArray<Schemas.Found>): string => {
+  if (schemas.length === 0) return `${heading}: no stored schema yet (the pipeline has not loaded)`
+  const lines = [`${heading}:`]
+  for (const { schema, from } of schemas) {
+    lines.push(
+      "",
+      `schema ${schema.name}: version ${schema.version}, hash ${schema.version_hash}, engine ${schema.engine_version} (from the ${from})`
+    )
+    const tables = StoredSchema.dataTables(schema)
+    if (tables.length === 0) lines.push("  no data tables")
+    for (const table of tables) {
+      lines.push(
+        "",
+        `  table ${table.name}  resource ${StoredSchema.resourceOf(schema, table)}, write disposition ${table.write_disposition ?? "append"}${table.parent === undefined ? "" : `, nested in ${table.parent}`}`
+      )
+      const rows = Object.values(table.columns).map((column) => {
+        const field = StoredSchema.fieldOf(column)
+        return [
+          `    ${column.name}`,
+          column.data_type ?? "(no type yet)",
+          column.nullable === false ? "not null" : "null",
+          [
+            column.primary_key === true ? "primary key" : "",
+            column.merge_key === true ? "merge key" : "",
+            column.unique === true ? "unique" : ""
+          ]
+            .filter((k) => k !== "")
+            .join(", "),
+          field === undefined ? "" : `from field ${JSON.stringify(field)}`
+        ]
+      })
+      lines.push(columns([["    COLUMN", "TYPE", "NULLABLE", "KEYS", ""], ...rows]))
+    }
+  }
+  return lines.join("\n")
+}
+
+/**
+ * `schema --json`: the stored schema documents as dlt stores them in `_dlt_version`.
+ *
+ * @since 0.1.0
+ */
+export const schemaJson = (schemas: ReadonlyArray<Schemas.Found>): unknown =>
+  schemas.map(({ schema }) => JSON.parse(StoredSchema.toText(schema)) as unknown)
 
 // ---------------------------------------------------------------------------------------------
 // drop and restore

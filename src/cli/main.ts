@@ -8,6 +8,7 @@
  * pipestate pipeline <name> drop [RESOURCE...] [--drop-all] [--state-paths PATH]... [--dry-run] [--yes]
  * pipestate pipeline <name> history [--limit N] [--json]
  * pipestate pipeline <name> restore --version N [--dry-run] [--yes]     (--version = --state-version here)
+ * pipestate pipeline <name> schema [--json]
  * ```
  *
  * Every pipeline command also takes `--pipelines-dir`, `--destination`, `--url` and `--dataset`;
@@ -32,6 +33,7 @@ import * as Drop from "../pipeline/Drop.js"
 import * as History from "../pipeline/History.js"
 import * as Locate from "../pipeline/Locate.js"
 import * as Pipeline from "../pipeline/Pipeline.js"
+import * as Schemas from "../pipeline/Schemas.js"
 import * as WorkingDir from "../pipeline/WorkingDir.js"
 import { ConfirmationRequired, describeFailure, MissingPipelineName, UnknownCommand } from "./Errors.js"
 import * as Render from "./Render.js"
@@ -365,6 +367,27 @@ const history = Command.make(
     })
 ).pipe(Command.withDescription("list the state versions kept in the destination (version, hash, load id, created at)"))
 
+const schema = Command.make("schema", { ...commonOptions, json: jsonOption }, (options) =>
+  Effect.gen(function* () {
+    const name = yield* requireName((yield* pipeline).name, "schema")
+    const located = yield* locate(name, options)
+    yield* Locate.requireLocal(located)
+    const schemas = (yield* Locate.mayHoldState(located)) ? yield* withPipeline(located, Schemas.ofPipeline) : []
+    yield* options.json
+      ? printJson(Render.schemaJson(schemas))
+      : Console.log(
+          Render.schemaText(
+            `stored schemas of pipeline ${name} in dataset ${located.dataset.value} (${Locate.location(located)})`,
+            schemas
+          )
+        )
+  })
+).pipe(
+  Command.withDescription(
+    "print the stored schemas (dlt's _dlt_version): tables, columns, types, keys and the resource of each table"
+  )
+)
+
 const restore = Command.make(
   "restore",
   {
@@ -429,15 +452,17 @@ export const command = Command.make("pipestate").pipe(
   Command.withDescription("inspect and change the state of pipestate pipelines"),
   Command.withSubcommands([
     pipeline.pipe(
-      Command.withDescription("pipestate pipeline list | pipestate pipeline <name> info|sync|drop|history|restore"),
-      Command.withSubcommands([list, info, sync, drop, history, restore])
+      Command.withDescription(
+        "pipestate pipeline list | pipestate pipeline <name> info|sync|drop|history|restore|schema"
+      ),
+      Command.withSubcommands([list, info, sync, drop, history, restore, schema])
     )
   ])
 )
 
 const cli = Command.run(command, { name: "pipestate", version: VERSION })
 
-const SUBCOMMANDS = new Set(["list", "info", "sync", "drop", "history", "restore"])
+const SUBCOMMANDS = new Set(["list", "info", "sync", "drop", "history", "restore", "schema"])
 
 /**
  * `restore --version N` as the brief of the command says it, although @effect/cli reserves

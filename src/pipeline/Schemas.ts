@@ -11,9 +11,17 @@
  * @since 0.1.0
  */
 import { Effect, Option } from "effect"
-import type { DatasetTarget, DestinationError, DestinationShape, SchemaSelector } from "../destination/Destination.js"
-import type * as StoredSchema from "../schema/StoredSchema.js"
+import {
+  type DatasetTarget,
+  Destination,
+  type DestinationError,
+  type DestinationShape,
+  type SchemaSelector
+} from "../destination/Destination.js"
+import * as StoredSchema from "../schema/StoredSchema.js"
 import * as VersionRow from "../schema/VersionRow.js"
+import { Pipeline } from "./PipelineConfig.js"
+import type * as WorkingDir from "./WorkingDir.js"
 
 /**
  * A version of a source's schema from the destination, decoded; none when the dataset holds none.
@@ -53,3 +61,51 @@ export const newest = (
   name: string
 ): Effect.Effect<Option.Option<StoredSchema.StoredSchema>, DestinationError | StoredSchema.InvalidStoredSchema> =>
   read(destination, target, name, { _tag: "Newest" })
+
+/**
+ * A source's stored schema and where it was read from.
+ *
+ * @since 0.1.0
+ */
+export interface Found {
+  readonly schema: StoredSchema.StoredSchema
+  readonly from: "destination" | "working dir"
+}
+
+/**
+ * The stored schemas of the pipeline in context: one per source it loaded (the state's
+ * `schema_names` and sources), the newest version from the destination, else the copy in the working
+ * dir. Reads only.
+ *
+ * @example
+ * ```ts
+ * const schemas = yield* Schemas.ofPipeline // [{ schema: { name: "chess", version: 2, tables: ... }, from: "destination" }]
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const ofPipeline: Effect.Effect<
+  ReadonlyArray<Found>,
+  DestinationError | StoredSchema.InvalidStoredSchema | WorkingDir.CorruptStateFile | WorkingDir.WorkingDirError,
+  Pipeline | Destination
+> = Effect.gen(function* () {
+  const { config, workingDir } = yield* Pipeline
+  const destination = yield* Destination
+  const target: DatasetTarget = { dataset: config.dataset, pipelineDir: workingDir.dir }
+  const local = yield* workingDir.readState
+  const names = Option.match(local, {
+    onNone: () => [] as ReadonlyArray<string>,
+    onSome: (state) => [...new Set([...(state.schema_names ?? []), ...Object.keys(state.sources)])]
+  })
+  const found: Array<Found> = []
+  for (const name of names) {
+    const remote = yield* newest(destination, target, name)
+    if (Option.isSome(remote)) {
+      found.push({ schema: remote.value, from: "destination" })
+      continue
+    }
+    const text = yield* workingDir.readSchema(name)
+    if (Option.isSome(text)) found.push({ schema: yield* StoredSchema.fromText(text.value), from: "working dir" })
+  }
+  return found
+})

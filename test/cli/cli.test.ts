@@ -171,7 +171,12 @@ describe("pipestate CLI on SQLite", () => {
     const byPattern = await run(["pipeline", "shop_pipeline", "drop", "re:^cust", "-y"])
     expect(byPattern.status).toBe(0)
     expect(byPattern.stdout).toContain("state version 3")
-    expect(await Effect.runPromise(sqliteTables(dbFile))).toEqual(["_dlt_loads", "_dlt_pipeline_state", "_dlt_version", "orders"])
+    expect(await Effect.runPromise(sqliteTables(dbFile))).toEqual([
+      "_dlt_loads",
+      "_dlt_pipeline_state",
+      "_dlt_version",
+      "orders"
+    ])
     const state = readStateFile(dir)
     expect(state._state_version).toBe(3)
     expect(Object.keys(resourcesOf(state))).toEqual(["orders"])

@@ -8,32 +8,13 @@ import * as NodePath from "node:path"
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { type Console, Effect, Either, Exit, Layer, Redacted } from "effect"
-import { run as runCli } from "../../src/cli/main.js"
 import * as Destination from "../../src/destination/index.js"
 import * as Pipeline from "../../src/pipeline/Pipeline.js"
 import * as PipelineState from "../../src/state/PipelineState.js"
 import { tempDir } from "../helpers.js"
 import { freshDataset, postgresAvailable, TEST_POSTGRES_URL } from "../postgres.js"
 import { shop } from "./fixtures.js"
-
-/** runs the CLI in this process; what it printed, and whether it failed */
-const cli = (...args: ReadonlyArray<string>) =>
-  Effect.gen(function* () {
-    const out: Array<string> = []
-    const err: Array<string> = []
-    const base = yield* Effect.consoleWith((c) => Effect.succeed(c))
-    const captured: Console.Console = {
-      ...base,
-      log: (...parts) => Effect.sync(() => void out.push(parts.join(" "))),
-      error: (...parts) => Effect.sync(() => void err.push(parts.join(" ")))
-    }
-    const exit = yield* runCli(["node", "pipestate", ...args]).pipe(
-      Effect.withConsole(captured),
-      Effect.provide(NodeContext.layer),
-      Effect.exit
-    )
-    return { ok: Exit.isSuccess(exit), out: out.join("\n"), err: err.join("\n") }
-  })
+import { cli } from "./inprocess.js"
 
 /** a POSIX shell's words of a command line (single quotes only, as the messages print them) */
 const words = (line: string): Array<string> => {
