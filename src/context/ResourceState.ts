@@ -48,9 +48,10 @@ export class ResourceState extends Context.Tag("pipestate/ResourceState")<Resour
 export const make = (
   draft: Ref.Ref<PipelineState.PipelineState>,
   sourceName: string,
-  resourceName: string
+  resourceName: string,
+  options: { readonly resetCommand?: ((key: string) => string) | undefined } = {}
 ): ResourceStateShape => ({
-  ...StateSlot.make(draft, resourceLens(sourceName, resourceName)),
+  ...StateSlot.make(draft, { ...resourceLens(sourceName, resourceName), resetCommand: options.resetCommand }),
   sourceName,
   resourceName
 })
@@ -63,8 +64,9 @@ export const make = (
 export const layer = (
   draft: Ref.Ref<PipelineState.PipelineState>,
   sourceName: string,
-  resourceName: string
-): Layer.Layer<ResourceState> => Layer.succeed(ResourceState, make(draft, sourceName, resourceName))
+  resourceName: string,
+  options: { readonly resetCommand?: ((key: string) => string) | undefined } = {}
+): Layer.Layer<ResourceState> => Layer.succeed(ResourceState, make(draft, sourceName, resourceName, options))
 
 /**
  * A resource slot with no pipeline: a fresh in-memory state that nothing persists, for running a

@@ -49,9 +49,13 @@ const SETUP_READ_ONLY =
 export const make = (
   draft: Ref.Ref<PipelineState.PipelineState>,
   sourceName: string,
-  options: { readonly readOnly?: boolean } = {}
+  options: { readonly readOnly?: boolean; readonly resetCommand?: ((key: string) => string) | undefined } = {}
 ): SourceStateShape => ({
-  ...StateSlot.make(draft, sourceLens(sourceName), options.readOnly ? Option.some(SETUP_READ_ONLY) : Option.none()),
+  ...StateSlot.make(
+    draft,
+    { ...sourceLens(sourceName), resetCommand: options.resetCommand },
+    options.readOnly ? Option.some(SETUP_READ_ONLY) : Option.none()
+  ),
   sourceName,
   readOnly: options.readOnly ?? false
 })
@@ -60,7 +64,7 @@ export const make = (
 export const layer = (
   draft: Ref.Ref<PipelineState.PipelineState>,
   sourceName: string,
-  options: { readonly readOnly?: boolean } = {}
+  options: { readonly readOnly?: boolean; readonly resetCommand?: ((key: string) => string) | undefined } = {}
 ): Layer.Layer<SourceState> => Layer.succeed(SourceState, make(draft, sourceName, options))
 
 /**

@@ -52,11 +52,17 @@ export class ReservedStateKey extends Schema.TaggedError<ReservedStateKey>()("Re
 export class InvalidStateKeyValue extends Schema.TaggedError<InvalidStateKeyValue>()("InvalidStateKeyValue", {
   path: Schema.String,
   direction: Schema.Literal("decode", "encode"),
-  issue: Schema.String
+  issue: Schema.String,
+  /** the command that resets the stored value, as a shell reads it (known inside a pipeline run) */
+  reset: Schema.optional(Schema.String)
 }) {
   override get message(): string {
+    const reset =
+      this.reset === undefined
+        ? "Reset it (drop the resource's state, or the source-state path, with `pipestate pipeline <name> drop`)"
+        : `Reset it with \`${this.reset}\``
     return this.direction === "decode"
-      ? `the state value at ${this.path} does not match its key's schema: ${this.issue}. Reset it (\`pipestate pipeline <name> drop --state-paths ...\`) or widen the schema`
+      ? `the state value at ${this.path} does not match its key's schema: ${this.issue}. ${reset}, or widen the schema`
       : `cannot store the value at ${this.path}: ${this.issue}`
   }
 }
@@ -84,6 +90,8 @@ export type Slot = { readonly [key: string]: StateValue.StateValue }
 export interface StateSlot {
   /** the slot's path in the state document, e.g. `sources.chess.resources.players_games` */
   readonly path: string
+  /** the command that resets a key of this slot, when known (errors of typed keys name it) */
+  readonly resetCommand?: ((key: string) => string) | undefined
   readonly get: (key: string) => Effect.Effect<Option.Option<StateValue.StateValue>>
   readonly set: (key: string, value: unknown) => Effect.Effect<void, StateWriteError>
   readonly update: (
@@ -114,6 +122,8 @@ export interface SlotLens {
   readonly write: (state: PipelineState.PipelineState, slot: Slot) => PipelineState.PipelineState
   /** keys the user API may not write (they hold nested slots) */
   readonly reserved: ReadonlyArray<string>
+  /** the command that resets a key of this slot, for errors (a pipeline run knows it) */
+  readonly resetCommand?: ((key: string) => string) | undefined
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -262,6 +272,7 @@ export const make = (
 
   return {
     path: lens.path,
+    resetCommand: lens.resetCommand,
     modify,
     get: (key) =>
       Effect.map(Ref.get(draft), (state) => {
@@ -339,7 +350,8 @@ export const makeKey = <A, I, R>(
             new InvalidStateKeyValue({
               path: keyPath(s.path, name),
               direction: "decode",
-              issue: ParseResult.TreeFormatter.formatErrorSync(error)
+              issue: ParseResult.TreeFormatter.formatErrorSync(error),
+              ...(s.resetCommand === undefined ? {} : { reset: s.resetCommand(name) })
             })
         )
     })

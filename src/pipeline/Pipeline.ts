@@ -196,8 +196,20 @@ const runIn = <E, R>(progress: Progress.ProgressShape, source: Source<E, R>) =>
       dataset: destination.dataset(datasetTarget)
     })
 
+    // errors of typed state keys name the command that resets the key, as a shell reads it
+    const repair = (...args: ReadonlyArray<string>) =>
+      ["pipestate", "pipeline", config.name, "drop", ...args, "--pipelines-dir", config.pipelinesDir, "--yes"]
+        .map(Session.shellQuote)
+        .join(" ")
+    const sourceKeyReset = (key: string) =>
+      repair("--state-paths", /^[A-Za-z_][A-Za-z0-9_]*$/.test(key) ? key : `['${key.replaceAll("\\", "\\\\").replaceAll("'", "\\'")}']`)
     const resources = yield* source.setup.pipe(
-      Effect.provide(Layer.merge(SourceState.layer(draft, source.name, { readOnly: true }), context))
+      Effect.provide(
+        Layer.merge(
+          SourceState.layer(draft, source.name, { readOnly: true, resetCommand: sourceKeyReset }),
+          context
+        )
+      )
     )
     const plans = yield* plan(source.name, resources as ReadonlyArray<Resource<unknown, unknown>>)
 
@@ -246,8 +258,10 @@ const runIn = <E, R>(progress: Progress.ProgressShape, source: Source<E, R>) =>
       const normalizer = normalizers.get(table)!
       let extracted = 0
       const services = Layer.mergeAll(
-        ResourceState.layer(draft, source.name, resource.name),
-        SourceState.layer(draft, source.name),
+        ResourceState.layer(draft, source.name, resource.name, {
+          resetCommand: () => repair(resource.name, "--state-only")
+        }),
+        SourceState.layer(draft, source.name, { resetCommand: sourceKeyReset }),
         context
       )
       return (resource.stream as Stream.Stream<unknown, E, R | ResourceServices>).pipe(

@@ -191,8 +191,13 @@ export const syncCommand = (config: ResolvedConfig, destination: DestinationShap
 
 const SAFE_WORD = /^[A-Za-z0-9_@%+=:,./-]+$/
 
-/** a word as a POSIX shell reads it back */
-const shellQuote = (word: string): string => (SAFE_WORD.test(word) ? word : `'${word.replaceAll("'", "'\\''")}'`)
+/**
+ * A word as a POSIX shell reads it back: quoted when it holds anything but plain characters.
+ *
+ * @since 0.1.0
+ */
+export const shellQuote = (word: string): string =>
+  SAFE_WORD.test(word) ? word : `'${word.replaceAll("'", "'\\''")}'`
 
 /**
  * Opens a session on the pipeline in context: takes the working-dir lock (held until the scope
