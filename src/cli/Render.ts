@@ -411,8 +411,6 @@ export const historyJson = (versions: ReadonlyArray<History.StateVersion>): Stat
 // schema
 // ---------------------------------------------------------------------------------------------
 
-const yesNo = (flag: boolean | undefined): string => (flag === true ? "yes" : "")
-
 /**
  * The stored schemas as text: each table with its resource and write disposition, each column with
  * its dlt data type, nullability and keys.
