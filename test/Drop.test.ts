@@ -180,7 +180,13 @@ describe("Drop.apply (SQLite)", () => {
       if (outcome._tag !== "Dropped") return
       expect(outcome.version).toBe(1)
       expect(outcome.preview.presentTables).toEqual(["order_items"])
-      expect(yield* sqliteTables(file)).toEqual(["_dlt_loads", "_dlt_pipeline_state", "_dlt_version", "customers", "orders"])
+      expect(yield* sqliteTables(file)).toEqual([
+        "_dlt_loads",
+        "_dlt_pipeline_state",
+        "_dlt_version",
+        "customers",
+        "orders"
+      ])
       expect(yield* versionsIn(file)).toEqual([1, 0])
       expect(yield* loadsIn(file)).toBe(loadsBefore + 1)
       const local = localState(dir)
@@ -321,7 +327,13 @@ describe.skipIf(!postgresAvailable)("Drop.apply (PostgreSQL)", () => {
       const layer = Layer.merge(Pipeline.layerNode({ name: "shop_pipeline", dataset, pipelinesDir: dir }), pg())
       const first = yield* Drop.apply({ resources: ["re:^cust"] }).pipe(Effect.provide(layer))
       expect(first._tag).toBe("Dropped")
-      expect(yield* tables(dataset)).toEqual(["_dlt_loads", "_dlt_pipeline_state", "_dlt_version", "order_items", "orders"])
+      expect(yield* tables(dataset)).toEqual([
+        "_dlt_loads",
+        "_dlt_pipeline_state",
+        "_dlt_version",
+        "order_items",
+        "orders"
+      ])
       const all = yield* Drop.apply({ dropAll: true }).pipe(Effect.provide(layer))
       expect(all._tag).toBe("Dropped")
       expect(yield* tables(dataset)).toEqual(["_dlt_loads", "_dlt_pipeline_state", "_dlt_version"])

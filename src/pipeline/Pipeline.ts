@@ -33,6 +33,7 @@ import { normalizeIdentifier, TableNormalizer, validateResource } from "./Normal
 import { Pipeline } from "./PipelineConfig.js"
 import * as Progress from "./Progress.js"
 import type { Resource, ResourceServices } from "./Resource.js"
+import * as StoredSchema from "../schema/StoredSchema.js"
 import * as Schemas from "./Schemas.js"
 import * as Session from "./Session.js"
 import type { Source } from "./Source.js"
@@ -202,13 +203,13 @@ const runIn = <E, R>(progress: Progress.ProgressShape, source: Source<E, R>) =>
         .map(Session.shellQuote)
         .join(" ")
     const sourceKeyReset = (key: string) =>
-      repair("--state-paths", /^[A-Za-z_][A-Za-z0-9_]*$/.test(key) ? key : `['${key.replaceAll("\\", "\\\\").replaceAll("'", "\\'")}']`)
+      repair(
+        "--state-paths",
+        /^[A-Za-z_][A-Za-z0-9_]*$/.test(key) ? key : `['${key.replaceAll("\\", "\\\\").replaceAll("'", "\\'")}']`
+      )
     const resources = yield* source.setup.pipe(
       Effect.provide(
-        Layer.merge(
-          SourceState.layer(draft, source.name, { readOnly: true, resetCommand: sourceKeyReset }),
-          context
-        )
+        Layer.merge(SourceState.layer(draft, source.name, { readOnly: true, resetCommand: sourceKeyReset }), context)
       )
     )
     const plans = yield* plan(source.name, resources as ReadonlyArray<Resource<unknown, unknown>>)
@@ -226,6 +227,10 @@ const runIn = <E, R>(progress: Progress.ProgressShape, source: Source<E, R>) =>
     )
     // the source's stored schema: the field → column map, types and keys of the tables loaded before
     const stored = yield* Schemas.newest(destination, datasetTarget, source.name)
+    // a state restored from the destination brings its schema along into the working dir
+    if (Option.isSome(stored) && session.decision.from === "remote") {
+      yield* session.workingDir.writeSchema(stored.value.name, StoredSchema.toText(stored.value))
+    }
     const loadId = yield* session.newLoadId
     const spoolDir = yield* session.workingDir.makeSpool(loadId)
     const stage = yield* destination.stage(datasetTarget, spoolDir)
@@ -359,23 +364,34 @@ export interface Synced {
  *
  * @since 0.1.0
  */
-export const sync: Effect.Effect<Synced, Session.OpenError | NoStateInDestination, Pipeline | Destination> =
-  Effect.scoped(
-    Effect.gen(function* () {
-      const session = yield* Session.open({ restore: true, ignoreCorruptLocal: true })
-      const remote = yield* session.remoteState
-      if (Option.isNone(remote) || Option.isNone(session.remote)) {
-        return yield* new Session.NoStateInDestination({
-          pipelineName: session.config.name,
-          dataset: session.config.dataset,
-          location: session.destination.location(session.datasetTarget)
-        })
+export const sync: Effect.Effect<
+  Synced,
+  Session.OpenError | NoStateInDestination | StoredSchema.InvalidStoredSchema,
+  Pipeline | Destination
+> = Effect.scoped(
+  Effect.gen(function* () {
+    const session = yield* Session.open({ restore: true, ignoreCorruptLocal: true })
+    const remote = yield* session.remoteState
+    if (Option.isNone(remote) || Option.isNone(session.remote)) {
+      return yield* new Session.NoStateInDestination({
+        pipelineName: session.config.name,
+        dataset: session.config.dataset,
+        location: session.destination.location(session.datasetTarget)
+      })
+    }
+    yield* session.persist(remote.value)
+    // the stored schemas come back with the state
+    const names = [...new Set([...(remote.value.schema_names ?? []), ...Object.keys(remote.value.sources)])]
+    for (const name of names) {
+      const schema = yield* Schemas.newest(session.destination, session.datasetTarget, name)
+      if (Option.isSome(schema)) {
+        yield* session.workingDir.writeSchema(name, StoredSchema.toText(schema.value))
       }
-      yield* session.persist(remote.value)
-      return {
-        version: session.remote.value.version,
-        versionHash: session.remote.value.versionHash,
-        loadId: session.remote.value.loadId
-      }
-    })
-  )
+    }
+    return {
+      version: session.remote.value.version,
+      versionHash: session.remote.value.versionHash,
+      loadId: session.remote.value.loadId
+    }
+  })
+)

@@ -196,8 +196,7 @@ const SAFE_WORD = /^[A-Za-z0-9_@%+=:,./-]+$/
  *
  * @since 0.1.0
  */
-export const shellQuote = (word: string): string =>
-  SAFE_WORD.test(word) ? word : `'${word.replaceAll("'", "'\\''")}'`
+export const shellQuote = (word: string): string => (SAFE_WORD.test(word) ? word : `'${word.replaceAll("'", "'\\''")}'`)
 
 /**
  * Opens a session on the pipeline in context: takes the working-dir lock (held until the scope

@@ -1,0 +1,123 @@
+/**
+ * The stored schema travels with the data: a run commits its `_dlt_version` row in the load's
+ * transaction, in the structure dlt writes (checked against a row real dlt wrote), fills
+ * `_dlt_loads.schema_version_hash`, keeps a copy in the working dir, and a clean machine gets the
+ * schema back with the state. A `merge` resource without a primary key is refused before anything runs.
+ */
+import * as NodeFs from "node:fs"
+import * as NodePath from "node:path"
+import { NodeContext } from "@effect/platform-node"
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Layer, Option, Stream } from "effect"
+import * as Destination from "../src/destination/index.js"
+import * as Pipeline from "../src/pipeline/Pipeline.js"
+import * as Resource from "../src/pipeline/Resource.js"
+import * as Schemas from "../src/pipeline/Schemas.js"
+import * as Source from "../src/pipeline/Source.js"
+import { newestStored, tempDir } from "./helpers.js"
+
+const vector = JSON.parse(
+  NodeFs.readFileSync(NodePath.join(import.meta.dirname, "fixtures", "dlt-vectors", "sqlite-state-table.json"), "utf8")
+) as { sqlite: { tables: { _dlt_version: { rows: Array<{ schema: { value: string } }> } } } }
+const dltDocument = JSON.parse(vector.sqlite.tables._dlt_version.rows[0]?.schema.value ?? "{}") as Record<
+  string,
+  unknown
+> & { tables: Record<string, Record<string, unknown>> }
+
+const items = (rows: ReadonlyArray<Record<string, unknown>>) =>
+  Source.make({
+    name: "items_source",
+    resources: [Resource.make({ name: "items", primaryKey: ["id"] }, Stream.fromIterable(rows))]
+  })
+
+const layersIn = (dir: string) =>
+  Layer.mergeAll(Pipeline.layer({ name: "vec", dataset: "vec_data", pipelinesDir: dir }), Destination.sqlite()).pipe(
+    Layer.provideMerge(NodeContext.layer)
+  )
+
+describe("the stored schema commits with the data", () => {
+  it.scoped("a _dlt_version row in dlt's structure, the load's schema_version_hash, a copy in the working dir", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir()
+      const layers = layersIn(dir)
+      const target = { dataset: "vec_data", pipelineDir: NodePath.join(dir, "vec") }
+      yield* Effect.gen(function* () {
+        yield* Pipeline.run(items([{ id: 1, name: "a" }]))
+        const d = yield* Destination.Destination
+        const row = Option.getOrThrow(yield* d.readSchema(target, "items_source", { _tag: "Newest" }))
+        const ours = JSON.parse(row.schema) as Record<string, unknown> & {
+          tables: Record<string, Record<string, unknown>>
+        }
+        // the document has dlt's keys, and dlt's tables have dlt's keys
+        expect(Object.keys(ours).sort()).toEqual(Object.keys(dltDocument).sort())
+        for (const table of ["_dlt_version", "_dlt_loads", "_dlt_pipeline_state"]) {
+          expect(Object.keys(ours.tables[table] ?? {}).sort(), table).toEqual(
+            Object.keys(dltDocument.tables[table] ?? {}).sort()
+          )
+        }
+        expect(Object.keys(ours.tables.items ?? {}).sort()).toEqual(Object.keys(dltDocument.tables.items ?? {}).sort())
+        expect(ours.tables.items?.columns).toEqual(dltDocument.tables.items?.columns)
+        // the load names the schema it was committed with
+        const stored = Option.getOrThrow(yield* newestStored(target, "vec"))
+        expect(stored.schemaVersionHash).toBe(row.versionHash)
+        // a copy in the working dir
+        const local = NodeFs.readFileSync(
+          NodePath.join(target.pipelineDir, "schemas", "items_source.schema.json"),
+          "utf8"
+        )
+        expect(JSON.parse(local).version_hash).toBe(row.versionHash)
+
+        // an unchanged run writes no new version; a new column does
+        yield* Pipeline.run(items([{ id: 2, name: "b" }]))
+        expect(Option.getOrThrow(yield* d.readSchema(target, "items_source", { _tag: "Newest" })).version).toBe(
+          row.version
+        )
+        yield* Pipeline.run(items([{ id: 3, name: "c", extra: true }]))
+        const grown = Option.getOrThrow(yield* Schemas.newest(d, target, "items_source"))
+        expect(grown.version).toBe(row.version + 1)
+        expect(Object.keys(grown.tables.items?.columns ?? {})).toContain("extra")
+      }).pipe(Effect.provide(layers))
+    })
+  )
+
+  it.scoped("a clean machine gets the schema back with the state (sync and a run)", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir()
+      const data = yield* tempDir()
+      const layers = Layer.mergeAll(
+        Pipeline.layer({ name: "vec", dataset: "vec_data", pipelinesDir: dir }),
+        Destination.sqlite({ directory: data })
+      ).pipe(Layer.provideMerge(NodeContext.layer))
+      const schemaFile = NodePath.join(dir, "vec", "schemas", "items_source.schema.json")
+      yield* Pipeline.run(items([{ id: 1, userName: "a" }])).pipe(Effect.provide(layers))
+      const before = NodeFs.readFileSync(schemaFile, "utf8")
+      NodeFs.rmSync(NodePath.join(dir, "vec"), { recursive: true })
+      yield* Pipeline.sync.pipe(Effect.provide(layers))
+      expect(NodeFs.readFileSync(schemaFile, "utf8")).toBe(before)
+      NodeFs.rmSync(NodePath.join(dir, "vec"), { recursive: true })
+      // a run on a clean machine keeps the stored field → column map (userName → user_name)
+      const again = yield* Pipeline.run(items([{ id: 2, userName: "b" }])).pipe(Effect.provide(layers))
+      expect(again.origin).toBe("destination")
+      expect(NodeFs.readFileSync(schemaFile, "utf8")).toBe(before)
+    })
+  )
+
+  it.scoped("merge without a primary key is refused before anything runs", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir()
+      const source = Source.make({
+        name: "users",
+        resources: [Resource.make({ name: "users", writeDisposition: "merge" }, Stream.make({ id: 1 }))]
+      })
+      const error = yield* Effect.flip(Pipeline.run(source).pipe(Effect.provide(layersIn(dir))))
+      expect(error._tag).toBe("InvalidSource")
+      expect(error.message).toContain("primaryKey")
+      expect(error.message).toContain("append")
+      // nothing was loaded: no table, no load
+      const tables = yield* Effect.flatMap(Destination.Destination, (d) =>
+        d.describeTables({ dataset: "vec_data", pipelineDir: NodePath.join(dir, "vec") }, ["users", "_dlt_loads"])
+      ).pipe(Effect.provide(layersIn(dir)))
+      expect(tables.size).toBe(0)
+    })
+  )
+})
