@@ -9,6 +9,7 @@ import type * as PipestateConfig from "../config/PipestateConfig.js"
 import type * as Drop from "../pipeline/Drop.js"
 import type * as History from "../pipeline/History.js"
 import type * as Schemas from "../pipeline/Schemas.js"
+import * as StateSync from "../pipeline/StateSync.js"
 import * as StoredSchema from "../schema/StoredSchema.js"
 import * as PipelineState from "../state/PipelineState.js"
 import * as StateValue from "../state/StateValue.js"
@@ -226,10 +227,9 @@ export const infoText = (
   const { state } = info
   const lastRun = state._local._last_extracted_at
   const schemas = (state.schema_names ?? []).map((s) => (s === state.default_schema_name ? `${s} (default)` : s))
+  const kind = StateSync.destinationKind(state)
   const destination =
-    state.destination_name === undefined || state.destination_name === null
-      ? "(none yet)"
-      : `${state.destination_name}${state.destination_type ? ` (${state.destination_type})` : ""}`
+    kind === undefined ? "(none yet)" : `${kind}${state.destination_type ? ` (${state.destination_type})` : ""}`
   const lines: Array<string> = [
     `pipeline ${info.name}`,
     columns([
@@ -293,7 +293,7 @@ export const infoJson = (info: Info): StateValue.Json => {
     pipeline_name: info.name,
     working_dir: info.workingDir,
     destination: {
-      name: state.destination_name ?? null,
+      name: StateSync.destinationKind(state) ?? null,
       type: state.destination_type ?? null,
       location: info.location
     },
@@ -337,7 +337,7 @@ export const listText = (pipelinesDir: string, pipelines: ReadonlyArray<ListedPi
       onNone: () => [p.name, Option.getOrElse(p.problem, () => "(unreadable)"), "", "", ""],
       onSome: (s) => [
         p.name,
-        s.destination_name ?? "(none yet)",
+        StateSync.destinationKind(s) ?? "(none yet)",
         s.dataset_name ?? "(none)",
         String(s._state_version),
         s._local._last_extracted_at === undefined ? "(never)" : isoOf(s._local._last_extracted_at)
@@ -359,7 +359,7 @@ export const listJson = (pipelinesDir: string, pipelines: ReadonlyArray<ListedPi
       onNone: () => ({ name: p.name, error: Option.getOrElse(p.problem, () => "unreadable") }),
       onSome: (s) => ({
         name: p.name,
-        destination: s.destination_name ?? null,
+        destination: StateSync.destinationKind(s) ?? null,
         dataset: s.dataset_name,
         state_version: s._state_version,
         last_extracted_at: s._local._last_extracted_at === undefined ? null : isoOf(s._local._last_extracted_at)

@@ -429,7 +429,9 @@ const restore = Command.make(
           break
         case "AlreadyNewest":
           yield* Console.log(
-            `nothing to do: the newest state version ${outcome.preview.newest.version} already has the content of version ${outcome.preview.from.version}`
+            outcome.preview.resetResources.length === 0
+              ? `nothing to do: the newest state version ${outcome.preview.newest.version} already has the content of version ${outcome.preview.from.version}`
+              : `nothing to do: version ${outcome.preview.from.version} without the state of ${outcome.preview.resetResources.join(", ")} (their tables are no longer in the dataset) is the content of the newest state version ${outcome.preview.newest.version}`
           )
           break
         case "DryRun":

@@ -225,12 +225,15 @@ describe("pipestate CLI on SQLite", () => {
     const dry = await run(["pipeline", "shop_pipeline", "restore", "--version", "1", "--dry-run"])
     expect(dry.stdout).toContain("restore the content of state version 1")
     expect(dry.stdout).toContain("as new state version 5")
+    expect(dry.stdout).toContain("their tables are no longer in the dataset")
     const result = await run(["pipeline", "shop_pipeline", "restore", "--version", "1", "--yes"])
     expect(result.status).toBe(0)
     expect(result.stdout).toMatch(/restored: state version 5 \(hash \S+\) has the content of version 1/)
     const state = readStateFile(dir)
     expect(state._state_version).toBe(5)
-    expect(Object.keys(resourcesOf(state))).toEqual(["orders", "customers", "OrderItems"])
+    // customers and OrderItems were dropped with their tables: version 1's claims on them are not restored
+    expect(Object.keys(resourcesOf(state))).toEqual(["orders"])
+    expect(sourcesOf(state).shop?.pages).toEqual([1, 2, 4])
     expectFailure(
       await run(["pipeline", "shop_pipeline", "restore", "--version", "42", "--yes"]),
       "holds no state version 42"
@@ -353,16 +356,27 @@ describe.skipIf(!postgresAvailable)("pipestate CLI on PostgreSQL", () => {
     expect(history.stdout).toMatch(/\n1\s+.*local\n0\s+/)
   })
 
-  it("drop and restore commit new versions in PostgreSQL", async () => {
+  it("drop and restore commit new versions in PostgreSQL; a restore never brings back the state of dropped tables", async () => {
     const dropped = await run(["pipeline", "shop_pipeline", "drop", "orders", "OrderItems", "--yes"])
     expect(dropped.status).toBe(0)
     expect(await tables()).toEqual(["_dlt_loads", "_dlt_pipeline_state", "_dlt_version", "customers"])
-    const restored = await run(["pipeline", "shop_pipeline", "restore", "--version", "1", "--yes"])
+    // version 1 without the state of the dropped resources is version 2: nothing to commit
+    const same = await run(["pipeline", "shop_pipeline", "restore", "--version", "1", "--yes"])
+    expect(same.status).toBe(0)
+    expect(same.stdout).toContain(
+      "nothing to do: version 1 without the state of shop.orders, shop.OrderItems (their tables are no longer in the dataset) is the content of the newest state version 2"
+    )
+    const stateOnly = await run(["pipeline", "shop_pipeline", "drop", "customers", "--state-only", "--yes"])
+    expect(stateOnly.status).toBe(0)
+    expect(await tables()).toContain("customers")
+    const restored = await run(["pipeline", "shop_pipeline", "restore", "--version", "2", "--yes"])
     expect(restored.status).toBe(0)
+    expect(restored.stdout).toMatch(/restored: state version 4 \(hash \S+\) has the content of version 2/)
+    expect(Object.keys(resourcesOf(readStateFile(dir)))).toEqual(["customers"])
     const rows = await query<{ version: string }>(
       `SELECT version FROM "${dataset}"._dlt_pipeline_state ORDER BY version`
     )
-    expect(rows.map((r) => Number(r.version))).toEqual([0, 1, 2, 3])
+    expect(rows.map((r) => Number(r.version))).toEqual([0, 1, 2, 3, 4])
   })
 
   it("sync on a clean machine restores from --destination, --url and --dataset", async () => {
@@ -382,9 +396,9 @@ describe.skipIf(!postgresAvailable)("pipestate CLI on PostgreSQL", () => {
       { env: { PIPESTATE_PIPELINES_DIR: clean } }
     )
     expect(result.status).toBe(0)
-    expect(result.stdout).toContain("restored state version 3")
-    expect(readStateFile(clean)._state_version).toBe(3)
-    expect((await run(["pipeline", "shop_pipeline", "info"], clean)).stdout).toContain("state version:  3")
+    expect(result.stdout).toContain("restored state version 4")
+    expect(readStateFile(clean)._state_version).toBe(4)
+    expect((await run(["pipeline", "shop_pipeline", "info"], clean)).stdout).toContain("state version:  4")
   })
 
   it("an unreachable server fails with its host and port, never the password", async () => {
