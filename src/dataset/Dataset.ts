@@ -394,9 +394,12 @@ export const make = (options: {
       const parsedJson = field.pgType !== undefined && Values.PG_JSON_TYPES.has(field.pgType)
       const type =
         (named !== undefined && Object.hasOwn(named, field.name) ? named[field.name] : undefined) ??
-        types.get(field.name) ??
-        (field.pgType === undefined ? undefined : Values.PG_TYPES.get(field.pgType))
-      return type === undefined || type === null ? Values.untyped : Values.forDataType(type, parsedJson)
+        types.get(field.name)
+      if (type !== undefined && type !== null) return Values.forDataType(type, parsedJson)
+      // the driver-neutral rule: the database's type when the driver tells it, else the value's
+      if (field.pgType === Values.PG_NUMERIC) return Values.untypedNumeric
+      const pgType = field.pgType === undefined ? undefined : Values.PG_TYPES.get(field.pgType)
+      return pgType === undefined ? Values.untyped : Values.forDataType(pgType, parsedJson)
     })
     const rows: Array<Row> = new Array(raw.rows.length)
     for (let i = 0; i < raw.rows.length; i++) {

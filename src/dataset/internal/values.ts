@@ -132,13 +132,31 @@ const time: Decoder = (raw) => {
   return mismatch(raw, "time")
 }
 
+// normalized (12.50 → 12.5): the destinations do not all keep a decimal's scale
 const decimal: Decoder = (raw) => {
   if (typeof raw === "string" || typeof raw === "number") {
-    return Either.match(makeDecimal(String(raw)), { onLeft: () => mismatch(raw, "decimal"), onRight: (d) => d })
+    return Either.match(makeDecimal(String(raw)), {
+      onLeft: () => mismatch(raw, "decimal"),
+      onRight: (d) => (BigDecimal.isBigDecimal(d) ? BigDecimal.normalize(d) : d)
+    })
   }
   if (typeof raw === "bigint") return BigDecimal.fromBigInt(raw)
-  if (BigDecimal.isBigDecimal(raw)) return raw
+  if (BigDecimal.isBigDecimal(raw)) return BigDecimal.normalize(raw)
   return mismatch(raw, "decimal")
+}
+
+/**
+ * A PostgreSQL `numeric` that no schema types (`sum(int)`, `avg(...)`): a number as SQLite
+ * computes it, an integer by the bigint rule when it has no fraction, else a double.
+ */
+export const untypedNumeric: Decoder = (raw) => {
+  if (raw === null || raw === undefined) return null
+  if (typeof raw === "string") {
+    if (INTEGER_TEXT.test(raw)) return integer(BigInt(raw))
+    const n = Number(raw)
+    if (!Number.isNaN(n) || raw === "NaN") return n
+  }
+  return untyped(raw)
 }
 
 const binary: Decoder = (raw) => (raw instanceof Uint8Array ? bytes(raw) : mismatch(raw, "binary"))
@@ -237,6 +255,9 @@ export const PG_TYPES: ReadonlyMap<number, DataType> = new Map<number, DataType>
   [1042, "text"],
   [19, "text"]
 ])
+
+/** PostgreSQL's `numeric` */
+export const PG_NUMERIC = 1700
 
 /** PostgreSQL json and jsonb: node-postgres parses them */
 export const PG_JSON_TYPES: ReadonlySet<number> = new Set([114, 3802])
