@@ -3,7 +3,7 @@
  * PostgreSQL, over every column type; inside a resource; decoded into a user's Schema; typed errors.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { BigDecimal, Effect, Either, Exit, Layer, Option, Schema, Stream } from "effect"
+import { BigDecimal, Effect, Either, Exit, Layer, Option, Schema, Stream, Tracer } from "effect"
 import {
   Dataset,
   Destination,
@@ -308,6 +308,48 @@ describe("Dataset on SQLite", () => {
     })
   )
 
+  it.scopedLive("each query is a span with the statement, the dataset and the row count", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir()
+      const spans: Array<{ readonly name: string; readonly attributes: ReadonlyMap<string, unknown> }> = []
+      const tracer = Tracer.make({
+        span: (name, parent, context, links, startTime, kind) => {
+          const attributes = new Map<string, unknown>()
+          const span: Tracer.Span = {
+            _tag: "Span",
+            name,
+            spanId: `s${spans.length}`,
+            traceId: "t",
+            parent,
+            context,
+            status: { _tag: "Started", startTime },
+            attributes,
+            links,
+            sampled: true,
+            kind,
+            end: () => void spans.push({ name, attributes }),
+            attribute: (key, value) => void attributes.set(key, value),
+            event: () => undefined,
+            addLinks: () => undefined
+          }
+          return span
+        },
+        context: (f) => f()
+      })
+      yield* Effect.gen(function* () {
+        yield* Pipeline.run(everyType)
+        const dataset = yield* Pipeline.dataset
+        yield* dataset.query`SELECT id FROM ${dataset.table("things")} WHERE id > ${1}`
+      }).pipe(Effect.provide(sqliteLayers(dir)), Effect.withTracer(tracer))
+      const query = spans.find((s) => s.name === "pipestate.dataset.query")
+      expect(query?.attributes.get("db.query.text")).toBe('SELECT id FROM main."things" WHERE id > ?')
+      expect(query?.attributes.get("pipestate.dataset")).toBe("typed")
+      expect(query?.attributes.get("pipestate.tables")).toBe("things")
+      expect(query?.attributes.get("pipestate.rows")).toBe(2)
+      expect(spans.some((s) => s.name === "pipestate.dataset.open")).toBe(true)
+    })
+  )
+
   it.scopedLive("a destination that is not SQL has no dataset: DatasetUnavailable", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir()
@@ -348,6 +390,10 @@ describe.skipIf(!postgresAvailable)("Dataset on PostgreSQL", () => {
       const dir = yield* tempDir()
       const name = yield* freshDataset("typed")
       yield* Effect.gen(function* () {
+        // before any load the schema (the dataset) does not exist: no tables, a typed error
+        const empty = yield* Pipeline.dataset
+        expect(empty.tables).toEqual([])
+        expect(yield* Effect.flip(empty.table("things").rows())).toMatchObject({ _tag: "TableNotFound" })
         yield* Pipeline.run(everyType)
         const dataset = yield* Pipeline.dataset
         const missing = yield* Effect.flip(dataset.query`SELECT * FROM ${dataset.table("nope")}`)

@@ -22,7 +22,7 @@
  * | `timestamp` | `StateValue.Timestamp` in UTC (`+00:00`), microseconds kept |
  * | `date` | `StateValue.CalendarDate` |
  * | `time` | `StateValue.TimeOfDay` |
- * | `decimal`, `wei` | `BigDecimal` (its scale kept), `StateValue.SpecialDecimal` for NaN/±Infinity |
+ * | `decimal`, `wei` | `BigDecimal`, normalized (`12.50` → `12.5`: not every destination keeps a scale); `StateValue.SpecialDecimal` for NaN/±Infinity |
  * | `binary` | `Uint8Array` (a plain copy, never a driver `Buffer`) |
  * | `json` | the parsed JSON value (object key order is the destination's: PostgreSQL's jsonb orders keys) |
  * | NULL | `null` |
@@ -32,9 +32,10 @@
  * A name two of those tables type differently, and a column no stored schema knows (an expression
  * such as `count(*)`, an alias, a table loaded by someone else) follow the **driver-neutral rule**:
  * its type comes from the database when the driver says it (PostgreSQL: `int2/4/8` and `oid` as
- * bigint, `float4/8` double, `numeric` decimal, `bool`, `text`/`varchar`, `bytea` binary,
- * `json/jsonb`, `date`, `time`, `timestamp(tz)` — then decoded as in the table above), else from
- * the value the driver returns (SQLite: integers by the bigint rule, reals as `number`, text as
+ * bigint, `float4/8` double, `bool`, `text`/`varchar`, `bytea` binary, `json/jsonb`, `date`,
+ * `time`, `timestamp(tz)` — then decoded as in the table above; `numeric`, what PostgreSQL computes
+ * `sum`/`avg` in, as a number like SQLite's: an integer by the bigint rule, else a double), else
+ * from the value the driver returns (SQLite: integers by the bigint rule, reals as `number`, text as
  * `string`, blobs as `Uint8Array`). SQLite stores booleans as 1/0 and timestamps, decimals and json
  * as text, so an *expression* over such columns (`max(at)`, `a > b`) comes back as that text or
  * number there: select the column itself, alias it to the column's name, or name the type with
