@@ -299,6 +299,13 @@ describe("Dataset on SQLite", () => {
         expect(bad).toBeInstanceOf(Dataset.QueryFailed)
         expect(bad.message).toContain("SELEKT ?")
 
+        // a schema of an engine pipestate cannot read leaves its tables untyped; the dataset still opens
+        yield* dataset.query`INSERT INTO ${dataset.table("_dlt_version")} (version, engine_version, inserted_at, schema_name, version_hash, schema)
+          VALUES (${1}, ${99}, ${new Date()}, ${"future"}, ${"h"}, ${JSON.stringify({ name: "future", engine_version: 99 })})`
+        const reopened = yield* Pipeline.dataset
+        expect(reopened.tables).toEqual(["things"])
+        expect(reopened.schemas.map((schema) => schema.name)).toEqual(["every_type"])
+
         const wrongType = yield* Effect.flip(
           dataset.query({ types: { name: "bigint" } })`SELECT name FROM ${dataset.table("things")} WHERE id = ${1}`
         )

@@ -183,7 +183,7 @@ export type QueryError = TableNotFound | QueryFailed | RowDecodeError
  *
  * @since 0.2.0
  */
-export type OpenError = DestinationError | DatasetUnavailable | StoredSchema.InvalidStoredSchema | QueryFailed
+export type OpenError = DestinationError | DatasetUnavailable | QueryFailed
 
 /**
  * Options of a query: `types` names the dlt data type of result columns (expressions, aliases) and
@@ -563,7 +563,9 @@ export const make = (options: {
 
 /**
  * Opens a dataset of a destination: its SQL access and the newest stored schema of every source
- * loaded into it (`_dlt_version`; none before the first load).
+ * loaded into it (`_dlt_version`; none before the first load). A schema that cannot be read (a
+ * dlt schema engine pipestate does not know) is skipped with a warning: its tables' columns follow
+ * the driver-neutral rule.
  *
  * @since 0.2.0
  */
@@ -594,7 +596,17 @@ export const open = (destination: DestinationShape, target: DatasetTarget): Effe
         )
       )
       for (const { schema_name } of names) {
-        const schema = yield* Schemas.newest(destination, target, schema_name)
+        // a schema pipestate cannot read (another dlt engine) leaves its tables untyped, not the dataset unreadable
+        const schema = yield* Schemas.newest(destination, target, schema_name).pipe(
+          Effect.catchTag("InvalidStoredSchema", (error) =>
+            Effect.as(
+              Effect.logWarning(
+                `dataset ${target.dataset}: ${error.message}; its tables are read by the driver-neutral rule`
+              ),
+              Option.none()
+            )
+          )
+        )
         if (Option.isSome(schema)) schemas.push(schema.value)
       }
     }

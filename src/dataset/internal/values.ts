@@ -175,6 +175,8 @@ const json =
     }
     if (typeof raw === "object" && raw !== null && !(raw instanceof Uint8Array)) return raw as Value
     if (typeof raw === "number" || typeof raw === "boolean") return raw
+    // SQLite gives a JSON column NUMERIC affinity: a scalar number document is stored as a number
+    if (typeof raw === "bigint") return integer(raw)
     return mismatch(raw, "json document")
   }
 
