@@ -54,7 +54,10 @@ const pipelinesDirOption = Options.text("pipelines-dir").pipe(
 
 const commonOptions = {
   pipelinesDir: pipelinesDirOption,
-  destination: Options.choice("destination", ["sqlite", "postgres"] as const satisfies ReadonlyArray<PipestateConfig.DestinationName>).pipe(
+  destination: Options.choice("destination", [
+    "sqlite",
+    "postgres"
+  ] as const satisfies ReadonlyArray<PipestateConfig.DestinationName>).pipe(
     Options.withDescription(
       "the destination (default: the local state's destination_name, else the config, else sqlite)"
     ),

@@ -110,7 +110,7 @@ export interface CliResult {
 }
 
 // env variables of the developer's shell that would steer the CLI away from the test's setup
-const SCRUBBED = [
+export const SCRUBBED: ReadonlyArray<string> = [
   "PIPESTATE_PIPELINES_DIR",
   "PIPESTATE_DESTINATION",
   "PIPESTATE_POSTGRES_URL",
