@@ -3,6 +3,7 @@
  * what only a real process shows — exit codes, `--help` and `--version`, and the config file found
  * in the process's working directory. What the commands do is tested in this process (cli.test.ts).
  */
+import { execFile } from "node:child_process"
 import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
 import { Effect } from "effect"
@@ -32,6 +33,64 @@ describe("the pipestate executable", () => {
     }
     expect(version.status).toBe(0)
     expect(version.stdout).toContain(VERSION)
+  })
+
+  it("--help and a bad flag load neither the pipeline nor a driver (the commands' work is imported when one runs)", async () => {
+    const dir = makeTempDir("pipestate-bin-lazy-")
+    try {
+      const refused = [
+        "better-sqlite3",
+        "pg",
+        "pg-copy-streams",
+        "smol-toml",
+        "@effect/sql",
+        "@effect/sql-pg",
+        "@effect/sql-sqlite-node",
+        "@effect/experimental"
+      ]
+      const hook = NodePath.join(dir, "hook.mjs")
+      NodeFs.writeFileSync(
+        hook,
+        `const refused = ${JSON.stringify(refused)}
+export async function resolve(specifier, context, next) {
+  if (refused.some((name) => specifier === name || specifier.startsWith(name + "/")) || specifier.endsWith("/Handlers.js")) {
+    throw new Error("refused to load " + specifier)
+  }
+  return next(specifier, context)
+}
+`
+      )
+      const register = NodePath.join(dir, "register.mjs")
+      NodeFs.writeFileSync(
+        register,
+        `import { register } from "node:module"\nregister(${JSON.stringify(`file://${hook}`)})\n`
+      )
+      const guarded = (args: ReadonlyArray<string>) =>
+        new Promise<{ readonly code: number | null; readonly stdout: string; readonly stderr: string }>((resolve) =>
+          execFile(
+            process.execPath,
+            ["--import", register, NodePath.join(import.meta.dirname, "..", "..", "dist", "cli", "bin.js"), ...args],
+            { encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } },
+            (error, stdout, stderr) =>
+              resolve({ code: error === null ? 0 : (error.code as number | null), stdout, stderr })
+          )
+        )
+      const [help, bad, command] = await Promise.all([
+        guarded(["--help"]),
+        guarded(["pipeline", "p", "history", "--limit", "many"]),
+        guarded(["pipeline", "list", "--pipelines-dir", dir])
+      ])
+      expect(help.stderr).toBe("")
+      expect(help.code).toBe(0)
+      expect(help.stdout).toContain("pipeline")
+      expect(bad.code).toBe(1)
+      expect(bad.stderr).not.toContain("refused to load")
+      // the guard works: running a command needs what --help does without
+      expect(command.code).toBe(1)
+      expect(command.stderr).toContain("refused to load")
+    } finally {
+      NodeFs.rmSync(dir, { recursive: true, force: true })
+    }
   })
 
   it("exit code 0 on success, 1 on a failed command and on a bad flag, with a message and no stack trace", async () => {
