@@ -1,5 +1,5 @@
 /**
- * cli start: wall time of `node dist/cli/bin.js --help` (the compiled `pipestate` command, a new
+ * cli start: wall time of `node dist/bin/pipestate.js --help` (the compiled `pipestate` command, a new
  * process each time, output discarded) against `node -e 0` (the cost of starting Node at all),
  * alternating, median of 15 runs each (7 with --quick). The ratio is node's start / the CLI's (1.0
  * would be a CLI that costs nothing beyond Node); the target is the issue's absolute one: < 1000 ms.
@@ -12,7 +12,7 @@ import type { BenchOptions, Benchmark, Figure } from "./lib/env.js"
 import { alternate, median, now } from "./lib/stats.js"
 
 const ROOT = NodePath.resolve(import.meta.dirname, "..")
-const BIN = NodePath.join(ROOT, "dist", "cli", "bin.js")
+const BIN = NodePath.join(ROOT, "dist", "bin", "pipestate.js")
 
 const newestMtime = (dir: string): number =>
   NodeFs.readdirSync(dir, { withFileTypes: true }).reduce((newest, entry) => {
@@ -44,7 +44,7 @@ export const cliStartup: Benchmark = {
       await exec("npm", ["run", "build"])
     }
     const reps = options.quick ? 7 : 15
-    options.log(`cli start: node dist/cli/bin.js --help against node -e 0, ${reps} runs each`)
+    options.log(`cli start: node dist/bin/pipestate.js --help against node -e 0, ${reps} runs each`)
     // one untimed run each, so both start with the files in the page cache
     await timeProcess(["-e", "0"])
     await timeProcess([BIN, "--help"])
@@ -63,7 +63,7 @@ export const cliStartup: Benchmark = {
         baseline: base,
         ratio: base / value,
         target: { kind: "value<", value: 1000 },
-        note: "baseline: node -e 0 (pipestate: node dist/cli/bin.js --help), wall time of a new process"
+        note: "baseline: node -e 0 (pipestate: node dist/bin/pipestate.js --help), wall time of a new process"
       }
     ]
   }

@@ -209,7 +209,7 @@ describe("the packed package", () => {
     for (const file of ["LICENSE", "README.md", "dist/index.js", "dist/index.d.ts", "dist/index.d.ts.map"]) {
       expect(files).toContain(file)
     }
-    expect(files).toContain("dist/cli/bin.js")
+    expect(files).toContain("dist/bin/pipestate.js")
     expect(files.filter((f) => f.startsWith("test/"))).toEqual([])
 
     const manifest = readJson<PackageJson>(NodePath.join(source, "package.json"))

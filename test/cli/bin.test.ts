@@ -1,5 +1,5 @@
 /**
- * The built `pipestate` executable (dist/cli/bin.js) as a child process, with stdin a pipe (no TTY):
+ * The built `pipestate` executable (dist/bin/pipestate.js) as a child process, with stdin a pipe (no TTY):
  * what only a real process shows — exit codes, `--help` and `--version`, and the config file found
  * in the process's working directory. What the commands do is tested in this process (cli.test.ts).
  */
@@ -53,7 +53,7 @@ describe("the pipestate executable", () => {
         hook,
         `const refused = ${JSON.stringify(refused)}
 export async function resolve(specifier, context, next) {
-  if (refused.some((name) => specifier === name || specifier.startsWith(name + "/")) || specifier.endsWith("/Handlers.js")) {
+  if (refused.some((name) => specifier === name || specifier.startsWith(name + "/")) || /\\/(Handlers|sqlite|postgres)[-.][^/]*$/.test(specifier)) {
     throw new Error("refused to load " + specifier)
   }
   return next(specifier, context)
@@ -69,7 +69,12 @@ export async function resolve(specifier, context, next) {
         new Promise<{ readonly code: number | null; readonly stdout: string; readonly stderr: string }>((resolve) =>
           execFile(
             process.execPath,
-            ["--import", register, NodePath.join(import.meta.dirname, "..", "..", "dist", "cli", "bin.js"), ...args],
+            [
+              "--import",
+              register,
+              NodePath.join(import.meta.dirname, "..", "..", "dist", "bin", "pipestate.js"),
+              ...args
+            ],
             { encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } },
             (error, stdout, stderr) =>
               resolve({ code: error === null ? 0 : (error.code as number | null), stdout, stderr })

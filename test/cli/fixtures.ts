@@ -81,7 +81,7 @@ export const runShop = (
   )
 
 const root = NodePath.resolve(import.meta.dirname, "..", "..")
-const bin = NodePath.join(root, "dist", "cli", "bin.js")
+const bin = NodePath.join(root, "dist", "bin", "pipestate.js")
 
 const newestMtime = (dir: string): number =>
   NodeFs.readdirSync(dir, { withFileTypes: true }).reduce((newest, entry) => {
