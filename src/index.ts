@@ -35,3 +35,9 @@ export * as PipestateConfig from "./config/PipestateConfig.js"
 export * as StateValue from "./state/StateValue.js"
 /** @since 0.1.0 */
 export * as Progress from "./pipeline/Progress.js"
+/**
+ * Runs the groups of a decomposed source exactly once each, in process or on a cluster.
+ *
+ * @since 0.1.0
+ */
+export * as Orchestrator from "./orchestrator/Orchestrator.js"
