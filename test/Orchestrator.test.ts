@@ -47,9 +47,10 @@ describe.skipIf(!postgresAvailable)("Orchestrator (in process, PostgreSQL)", () 
       // each record names the load of its group's rows
       for (const r of records) {
         const rows = yield* Effect.promise(() =>
-          query<{ n: number }>(`SELECT count(*)::int AS n FROM "${dataset}"."${r.group_name}" WHERE _dlt_load_id = $1`, [
-            r.load_id
-          ])
+          query<{ n: number }>(
+            `SELECT count(*)::int AS n FROM "${dataset}"."${r.group_name}" WHERE _dlt_load_id = $1`,
+            [r.load_id]
+          )
         )
         expect(rows[0]!.n).toBe(500)
       }
@@ -69,20 +70,22 @@ describe.skipIf(!postgresAvailable)("Orchestrator (in process, PostgreSQL)", () 
     })
   )
 
-  it.scopedLive("a group run again after its commit (a crash before the reply) returns the record, loading nothing", () =>
-    Effect.gen(function* () {
-      const dataset = yield* freshDataset("orch")
-      const dir = yield* tempDir()
-      const destination = yield* Layer.memoize(testDestination())
-      const theJob = job(dataset, dir, 300)
-      const services = Layer.merge(destination, NodeContext.layer)
-      const once = yield* Orchestrator.runGroup(theJob, "run-x", "r3", "runner-a").pipe(Effect.provide(services))
-      expect(once.recorded).toBe(false)
-      const replay = yield* Orchestrator.runGroup(theJob, "run-x", "r3", "runner-b").pipe(Effect.provide(services))
-      expect(replay).toEqual({ ...once, recorded: true })
-      expect(yield* count(dataset, "r3")).toBe(300)
-      expect(yield* count(dataset, "_dlt_loads")).toBe(1)
-    })
+  it.scopedLive(
+    "a group run again after its commit (a crash before the reply) returns the record, loading nothing",
+    () =>
+      Effect.gen(function* () {
+        const dataset = yield* freshDataset("orch")
+        const dir = yield* tempDir()
+        const destination = yield* Layer.memoize(testDestination())
+        const theJob = job(dataset, dir, 300)
+        const services = Layer.merge(destination, NodeContext.layer)
+        const once = yield* Orchestrator.runGroup(theJob, "run-x", "r3", "runner-a").pipe(Effect.provide(services))
+        expect(once.recorded).toBe(false)
+        const replay = yield* Orchestrator.runGroup(theJob, "run-x", "r3", "runner-b").pipe(Effect.provide(services))
+        expect(replay).toEqual({ ...once, recorded: true })
+        expect(yield* count(dataset, "r3")).toBe(300)
+        expect(yield* count(dataset, "_dlt_loads")).toBe(1)
+      })
   )
 
   it.scopedLive("a group whose commit fails records nothing and fails with GroupFailed; the rerun loads it", () =>
@@ -108,7 +111,9 @@ describe.skipIf(!postgresAvailable)("Orchestrator (in process, PostgreSQL)", () 
       }))(base)
       const theJob = job(dataset, dir, 200)
       const error = yield* Effect.flip(
-        Orchestrator.runGroup(theJob, "run-f", "r1", "here").pipe(Effect.provide(Layer.merge(failing, NodeContext.layer)))
+        Orchestrator.runGroup(theJob, "run-f", "r1", "here").pipe(
+          Effect.provide(Layer.merge(failing, NodeContext.layer))
+        )
       )
       expect(error._tag).toBe("GroupFailed")
       expect(error.message).toContain("boom")

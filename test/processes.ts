@@ -16,6 +16,8 @@ export interface Child {
   readonly child: ChildProcess
   readonly pid: number
   readonly lines: Array<string>
+  /** when each line arrived (ms since the epoch) */
+  readonly times: Array<number>
   readonly stderr: () => string
   /** the first line starting with `prefix` (seen before or later); rejects when the process exits first or on timeout */
   readonly waitFor: (prefix: string, timeoutMs?: number) => Promise<string>
@@ -58,11 +60,13 @@ export const spawnScript = (script: string, args: ReadonlyArray<string>, env: Re
   })
   if (child.pid === undefined) throw new Error(`could not spawn ${script}`)
   const lines: Array<string> = []
+  const times: Array<number> = []
   const waiters: Array<{ prefix: string; resolve: (line: string) => void }> = []
   let stderr = ""
   let done = false
   createInterface({ input: child.stdout! }).on("line", (line) => {
     lines.push(line)
+    times.push(Date.now())
     for (const waiter of waiters.filter((w) => line.startsWith(w.prefix))) {
       waiters.splice(waiters.indexOf(waiter), 1)
       waiter.resolve(line)
@@ -105,7 +109,7 @@ export const spawnScript = (script: string, args: ReadonlyArray<string>, env: Re
       })
     })
   }
-  return { child, pid: child.pid, lines, stderr: () => stderr, waitFor, exited, hasExited: () => done }
+  return { child, pid: child.pid, lines, times, stderr: () => stderr, waitFor, exited, hasExited: () => done }
 }
 
 /** a child killed with SIGKILL when the scope closes (if it still runs) */

@@ -34,7 +34,10 @@ const program = Orchestrator.run({ runId: args.get("run-id") ?? "run-1" }).pipe(
   }),
   Effect.provide(ClusterOrchestrator.layer(job)),
   Effect.provide(
-    ClusterOrchestrator.layerCluster({ url: args.get("url") ?? DEFAULT_URL, schema: args.get("schema") ?? "pipestate_cluster" })
+    ClusterOrchestrator.layerCluster({
+      url: args.get("url") ?? DEFAULT_URL,
+      schema: args.get("schema") ?? "pipestate_cluster"
+    })
   )
 )
 

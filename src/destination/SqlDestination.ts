@@ -326,7 +326,8 @@ export const make = (options: SqlDestinationOptions): DestinationShape => {
   ) =>
     Effect.gen(function* () {
       if (Option.isNone(yield* dialect.describeTable(sql, dataset, GROUP_RUNS_TABLE))) return Option.none<GroupRunRow>()
-      const rows = yield* sql<GroupRunColumns>`SELECT pipeline_name, run_id, group_name, load_id, summary, inserted_at FROM ${dialect.table(sql, dataset, GROUP_RUNS_TABLE)} WHERE pipeline_name = ${pipelineName} AND run_id = ${runId} AND group_name = ${group}`
+      const rows =
+        yield* sql<GroupRunColumns>`SELECT pipeline_name, run_id, group_name, load_id, summary, inserted_at FROM ${dialect.table(sql, dataset, GROUP_RUNS_TABLE)} WHERE pipeline_name = ${pipelineName} AND run_id = ${runId} AND group_name = ${group}`
       return Option.map(
         Option.fromNullable(rows[0]),
         (row): GroupRunRow => ({

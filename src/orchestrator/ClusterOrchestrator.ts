@@ -150,7 +150,9 @@ const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/
 export const layerCluster = (options: ClusterOptions): Layer.Layer<WorkflowEngine> => {
   const schema = options.schema ?? "pipestate_cluster"
   if (!SCHEMA_NAME.test(schema)) {
-    return Layer.die(new Error(`cluster schema ${JSON.stringify(schema)}: use a lower-case identifier ([a-z_][a-z0-9_]*)`))
+    return Layer.die(
+      new Error(`cluster schema ${JSON.stringify(schema)}: use a lower-case identifier ([a-z_][a-z0-9_]*)`)
+    )
   }
   const url = typeof options.url === "string" ? options.url : Redacted.value(options.url)
   const withSchema = `${url}${url.includes("?") ? "&" : "?"}options=${encodeURIComponent(`-c search_path=${schema}`)}`
@@ -178,7 +180,9 @@ export const layerCluster = (options: ClusterOptions): Layer.Layer<WorkflowEngin
       ...options.shardingConfig
     }
   })
-  return ClusterWorkflowEngine.layer.pipe(Layer.provideMerge(sharding), Layer.provide(sql), Layer.orDie) as Layer.Layer<
-    WorkflowEngine
-  >
+  return ClusterWorkflowEngine.layer.pipe(
+    Layer.provideMerge(sharding),
+    Layer.provide(sql),
+    Layer.orDie
+  ) as Layer.Layer<WorkflowEngine>
 }

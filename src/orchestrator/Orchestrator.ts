@@ -190,8 +190,7 @@ export const runGroup = <E, R>(
     const recorded = Effect.flatMap(readGroupRun(target, pipeline.config.name, runId, group.name), (row) =>
       Option.match(row, {
         onNone: () => Effect.succeed(Option.none<GroupResult>()),
-        onSome: (r) =>
-          Effect.map(decodeRecord(r.summary), (result) => Option.some({ ...result, recorded: true }))
+        onSome: (r) => Effect.map(decodeRecord(r.summary), (result) => Option.some({ ...result, recorded: true }))
       })
     )
     const before = yield* recorded

@@ -330,7 +330,11 @@ const runIn = <E, R>(progress: Progress.ProgressShape, source: Source<E, R>) =>
       ...Option.match(groupRun, {
         onNone: () => ({}),
         onSome: (g) => ({
-          groupRun: { runId: g.runId, group: g.group, summary: (c: Parameters<typeof summaryOf>[0]) => g.encode(summaryOf(c)) }
+          groupRun: {
+            runId: g.runId,
+            group: g.group,
+            summary: (c: Parameters<typeof summaryOf>[0]) => g.encode(summaryOf(c))
+          }
         })
       })
     })
