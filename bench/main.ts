@@ -18,6 +18,7 @@
  */
 import * as NodeOs from "node:os"
 import { commitOverhead } from "./commitOverhead.js"
+import { distributed } from "./distributed.js"
 import { type BenchOptions, type Benchmark, type Figure, POSTGRES_URL, probePostgres } from "./lib/env.js"
 import { fmt } from "./lib/stats.js"
 import { memory } from "./memory.js"
@@ -26,7 +27,15 @@ import { sourceState } from "./sourceState.js"
 import { sqliteLoad } from "./sqliteLoad.js"
 import { stateCodec } from "./stateCodec.js"
 
-const BENCHMARKS: ReadonlyArray<Benchmark> = [postgresLoad, sqliteLoad, stateCodec, commitOverhead, memory, sourceState]
+const BENCHMARKS: ReadonlyArray<Benchmark> = [
+  postgresLoad,
+  sqliteLoad,
+  stateCodec,
+  commitOverhead,
+  memory,
+  sourceState,
+  distributed
+]
 
 interface Args {
   readonly quick: boolean
