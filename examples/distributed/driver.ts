@@ -5,7 +5,7 @@
  *   node --import tsx examples/distributed/driver.ts --run-id=run-1 [--url=...] [--schema=...] [--dataset=...]
  *     [--resources=8] [--rows=10000] [--timeout-s=300]
  *
- * Prints `RESULT <json>` per group (in group order) and `DONE <ms>`; on a failed group, `FAILED <message>`
+ * Prints `RESULT <json>` per group (in group order) and `DONE <ms of the run> <ms since the process started>`; on a failed group, `FAILED <message>`
  * and exit code 1.
  */
 import * as NodeOs from "node:os"
@@ -26,7 +26,8 @@ const job = makeJob({
 const started = Date.now()
 const timeout = Duration.seconds(Number(args.get("timeout-s") ?? "300"))
 
-const program = Orchestrator.run({ runId: args.get("run-id") ?? "run-1" }).pipe(
+// timed from the submission of the run to the last result (the cluster client is up before)
+const program = Effect.timed(Orchestrator.run({ runId: args.get("run-id") ?? "run-1" })).pipe(
   // guards against upstream stalls (Effect-TS/effect#8312): a run that takes longer fails
   Effect.timeoutFail({
     duration: timeout,
@@ -43,8 +44,9 @@ const program = Orchestrator.run({ runId: args.get("run-id") ?? "run-1" }).pipe(
 
 const exit = await Effect.runPromiseExit(program)
 if (Exit.isSuccess(exit)) {
-  for (const result of exit.value) say(`RESULT ${JSON.stringify(result)}`)
-  say(`DONE ${Date.now() - started}`)
+  const [elapsed, results] = exit.value
+  for (const result of results) say(`RESULT ${JSON.stringify(result)}`)
+  say(`DONE ${Math.round(Duration.toMillis(elapsed))} ${Date.now() - started}`)
   process.exit(0)
 }
 say(`FAILED ${Cause.pretty(exit.cause).split("\n")[0]}`)

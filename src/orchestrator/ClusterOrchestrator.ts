@@ -177,6 +177,8 @@ export const layerCluster = (options: ClusterOptions): Layer.Layer<WorkflowEngin
     shardingConfig: {
       runnerAddress,
       shardLockExpiration: options.shardLockExpiration ?? Duration.seconds(10),
+      // a message a client stored is picked up by the runner's poll (the cluster's default: every 10 s)
+      entityMessagePollInterval: Duration.millis(500),
       ...options.shardingConfig
     }
   })
