@@ -5,7 +5,7 @@
  * - serial: one process, one `Pipeline.run` of the whole source with concurrency 1 (the baseline);
  * - concurrent: one process, the in-process `Orchestrator` (8 groups at once, 8 merged commits);
  * - 2 runners: two runner processes and a driver on loopback (`ClusterOrchestrator`); the runners
- *   start before the clock does, the driver's own run time is taken.
+ *   start (and their shards settle) before the clock does; the driver's own run time is taken.
  *
  * ratio = rows/s of the way / rows/s of serial. Every way checks count(*) = count(distinct id).
  */
@@ -147,6 +147,9 @@ export const distributed: Benchmark = {
               runners.push(runner)
               await runner.waitFor("RUNNER READY", 180_000)
             }
+            // the second runner takes over half the shards from the first: let that settle (lock
+            // refreshes, assignment refreshes every 3 s) before the clock starts
+            await new Promise((resolve) => setTimeout(resolve, 15_000))
             const driver = start("examples/distributed/driver.ts", [...common, "--run-id=bench", "--timeout-s=900"])
             const done = await driver.waitFor("DONE", 950_000)
             await driver.stop()
