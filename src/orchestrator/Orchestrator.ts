@@ -79,8 +79,9 @@ export type GroupResult = typeof GroupResult.Type
 
 /**
  * A group of a run failed; nothing of that group was committed (its rows and state commit together
- * with its record, or not at all). Other groups of the run are not affected. Running the same run
- * id again runs only the groups that did not commit.
+ * with its record, or not at all). Other groups of the run are not affected. In process, running
+ * the same run id again runs only the groups that did not commit; on the cluster a failed group's
+ * workflow keeps its failure, so run the failed groups under a new run id.
  *
  * @since 0.1.0
  */
@@ -91,7 +92,7 @@ export class GroupFailed extends Schema.TaggedError<GroupFailed>()("GroupFailed"
   reason: Schema.String
 }) {
   override get message(): string {
-    return `run ${this.runId}: group ${this.group} failed on ${this.runner}: ${this.reason}. Nothing of the group was committed; run the same run id again to retry the groups that did not commit.`
+    return `run ${this.runId}: group ${this.group} failed on ${this.runner}: ${this.reason}. Nothing of the group was committed; run it again (in process: the same run id; on a cluster: a new run id with only the failed groups).`
   }
 }
 
