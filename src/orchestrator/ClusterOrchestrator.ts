@@ -123,8 +123,8 @@ export interface ClusterOptions {
   /** the PostgreSQL holding the cluster's storage (every runner and the driver use the same) */
   readonly url: Redacted.Redacted<string> | string
   /**
-   * the schema of the cluster's tables (created when missing; default `pipestate_cluster`). Shard
-   * locks are PostgreSQL advisory locks, which are per database: run one cluster per database.
+   * the schema of the cluster's tables, shard locks included (created when missing; default
+   * `pipestate_cluster`): one schema per cluster, several clusters can share a database
    */
   readonly schema?: string
   /** this runner's address, as the other runners reach it (it listens there); none: a client (driver) */
@@ -177,6 +177,9 @@ export const layerCluster = (options: ClusterOptions): Layer.Layer<WorkflowEngin
     shardingConfig: {
       runnerAddress,
       shardLockExpiration: options.shardLockExpiration ?? Duration.seconds(10),
+      // shard locks as rows of the cluster's schema, not PostgreSQL advisory locks (numbered per
+      // database, so two clusters in one database would take each other's): a schema per cluster
+      shardLockDisableAdvisory: true,
       // a message a client stored is picked up by the runner's poll (the cluster's default: every 10 s)
       entityMessagePollInterval: Duration.millis(500),
       ...options.shardingConfig
