@@ -2,7 +2,7 @@
  * `npm run example:distributed`: one source of 8 resources, decomposed into 8 groups, run by 2
  * runner processes on loopback (ports 34431 and 34432) and a driver, all sharing one PostgreSQL
  * (PIPESTATE_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432/test) for the cluster's
- * storage (schema `pipestate_cluster_example`) and the data (dataset `shop_distributed`).
+ * storage (schema `pipestate_cluster_example`) and the data (dataset `shop_distributed_example`).
  * Prints each group's summary and which runner ran it; then runs the same run id again (nothing
  * is loaded), stops the runners and drops the cluster schema and the dataset.
  *
@@ -16,25 +16,30 @@ import * as NodePath from "node:path"
 import { createInterface } from "node:readline"
 import { fileURLToPath } from "node:url"
 import pg from "pg"
-import { DEFAULT_URL } from "./args.js"
+import { DEFAULT_URL, parseArgs } from "./args.js"
 
 const here = NodePath.dirname(fileURLToPath(import.meta.url))
+const args = parseArgs(process.argv.slice(2))
 const url = DEFAULT_URL
-const schema = "pipestate_cluster_example"
-const dataset = "shop_distributed"
+// --name=<suffix> and --ports=<a,b> let several copies run side by side (the test does)
+const suffix = args.get("name") ?? "example"
+const schema = `pipestate_cluster_${suffix}`
+const dataset = `shop_distributed_${suffix}`
+const ports = (args.get("ports") ?? "34431,34432").split(",").map(Number)
 const rows = 10_000
 const dir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "pipestate-distributed-"))
 const common = [`--url=${url}`, `--schema=${schema}`, `--dataset=${dataset}`, "--resources=8", `--rows=${rows}`]
 
-const sql = async (text: string) => {
+const sql = async (text: string): Promise<ReadonlyArray<Record<string, unknown>>> => {
   const client = new pg.Client({ connectionString: url })
   await client.connect()
   try {
-    await client.query(text)
+    return (await client.query(text)).rows
   } finally {
     await client.end()
   }
 }
+const loads = async () => Number((await sql(`SELECT count(*) AS n FROM "${dataset}"._dlt_loads`))[0]?.n)
 
 interface Proc {
   readonly child: ChildProcess
@@ -78,7 +83,7 @@ process.on("exit", stopAll)
 
 try {
   await sql(`DROP SCHEMA IF EXISTS "${schema}" CASCADE; DROP SCHEMA IF EXISTS "${dataset}" CASCADE`)
-  for (const port of [34431, 34432]) {
+  for (const port of ports) {
     const runner = start(`runner ${port}`, "runner.ts", [
       ...common,
       `--port=${port}`,
@@ -112,8 +117,9 @@ try {
       `${r.group.padEnd(6)} ${r.runner.padEnd(16)} ${String(loaded).padStart(6)}  ${String(r.summary.loadId).padEnd(19)} ${r.summary.stateVersionAfter}`
     )
   }
+  const loadsBefore = await loads()
   const again = await run("example-run-1")
-  const same = JSON.stringify(again.results) === JSON.stringify(first.results)
+  const same = JSON.stringify(again.results) === JSON.stringify(first.results) && (await loads()) === loadsBefore
   console.log(
     `\nthe same run id again: ${same ? "the same results, nothing loaded" : "DIFFERENT results"} (${(again.ms / 1000).toFixed(1)} s)`
   )
