@@ -33,6 +33,8 @@ export * as Drop from "./pipeline/Drop.js"
 export * as PipestateConfig from "./config/PipestateConfig.js"
 /** @since 0.1.0 */
 export * as StateValue from "./state/StateValue.js"
+/** @since 0.2.0 */
+export * as Dataset from "./dataset/Dataset.js"
 /** @since 0.1.0 */
 export * as Progress from "./pipeline/Progress.js"
 /**

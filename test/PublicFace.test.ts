@@ -67,7 +67,7 @@ describe("public face", () => {
     )
     expect(result.stderr).toBe("")
     expect(result.stdout.trim()).toBe(
-      "Destination,Drop,History,Incremental,Orchestrator,Pipeline,PipelineContext,PipestateConfig,Progress,Resource,ResourceState,Source,SourceState,StateValue"
+      "Dataset,Destination,Drop,History,Incremental,Orchestrator,Pipeline,PipelineContext,PipestateConfig,Progress,Resource,ResourceState,Source,SourceState,StateValue"
     )
   })
 

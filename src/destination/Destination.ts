@@ -260,7 +260,8 @@ export interface ExistingColumn {
 }
 
 /**
- * Read access to the loaded data of a dataset (`PipelineContext.dataset`).
+ * Raw read access to the loaded data of a dataset, what `Dataset` (`PipelineContext.dataset`,
+ * `Pipeline.dataset`) is built on.
  *
  * @since 0.1.0
  */

@@ -27,6 +27,7 @@ import * as PipelineContext from "../context/PipelineContext.js"
 import * as ResourceState from "../context/ResourceState.js"
 import { removeResource } from "../context/Slots.js"
 import * as SourceState from "../context/SourceState.js"
+import * as Dataset from "../dataset/Dataset.js"
 import { Destination } from "../destination/Destination.js"
 import type * as PipelineState from "../state/PipelineState.js"
 import { normalizeIdentifier, TableNormalizer, validateResource } from "./Normalize.js"
@@ -195,7 +196,7 @@ const runIn = <E, R>(progress: Progress.ProgressShape, source: Source<E, R>) =>
       destinationName: destination.name,
       firstRun,
       workingDir: session.workingDir.dir,
-      dataset: destination.dataset(datasetTarget)
+      dataset: Dataset.open(destination, datasetTarget)
     })
 
     // errors of typed state keys name the command that resets the key, as a shell reads it
@@ -350,6 +351,27 @@ const runIn = <E, R>(progress: Progress.ProgressShape, source: Source<E, R>) =>
  */
 export const currentState: Effect.Effect<PipelineState.PipelineState, Session.OpenError, Pipeline | Destination> =
   Effect.scoped(Effect.map(Session.open(), (session) => session.state))
+
+/**
+ * The pipeline's dataset, to read the loaded data back (dlt's `pipeline.dataset()`): the configured
+ * dataset in the destination, typed by the stored schemas it holds now. See `Dataset`.
+ *
+ * @example
+ * ```ts
+ * const rows = yield* Effect.flatMap(Pipeline.dataset, (dataset) =>
+ *   dataset.query`SELECT * FROM ${dataset.table("players")} WHERE rating > ${2000}`
+ * )
+ * ```
+ *
+ * @since 0.2.0
+ */
+export const dataset: Effect.Effect<Dataset.Dataset, Dataset.OpenError, Pipeline | Destination> = Effect.gen(
+  function* () {
+    const { config, workingDir } = yield* Pipeline
+    const destination = yield* Destination
+    return yield* Dataset.open(destination, { dataset: config.dataset, pipelineDir: workingDir.dir })
+  }
+)
 
 /**
  * The destination holds no state for the pipeline, so there is nothing to restore from.
