@@ -19,6 +19,7 @@
 import * as NodeOs from "node:os"
 import { cliStartup } from "./cliStartup.js"
 import { commitOverhead } from "./commitOverhead.js"
+import { distributed } from "./distributed.js"
 import { type BenchOptions, type Benchmark, type Figure, POSTGRES_URL, probePostgres } from "./lib/env.js"
 import { fmt } from "./lib/stats.js"
 import { memory } from "./memory.js"
@@ -34,7 +35,8 @@ const BENCHMARKS: ReadonlyArray<Benchmark> = [
   commitOverhead,
   memory,
   sourceState,
-  cliStartup
+  cliStartup,
+  distributed
 ]
 
 interface Args {

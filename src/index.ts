@@ -37,3 +37,9 @@ export * as StateValue from "./state/StateValue.js"
 export * as Dataset from "./dataset/Dataset.js"
 /** @since 0.1.0 */
 export * as Progress from "./pipeline/Progress.js"
+/**
+ * Runs the groups of a decomposed source exactly once each, in process or on a cluster.
+ *
+ * @since 0.1.0
+ */
+export * as Orchestrator from "./orchestrator/Orchestrator.js"

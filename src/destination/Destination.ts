@@ -165,6 +165,24 @@ export interface SchemaRow {
 export type SchemaSelector = { readonly _tag: "Newest" } | { readonly _tag: "Hash"; readonly hash: string }
 
 /**
+ * A `_pipestate_group_runs` row: a group of a decomposed source (see `Source.decompose`) that an
+ * orchestrated run committed, written in the group's commit transaction with its rows and state.
+ * Its key is (pipeline, run id, group): a group of a run commits at most once.
+ *
+ * @since 0.1.0
+ */
+export interface GroupRunRow {
+  readonly pipelineName: string
+  readonly runId: string
+  readonly group: string
+  /** the load id of the group's rows */
+  readonly loadId: string
+  /** what the orchestrator returns for the group, as JSON text (see `Orchestrator.GroupResult`) */
+  readonly summary: string
+  readonly insertedAt: Date
+}
+
+/**
  * Rows of a load kept aside while it is extracted; they become visible only through
  * {@link Transaction.writeTables} inside a committed transaction. Closing the scope that made the
  * stage discards what it holds.
@@ -210,6 +228,12 @@ export interface Transaction {
     selector: SchemaSelector
   ) => Effect.Effect<Option.Option<SchemaRow>, DestinationError>
   readonly insertSchema: (row: SchemaRow) => Effect.Effect<void, DestinationError>
+  /**
+   * Records a committed group of an orchestrated run (`_pipestate_group_runs`, created when first
+   * needed); fails when the group of that run is already recorded. Optional: a destination without
+   * it cannot run orchestrated groups.
+   */
+  readonly insertGroupRun?: (row: GroupRunRow) => Effect.Effect<void, DestinationError>
 }
 
 /**
@@ -315,6 +339,16 @@ export interface DestinationShape {
     body: (tx: Transaction) => Effect.Effect<A, E, R>
   ) => Effect.Effect<A, E | DestinationError, R>
   readonly dataset: (target: DatasetTarget) => Effect.Effect<DatasetAccess, DestinationError>
+  /**
+   * The recorded commit of a group of an orchestrated run (see {@link Transaction.insertGroupRun});
+   * none when it did not commit. Optional, with `insertGroupRun`.
+   */
+  readonly readGroupRun?: (
+    target: DatasetTarget,
+    pipelineName: string,
+    runId: string,
+    group: string
+  ) => Effect.Effect<Option.Option<GroupRunRow>, DestinationError>
   /** drops the dataset with all its tables and state (tests, `devMode` cleanup, full resets) */
   readonly dropDataset: (target: DatasetTarget) => Effect.Effect<void, DestinationError>
 }
@@ -332,3 +366,5 @@ export const LOADS_TABLE = "_dlt_loads"
 export const STATE_TABLE = "_dlt_pipeline_state"
 /** @since 0.1.0 */
 export const VERSION_TABLE = "_dlt_version"
+/** @since 0.1.0 */
+export const GROUP_RUNS_TABLE = "_pipestate_group_runs"

@@ -32,6 +32,7 @@ import { Destination } from "../destination/Destination.js"
 import type * as PipelineState from "../state/PipelineState.js"
 import { normalizeIdentifier, TableNormalizer, validateResource } from "./Normalize.js"
 import { Pipeline } from "./PipelineConfig.js"
+import { GroupRun } from "./GroupRun.js"
 import * as Progress from "./Progress.js"
 import type { Resource, ResourceServices } from "./Resource.js"
 import * as StoredSchema from "../schema/StoredSchema.js"
@@ -298,20 +299,11 @@ const runIn = <E, R>(progress: Progress.ProgressShape, source: Source<E, R>) =>
     const tables = [...normalizers.values()]
     const loaded = tables.filter((t) => t.rows > 0 || t.writeDisposition === "replace")
     yield* progress.phase(config.name, "commit")
-    const committed = yield* session.commit({
-      draft: yield* Ref.get(draft),
-      schemaName: source.name,
-      loadId,
-      stage,
-      tables: loaded.map((t) => t.schema()),
-      extractedAt: new Date(yield* Clock.currentTimeMillis),
-      resets: plans
-        .filter((p) => p.resource.writeDisposition === "replace")
-        .map((p) => ({ source: source.name, resource: p.resource.name })),
-      schemas: [{ name: source.name, tables: loaded.map((t) => t.storedTable()), dropTables: [] }]
-    })
-    yield* progress.phase(config.name, "done")
-    return {
+    const summaryOf = (committed: {
+      readonly loadId: string | null
+      readonly state: PipelineState.PipelineState
+      readonly stateChanged: boolean
+    }): LoadSummary => ({
       pipelineName: config.name,
       dataset: config.dataset,
       destination: destination.name,
@@ -323,7 +315,32 @@ const runIn = <E, R>(progress: Progress.ProgressShape, source: Source<E, R>) =>
       stateVersionAfter: committed.state._state_version,
       stateHashAfter: committed.state._version_hash ?? "",
       stateChanged: committed.stateChanged
-    } satisfies LoadSummary
+    })
+    const groupRun = yield* Effect.serviceOption(GroupRun)
+    const committed = yield* session.commit({
+      draft: yield* Ref.get(draft),
+      schemaName: source.name,
+      loadId,
+      stage,
+      tables: loaded.map((t) => t.schema()),
+      extractedAt: new Date(yield* Clock.currentTimeMillis),
+      resets: plans
+        .filter((p) => p.resource.writeDisposition === "replace")
+        .map((p) => ({ source: source.name, resource: p.resource.name })),
+      schemas: [{ name: source.name, tables: loaded.map((t) => t.storedTable()), dropTables: [] }],
+      ...Option.match(groupRun, {
+        onNone: () => ({}),
+        onSome: (g) => ({
+          groupRun: {
+            runId: g.runId,
+            group: g.group,
+            summary: (c: Parameters<typeof summaryOf>[0]) => g.encode(summaryOf(c))
+          }
+        })
+      })
+    })
+    yield* progress.phase(config.name, "done")
+    return summaryOf(committed)
   })
 
 /**
