@@ -28,6 +28,7 @@ import * as ResourceState from "../context/ResourceState.js"
 import { removeResource } from "../context/Slots.js"
 import * as SourceState from "../context/SourceState.js"
 import { Destination } from "../destination/Destination.js"
+import * as Checkpoint from "./Checkpoint.js"
 import type * as PipelineState from "../state/PipelineState.js"
 import { normalizeIdentifier, TableNormalizer, validateResource } from "./Normalize.js"
 import { Pipeline } from "./PipelineConfig.js"
@@ -87,6 +88,10 @@ export interface LoadSummary {
   readonly stateVersionAfter: number
   readonly stateHashAfter: string
   readonly stateChanged: boolean
+  /** runs with checkpoints: the run's id (the load id of its first load), shared by its loads */
+  readonly runId?: string
+  /** runs with checkpoints: the checkpoints committed before the final commit */
+  readonly checkpoints?: ReadonlyArray<Checkpoint.CheckpointSummary>
 }
 
 interface ResourcePlan {
@@ -232,8 +237,6 @@ const runIn = <E, R>(progress: Progress.ProgressShape, source: Source<E, R>) =>
       yield* session.workingDir.writeSchema(stored.value.name, StoredSchema.toText(stored.value))
     }
     const loadId = yield* session.newLoadId
-    const spoolDir = yield* session.workingDir.makeSpool(loadId)
-    const stage = yield* destination.stage(datasetTarget, spoolDir)
 
     const normalizers = new Map<string, TableNormalizer>()
     for (const { resource, table } of plans) {
@@ -259,16 +262,61 @@ const runIn = <E, R>(progress: Progress.ProgressShape, source: Source<E, R>) =>
     }
 
     yield* progress.phase(config.name, "extract")
-    const extract = ({ resource, table }: ResourcePlan) => {
-      const normalizer = normalizers.get(table)!
-      let extracted = 0
-      const services = Layer.mergeAll(
+    const servicesOf = (resource: Resource<unknown, unknown>) =>
+      Layer.mergeAll(
         ResourceState.layer(draft, source.name, resource.name, {
           resetCommand: () => repair(resource.name, "--state-only")
         }),
         SourceState.layer(draft, source.name, { resetCommand: sourceKeyReset }),
         context
       )
+    const summaryOf = (committed: Session.Committed, loadId: string | null, run: Partial<LoadSummary>) =>
+      ({
+        pipelineName: config.name,
+        dataset: config.dataset,
+        destination: destination.name,
+        loadId,
+        firstRun,
+        origin: session.decision.origin,
+        tables: Object.fromEntries([...normalizers.values()].map((t) => [t.name, t.rows])),
+        stateVersionBefore: start._state_version,
+        stateVersionAfter: committed.state._state_version,
+        stateHashAfter: committed.state._version_hash ?? "",
+        stateChanged: committed.stateChanged,
+        ...run
+      }) satisfies LoadSummary
+
+    // with checkpoints, the run commits as it goes (see Checkpoint for the invariant)
+    if (Checkpoint.isEnabled(config.checkpoint) || plans.some((p) => Checkpoint.isEnabled(p.resource.checkpoint))) {
+      const outcome = yield* Checkpoint.run({
+        session,
+        progress,
+        sourceName: source.name,
+        plans,
+        normalizers,
+        draft,
+        services: servicesOf,
+        checkpoint: config.checkpoint,
+        firstLoadId: loadId,
+        concurrency: config.concurrency,
+        batchSize: config.batchSize,
+        stream: (resource) => resource.stream as Stream.Stream<unknown, E, R | ResourceServices>
+      })
+      yield* progress.phase(config.name, "done")
+      return summaryOf(outcome.committed, outcome.lastLoadId, {
+        runId: outcome.runId,
+        checkpoints: outcome.checkpoints,
+        // a run whose final commit had nothing left still changed the state with its checkpoints
+        stateChanged: outcome.committed.stateChanged || outcome.checkpoints.length > 0
+      })
+    }
+
+    const spoolDir = yield* session.workingDir.makeSpool(loadId)
+    const stage = yield* destination.stage(datasetTarget, spoolDir)
+    const extract = ({ resource, table }: ResourcePlan) => {
+      const normalizer = normalizers.get(table)!
+      let extracted = 0
+      const services = servicesOf(resource)
       return (resource.stream as Stream.Stream<unknown, E, R | ResourceServices>).pipe(
         Stream.rechunk(config.batchSize),
         Stream.provideSomeLayer(services),
@@ -310,19 +358,7 @@ const runIn = <E, R>(progress: Progress.ProgressShape, source: Source<E, R>) =>
       schemas: [{ name: source.name, tables: loaded.map((t) => t.storedTable()), dropTables: [] }]
     })
     yield* progress.phase(config.name, "done")
-    return {
-      pipelineName: config.name,
-      dataset: config.dataset,
-      destination: destination.name,
-      loadId: committed.loadId,
-      firstRun,
-      origin: session.decision.origin,
-      tables: Object.fromEntries(tables.map((t) => [t.name, t.rows])),
-      stateVersionBefore: start._state_version,
-      stateVersionAfter: committed.state._state_version,
-      stateHashAfter: committed.state._version_hash ?? "",
-      stateChanged: committed.stateChanged
-    } satisfies LoadSummary
+    return summaryOf(committed, committed.loadId, {})
   })
 
 /**

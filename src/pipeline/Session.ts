@@ -81,6 +81,8 @@ export interface Change {
   readonly resets?: ReadonlyArray<StateRebase.ResourceRef>
   /** how the change alters the sources' stored schemas (tables written, tables dropped) */
   readonly schemas?: ReadonlyArray<Commit.SchemaChange>
+  /** the run this load belongs to (runs with checkpoints, see `Checkpoint`) */
+  readonly run?: Commit.CommitRequest<unknown, unknown>["run"]
 }
 
 /**
@@ -378,6 +380,7 @@ export const open = (
           keepStateVersions: config.keepStateVersions,
           loadIdAfter: (after) => ids.loadId(Option.some(after)),
           schemas: change.schemas ?? [],
+          ...(change.run === undefined ? {} : { run: change.run }),
           state: {
             expected: current.expected,
             // without a check (restore off), a state that changed still goes above the newest row

@@ -1,0 +1,255 @@
+import * as NodeFs from "node:fs"
+import * as NodePath from "node:path"
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Exit, Layer, Option, Schema, Stream } from "effect"
+import * as ResourceState from "../src/context/ResourceState.js"
+import * as SourceState from "../src/context/SourceState.js"
+import * as Destination from "../src/destination/index.js"
+import type { CheckpointOptions } from "../src/pipeline/Checkpoint.js"
+import * as History from "../src/pipeline/History.js"
+import * as Pipeline from "../src/pipeline/Pipeline.js"
+import * as Resource from "../src/pipeline/Resource.js"
+import * as Source from "../src/pipeline/Source.js"
+import * as PipelineState from "../src/state/PipelineState.js"
+import * as StateBlob from "../src/state/StateBlob.js"
+import { newestStored, tempDir } from "./helpers.js"
+
+const Next = ResourceState.key("next", Schema.Number, () => 0)
+
+interface Paged {
+  readonly name: string
+  readonly pages: number
+  readonly pageSize: number
+  /** the resource hands its records over in chunks of this size (not a divisor of the page) */
+  readonly chunk: number
+  /** the run dies when it reaches this page (before its state changes) */
+  readonly failAt?: number
+  readonly writeDisposition?: "append" | "replace"
+  readonly checkpoint?: CheckpointOptions
+  /** a state change after the last record */
+  readonly after?: boolean
+}
+
+interface Row {
+  readonly id: number
+  readonly page: number
+}
+
+/** pages of records; the next page is recorded in the resource state before a page's records */
+const paged = (p: Paged) =>
+  Resource.make(
+    {
+      name: p.name,
+      writeDisposition: p.writeDisposition ?? "append",
+      ...(p.checkpoint === undefined ? {} : { checkpoint: p.checkpoint })
+    },
+    Stream.unwrap(
+      Effect.map(Next.get, (start) =>
+        Stream.range(start, p.pages - 1).pipe(
+          Stream.flatMap((page): Stream.Stream<Row, unknown, ResourceState.ResourceState> =>
+            page === p.failAt
+              ? Stream.fail(`killed at page ${page}`)
+              : Stream.fromEffect(Next.set(page + 1)).pipe(
+                  Stream.drain,
+                  Stream.concat(
+                    Stream.fromIterable(
+                      Array.from({ length: p.pageSize }, (_, i) => ({ id: page * p.pageSize + i, page }))
+                    ).pipe(Stream.rechunk(p.chunk))
+                  )
+                )
+          ),
+          p.after === true
+            ? Stream.concat(Stream.fromEffect(ResourceState.set("finished", true)).pipe(Stream.drain))
+            : (s) => s
+        )
+      )
+    )
+  )
+
+const run = <E, R>(
+  dir: string,
+  destination: Layer.Layer<Destination.Destination>,
+  source: Source.Source<E, R>,
+  config: Partial<Pipeline.PipelineConfig> = {}
+) =>
+  Pipeline.run(source).pipe(
+    Effect.provide(Pipeline.layerNode({ name: "p", dataset: "ds", pipelinesDir: dir, batchSize: 300, ...config })),
+    Effect.provide(destination)
+  )
+
+const ids = (destination: Layer.Layer<Destination.Destination>, dir: string, table: string) =>
+  Effect.gen(function* () {
+    const d = yield* Destination.Destination
+    const access = yield* d.dataset({ dataset: "ds", pipelineDir: NodePath.join(dir, "p") })
+    if (!(yield* access.tableExists(table))) return []
+    const rows = yield* access.execute(`SELECT id FROM ${access.table(table)}`)
+    return rows.map((r) => Number(r.id))
+  }).pipe(Effect.provide(destination))
+
+/** the destination's newest state and the local state.json */
+const states = (destination: Layer.Layer<Destination.Destination>, dir: string) =>
+  Effect.gen(function* () {
+    const stored = yield* newestStored({ dataset: "ds", pipelineDir: NodePath.join(dir, "p") }, "p")
+    const remote = Option.isSome(stored) ? yield* StateBlob.decode(stored.value.state) : undefined
+    const local = PipelineState.fromFileText(NodeFs.readFileSync(NodePath.join(dir, "p", "state.json"), "utf8"))
+    return { remote, local: Exit.getOrElse(Effect.runSyncExit(local), () => undefined) }
+  }).pipe(Effect.provide(destination))
+
+const slot = (state: PipelineState.PipelineState | undefined, resource: string): Record<string, unknown> => {
+  const resources = state?.sources.src?.resources as Record<string, Record<string, unknown>> | undefined
+  return resources?.[resource] ?? {}
+}
+
+/** every id of `pages × pageSize` exactly once up to the page the state names */
+const expectConsistent = (found: ReadonlyArray<number>, next: number, pageSize: number) => {
+  expect(found.length).toBe(next * pageSize)
+  expect(new Set(found).size).toBe(found.length)
+  expect(Math.max(-1, ...found)).toBe(next * pageSize - 1)
+}
+
+describe("Checkpoint", () => {
+  it.scoped("a run that dies after checkpoint k resumes from k: every row once, state as of its rows", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir()
+      const destination = yield* Layer.memoize(Destination.memory())
+      const base = { name: "pages", pages: 20, pageSize: 500, chunk: 170 }
+      const failed = yield* Effect.exit(
+        run(dir, destination, Source.make({ name: "src", resources: [paged({ ...base, failAt: 13 })] }), {
+          checkpoint: { rows: 1_200 }
+        })
+      )
+      expect(Exit.isFailure(failed)).toBe(true)
+      // checkpoints fall on the first cut past 1,200 rows: after pages 2, 5, 8, 11
+      const afterKill = yield* ids(destination, dir, "pages")
+      const killed = yield* states(destination, dir)
+      expect(slot(killed.remote, "pages").next).toBe(12)
+      expect(slot(killed.local, "pages").next).toBe(12)
+      expectConsistent(afterKill, 12, 500)
+
+      const resumed = yield* run(dir, destination, Source.make({ name: "src", resources: [paged(base)] }), {
+        checkpoint: { rows: 1_200 }
+      })
+      expect(resumed.tables.pages).toBe(8 * 500)
+      expectConsistent(yield* ids(destination, dir, "pages"), 20, 500)
+      expect(slot((yield* states(destination, dir)).remote, "pages").next).toBe(20)
+      // checkpoints after pages 13, 16 (cut at 17, 18 … 1,500 rows each); the final commit loads the rest
+      expect(resumed.checkpoints?.map((c) => c.rows)).toEqual([1_500, 1_500])
+      expect(resumed.runId).toBeDefined()
+    })
+  )
+
+  it.scoped("concurrent resources: each slot is committed as of its own last committed record", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir()
+      const destination = yield* Layer.memoize(Destination.memory())
+      const a = { name: "a", pages: 30, pageSize: 333, chunk: 97 }
+      const b = { name: "b", pages: 12, pageSize: 1_000, chunk: 410, checkpoint: { rows: 2_500 } }
+      const failed = yield* Effect.exit(
+        run(
+          dir,
+          destination,
+          Source.make({ name: "src", resources: [paged({ ...a, failAt: 25 }), paged(b)] }),
+          { checkpoint: { rows: 700 }, concurrency: 2 }
+        )
+      )
+      expect(Exit.isFailure(failed)).toBe(true)
+      const killed = yield* states(destination, dir)
+      const nextA = slot(killed.remote, "a").next as number
+      const nextB = Number(slot(killed.remote, "b").next ?? 0)
+      expect(nextA).toBeGreaterThan(0)
+      expectConsistent(yield* ids(destination, dir, "a"), nextA, 333)
+      expectConsistent(yield* ids(destination, dir, "b"), nextB, 1_000)
+
+      yield* run(dir, destination, Source.make({ name: "src", resources: [paged(a), paged(b)] }), {
+        checkpoint: { rows: 700 },
+        concurrency: 2
+      })
+      expectConsistent(yield* ids(destination, dir, "a"), 30, 333)
+      expectConsistent(yield* ids(destination, dir, "b"), 12, 1_000)
+    })
+  )
+
+  it.scoped("a state change after the last record and source state wait for the final commit", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir()
+      const destination = yield* Layer.memoize(Destination.memory())
+      const withSourceState = Resource.make(
+        { name: "marker", writeDisposition: "append" },
+        Stream.fromEffect(SourceState.set("seen_marker", true)).pipe(
+          Stream.drain,
+          Stream.concat(Stream.make({ id: 1 }))
+        )
+      )
+      const summary = yield* run(
+        dir,
+        destination,
+        Source.make({
+          name: "src",
+          resources: [paged({ name: "pages", pages: 10, pageSize: 500, chunk: 230, after: true }), withSourceState]
+        }),
+        { checkpoint: { rows: 1_000 } }
+      )
+      expect(summary.checkpoints!.length).toBeGreaterThan(0)
+      const versions = yield* History.list({ limit: 50 }).pipe(
+        Effect.provide(Pipeline.layerNode({ name: "p", dataset: "ds", pipelinesDir: dir })),
+        Effect.provide(destination)
+      )
+      const target = { dataset: "ds", pipelineDir: NodePath.join(dir, "p") }
+      const d = yield* Effect.provide(Destination.Destination, destination)
+      const blobs = yield* Effect.forEach(versions, (v) =>
+        Effect.flatMap(d.readState(target, "p", v.loadId), (s) =>
+          Option.isSome(s) ? StateBlob.decode(s.value.state) : Effect.die("no state")
+        )
+      )
+      const [newest, ...older] = blobs
+      expect(slot(newest, "pages").finished).toBe(true)
+      expect(newest?.sources.src?.seen_marker).toBe(true)
+      for (const state of older) {
+        expect(slot(state, "pages").finished).toBeUndefined()
+        expect(state.sources.src?.seen_marker).toBeUndefined()
+      }
+      // every load of the run carries its run id; checkpoints are numbered, the last is final
+      expect(versions.every((v) => v.run?.runId === summary.runId)).toBe(true)
+      expect(versions[0]?.run?.final).toBe(true)
+      expect(versions.map((v) => v.run?.checkpoint)).toEqual(versions.map((_, i) => versions.length - i))
+    })
+  )
+
+  it.scoped("replace resources: rows and state wait for the final commit, the old table stays until then", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir()
+      const destination = yield* Layer.memoize(Destination.memory())
+      const snapshot = (failAt?: number) =>
+        paged({
+          name: "snapshot",
+          pages: 6,
+          pageSize: 400,
+          chunk: 150,
+          writeDisposition: "replace",
+          ...(failAt === undefined ? {} : { failAt })
+        })
+      const pages = (failAt?: number) =>
+        paged({ name: "pages", pages: 10, pageSize: 500, chunk: 230, ...(failAt === undefined ? {} : { failAt }) })
+      yield* run(dir, destination, Source.make({ name: "src", resources: [snapshot(), pages()] }), {
+        checkpoint: { rows: 1_000 }
+      })
+      expect((yield* ids(destination, dir, "snapshot")).length).toBe(2_400)
+
+      // the next run: `pages` has all its pages; the replace resource dies on page 4
+      const failed = yield* Effect.exit(
+        run(dir, destination, Source.make({ name: "src", resources: [snapshot(4), pages()] }), {
+          checkpoint: { rows: 1_000 }
+        })
+      )
+      expect(Exit.isFailure(failed)).toBe(true)
+      expect((yield* ids(destination, dir, "snapshot")).length).toBe(2_400)
+      expect(slot((yield* states(destination, dir)).remote, "snapshot").next).toBe(6)
+
+      yield* run(dir, destination, Source.make({ name: "src", resources: [snapshot(), pages()] }), {
+        checkpoint: { rows: 1_000 }
+      })
+      expectConsistent(yield* ids(destination, dir, "snapshot"), 6, 400)
+      expectConsistent(yield* ids(destination, dir, "pages"), 10, 500)
+    })
+  )
+})
