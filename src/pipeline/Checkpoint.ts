@@ -69,7 +69,7 @@
  *
  * @since 0.1.0
  */
-import { Chunk, Clock, Duration, Effect, ExecutionStrategy, Exit, Layer, Ref, Scope, Stream } from "effect"
+import { Chunk, Clock, Duration, Effect, ExecutionStrategy, Exit, type Layer, Ref, Scope, Stream } from "effect"
 import { readResource, writeResource } from "../context/Slots.js"
 import type { Slot } from "../context/StateSlot.js"
 import type { DestinationError, Stage } from "../destination/Destination.js"
