@@ -17,6 +17,7 @@
  * Progress goes to stderr; the table (and the JSON line) to stdout.
  */
 import * as NodeOs from "node:os"
+import { checkpoint } from "./checkpoint.js"
 import { commitOverhead } from "./commitOverhead.js"
 import { type BenchOptions, type Benchmark, type Figure, POSTGRES_URL, probePostgres } from "./lib/env.js"
 import { fmt } from "./lib/stats.js"
@@ -26,7 +27,15 @@ import { sourceState } from "./sourceState.js"
 import { sqliteLoad } from "./sqliteLoad.js"
 import { stateCodec } from "./stateCodec.js"
 
-const BENCHMARKS: ReadonlyArray<Benchmark> = [postgresLoad, sqliteLoad, stateCodec, commitOverhead, memory, sourceState]
+const BENCHMARKS: ReadonlyArray<Benchmark> = [
+  postgresLoad,
+  sqliteLoad,
+  stateCodec,
+  commitOverhead,
+  memory,
+  sourceState,
+  checkpoint
+]
 
 interface Args {
   readonly quick: boolean

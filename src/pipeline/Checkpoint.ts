@@ -73,7 +73,6 @@ import { Chunk, Clock, Duration, Effect, ExecutionStrategy, Exit, type Layer, Re
 import { readResource, writeResource } from "../context/Slots.js"
 import type { Slot } from "../context/StateSlot.js"
 import type { DestinationError, Stage } from "../destination/Destination.js"
-import type { TableSchema } from "../destination/TableSchema.js"
 import type * as PipelineState from "../state/PipelineState.js"
 import type { NormalizeError, TableNormalizer } from "./Normalize.js"
 import type * as Progress from "./Progress.js"
