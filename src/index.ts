@@ -35,3 +35,5 @@ export * as PipestateConfig from "./config/PipestateConfig.js"
 export * as StateValue from "./state/StateValue.js"
 /** @since 0.1.0 */
 export * as Progress from "./pipeline/Progress.js"
+/** the checkpoint option of pipelines and resources, and what a run reports of its checkpoints @since 0.1.0 */
+export type { CheckpointOptions, CheckpointSummary } from "./pipeline/Checkpoint.js"
