@@ -376,4 +376,36 @@ describe("Checkpoint", () => {
       expect(NodeFs.readdirSync(NodePath.join(dir, "p", "load"))).toEqual([])
     })
   )
+  it.scoped("a resource that keeps no state commits with the final commit only: no row twice after a kill", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir()
+      const destination = yield* Layer.memoize(Destination.memory())
+      // 5,000 rows: past the 10 batches a resource may go without a cut; 700 rows: below
+      const stateless = (name: string, n: number) =>
+        Resource.make(
+          { name, writeDisposition: "append" },
+          Stream.fromIterable(Array.from({ length: n }, (_, id) => ({ id }))).pipe(Stream.rechunk(250))
+        )
+      const source = (failAt?: number) =>
+        Source.make({
+          name: "src",
+          resources: [
+            stateless("big", 5_000),
+            stateless("small", 700),
+            paged({ name: "pages", pages: 12, pageSize: 500, chunk: 170, ...(failAt === undefined ? {} : { failAt }) })
+          ]
+        })
+      const failed = yield* Effect.exit(
+        run(dir, destination, source(10), { checkpoint: { rows: 1_000 }, concurrency: 1 })
+      )
+      expect(Exit.isFailure(failed)).toBe(true)
+      expect((yield* ids(destination, dir, "big")).length).toBe(0)
+      expect((yield* ids(destination, dir, "small")).length).toBe(0)
+      expect((yield* ids(destination, dir, "pages")).length).toBeGreaterThan(0)
+      yield* run(dir, destination, source(), { checkpoint: { rows: 1_000 }, concurrency: 1 })
+      expect((yield* ids(destination, dir, "big")).length).toBe(5_000)
+      expect((yield* ids(destination, dir, "small")).length).toBe(700)
+      expectConsistent(yield* ids(destination, dir, "pages"), 12, 500)
+    })
+  )
 })

@@ -44,7 +44,9 @@
  *   ahead of the records it describes; keep them upstream of the state update.
  * - a resource whose state does not change for 10 batches (`batchSize`) in a row (no cut: a
  *   stateless resource, a unit larger than that) holds its further records and its state for the
- *   final commit, as `replace` resources do; its spool is then the rest of its extract.
+ *   final commit, as `replace` resources do; its spool is then the rest of its extract. So do the
+ *   records of a resource that did not change its state at all in the run: a later run could not
+ *   skip them, so committing them early would load them twice after a kill.
  *
  * ## `replace` resources
  *
@@ -166,6 +168,8 @@ interface Lane {
   /** records after the last cut */
   pending: Array<unknown>
   pendingSlot: Slot | undefined
+  /** the slot when the run started: a resource that never changes it has nothing to resume from */
+  readonly initialSlot: Slot
   /** records cut since the previous checkpoint */
   sinceRows: number
   /** rows normalized so far (error positions, progress) */
@@ -243,6 +247,7 @@ export const run = <E, R>(
     const checkpoints: Array<CheckpointSummary> = []
     const mutex = yield* Effect.makeSemaphore(1)
 
+    const initial = yield* Ref.get(draft)
     const lanes: Array<Lane> = input.plans.map(({ resource, table }) => ({
       resource,
       table,
@@ -253,6 +258,7 @@ export const run = <E, R>(
       readySlot: undefined,
       pending: [],
       pendingSlot: undefined,
+      initialSlot: readResource(initial, sourceName, resource.name),
       sinceRows: 0,
       extracted: 0
     }))
@@ -363,7 +369,17 @@ export const run = <E, R>(
 
     const onEnd = (lane: Lane) =>
       Effect.gen(function* () {
-        if (!lane.final && lane.pending.length > 0) cut(lane)
+        if (!lane.final && lane.pending.length > 0) {
+          if (lane.pendingSlot === lane.initialSlot) {
+            // the resource never changed its state: a later run could not skip these records, so
+            // they commit with the run's final commit only
+            const held = lane.pending
+            lane.pending = []
+            yield* stageRecords(lane, held, yield* finalStage)
+          } else {
+            cut(lane)
+          }
+        }
         yield* flushReady(lane)
       })
 
