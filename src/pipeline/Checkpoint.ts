@@ -308,6 +308,7 @@ export const run = <E, R>(
       )
 
     const checkpoint = Effect.gen(function* () {
+      yield* Effect.annotateCurrentSpan("pipestate.checkpoint", checkpoints.length + 1)
       for (const lane of lanes) yield* flushReady(lane)
       let state = lastCommitted
       for (const lane of lanes) {
@@ -334,9 +335,7 @@ export const run = <E, R>(
       for (const lane of lanes) lane.sinceRows = 0
       lastAt = yield* Clock.currentTimeMillis
     }).pipe(
-      Effect.withSpan("pipestate.checkpoint", {
-        attributes: { "pipestate.run_id": runId, "pipestate.checkpoint": checkpoints.length + 1 }
-      })
+      Effect.withSpan("pipestate.checkpoint", { attributes: { "pipestate.run_id": runId } })
     )
 
     const due = (lane: Lane) =>
