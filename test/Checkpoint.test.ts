@@ -14,6 +14,7 @@ import * as Source from "../src/pipeline/Source.js"
 import * as PipelineState from "../src/state/PipelineState.js"
 import * as StateBlob from "../src/state/StateBlob.js"
 import { newestStored, tempDir } from "./helpers.js"
+import { freshDataset, postgresAvailable, query, testDestination } from "./postgres.js"
 
 const Next = ResourceState.key("next", Schema.Number, () => 0)
 
@@ -406,6 +407,39 @@ describe("Checkpoint", () => {
       expect((yield* ids(destination, dir, "big")).length).toBe(5_000)
       expect((yield* ids(destination, dir, "small")).length).toBe(700)
       expectConsistent(yield* ids(destination, dir, "pages"), 12, 500)
+    })
+  )
+})
+
+describe.skipIf(!postgresAvailable)("Checkpoint on PostgreSQL", () => {
+  it.scoped("a killed run resumes from its last checkpoint; history names the run and its checkpoints", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir()
+      const dataset = yield* freshDataset("ckpt")
+      const destination = yield* Layer.memoize(Layer.orDie(testDestination()))
+      const layer = Pipeline.layerNode({ name: "p", dataset, pipelinesDir: dir, batchSize: 300, checkpoint: { rows: 1_200 } })
+      const base = { name: "pages", pages: 12, pageSize: 500, chunk: 170 }
+      const once = (failAt?: number) =>
+        Pipeline.run(
+          Source.make({ name: "src", resources: [paged({ ...base, ...(failAt === undefined ? {} : { failAt }) })] })
+        ).pipe(Effect.provide(layer), Effect.provide(destination))
+      expect(Exit.isFailure(yield* Effect.exit(once(7)))).toBe(true)
+      const count = async () =>
+        (await query<{ n: string; d: string }>(`SELECT count(*) AS n, count(DISTINCT id) AS d FROM "${dataset}".pages`))[0]
+      // checkpoints after pages 2 and 5 (the cut at 6 is seen; 6 itself dies at 7's start)
+      expect(yield* Effect.promise(count)).toEqual({ n: "3000", d: "3000" })
+      const summary = yield* once()
+      expect(summary.tables.pages).toBe(3_000)
+      expect(yield* Effect.promise(count)).toEqual({ n: "6000", d: "6000" })
+      const versions = yield* History.list({ limit: 20 }).pipe(Effect.provide(layer), Effect.provide(destination))
+      const runs = versions.filter((v) => v.run?.runId === summary.runId)
+      expect(runs.map((v) => [v.run?.checkpoint, v.run?.final])).toEqual([
+        [2, true],
+        [1, false]
+      ])
+      // the killed run's checkpoints carry a run id of their own, without a final commit
+      const killed = versions.filter((v) => v.run !== undefined && v.run.runId !== summary.runId)
+      expect(killed.map((v) => v.run?.final)).toEqual([false, false])
     })
   )
 })
