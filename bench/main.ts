@@ -18,6 +18,7 @@
  */
 import * as NodeOs from "node:os"
 import { cliStartup } from "./cliStartup.js"
+import { checkpoint } from "./checkpoint.js"
 import { commitOverhead } from "./commitOverhead.js"
 import { distributed } from "./distributed.js"
 import { type BenchOptions, type Benchmark, type Figure, POSTGRES_URL, probePostgres } from "./lib/env.js"
@@ -36,7 +37,8 @@ const BENCHMARKS: ReadonlyArray<Benchmark> = [
   memory,
   sourceState,
   cliStartup,
-  distributed
+  distributed,
+  checkpoint
 ]
 
 interface Args {

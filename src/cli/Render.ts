@@ -383,14 +383,20 @@ export const historyText = (
   localHash: Option.Option<string>
 ): string => {
   if (versions.length === 0) return `${heading}: no state versions`
+  // runs with checkpoints: the run each version's load belongs to, and which checkpoint it was
+  const runs = versions.some((v) => v.run !== undefined)
+  const runOf = (v: History.StateVersion) =>
+    v.run === undefined ? "" : `${v.run.runId} #${v.run.checkpoint}${v.run.final ? " final" : ""}`
   const rows = versions.map((v) => [
     String(v.version),
     v.hash ?? "(none)",
     v.loadId,
     isoOf(v.createdAt),
+    ...(runs ? [runOf(v)] : []),
     Option.isSome(localHash) && v.hash === localHash.value ? "local" : ""
   ])
-  return `${heading}:\n${columns([["VERSION", "HASH", "LOAD ID", "CREATED AT", ""], ...rows])}`
+  const header = ["VERSION", "HASH", "LOAD ID", "CREATED AT", ...(runs ? ["RUN (CHECKPOINT)"] : []), ""]
+  return `${heading}:\n${columns([header, ...rows])}`
 }
 
 /**
@@ -404,7 +410,10 @@ export const historyJson = (versions: ReadonlyArray<History.StateVersion>): Stat
     hash: v.hash,
     load_id: v.loadId,
     created_at: isoOf(v.createdAt),
-    engine_version: v.engineVersion
+    engine_version: v.engineVersion,
+    ...(v.run === undefined
+      ? {}
+      : { run: { run_id: v.run.runId, checkpoint: v.run.checkpoint, final: v.run.final } })
   }))
 
 // ---------------------------------------------------------------------------------------------

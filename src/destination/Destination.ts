@@ -234,6 +234,25 @@ export interface Transaction {
    * it cannot run orchestrated groups.
    */
   readonly insertGroupRun?: (row: GroupRunRow) => Effect.Effect<void, DestinationError>
+  /**
+   * Records which run a load belongs to in `_pipestate_loads` (runs with checkpoints); a driver
+   * without it keeps no record, and `history` shows no run ids for it.
+   */
+  readonly insertRunLoad?: (row: RunLoadRow) => Effect.Effect<void, DestinationError>
+}
+
+/**
+ * A `_pipestate_loads` row: a load committed by a run with checkpoints, its run (the load id of the
+ * run's first load), its checkpoint number (1, 2, …) and whether it was the run's final commit.
+ *
+ * @since 0.1.0
+ */
+export interface RunLoadRow {
+  readonly loadId: string
+  readonly runId: string
+  readonly checkpoint: number
+  readonly final: boolean
+  readonly insertedAt: Date
 }
 
 /**
@@ -349,6 +368,11 @@ export interface DestinationShape {
     runId: string,
     group: string
   ) => Effect.Effect<Option.Option<GroupRunRow>, DestinationError>
+  /** the `_pipestate_loads` rows of `loadIds` (runs with checkpoints); absent when the driver keeps none */
+  readonly runLoads?: (
+    target: DatasetTarget,
+    loadIds: ReadonlyArray<string>
+  ) => Effect.Effect<ReadonlyArray<RunLoadRow>, DestinationError>
   /** drops the dataset with all its tables and state (tests, `devMode` cleanup, full resets) */
   readonly dropDataset: (target: DatasetTarget) => Effect.Effect<void, DestinationError>
 }
@@ -368,3 +392,5 @@ export const STATE_TABLE = "_dlt_pipeline_state"
 export const VERSION_TABLE = "_dlt_version"
 /** @since 0.1.0 */
 export const GROUP_RUNS_TABLE = "_pipestate_group_runs"
+/** which run each load of a run with checkpoints belongs to (pipestate's own, dlt ignores it) @since 0.1.0 */
+export const RUN_LOADS_TABLE = "_pipestate_loads"

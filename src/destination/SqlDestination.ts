@@ -34,6 +34,8 @@ import {
   GROUP_RUNS_TABLE,
   type GroupRunRow,
   LOADS_TABLE,
+  RUN_LOADS_TABLE,
+  type RunLoadRow,
   type SchemaRow,
   type SchemaSelector,
   type Stage,
@@ -436,6 +438,21 @@ export const make = (options: SqlDestinationOptions): DestinationShape => {
             sql`INSERT INTO ${dialect.table(sql, dataset, VERSION_TABLE)} (version, engine_version, inserted_at, schema_name, version_hash, schema) VALUES (${row.version}, ${row.engineVersion}, ${dialect.timestampParam(row.insertedAt)}, ${row.schemaName}, ${row.versionHash}, ${row.schema})`
           ),
         insertGroupRun: (row) => as("record the group run")(insertGroupRunWith(sql, dataset, row)),
+        insertRunLoad: (row) =>
+          as("record the load's run")(
+            Effect.gen(function* () {
+              const table = dialect.table(sql, dataset, RUN_LOADS_TABLE)
+              if (Option.isNone(yield* dialect.describeTable(sql, dataset, RUN_LOADS_TABLE))) {
+                // created by the first run with checkpoints, under the dataset lock (concurrent creators)
+                yield* dialect.lockDataset(sql, dataset)
+                const text = sql.literal(dialect.columnType("text"))
+                const bigint = sql.literal(dialect.columnType("bigint"))
+                const timestamp = sql.literal(dialect.columnType("timestamp"))
+                yield* sql`CREATE TABLE IF NOT EXISTS ${table} (load_id ${text} NOT NULL, run_id ${text} NOT NULL, checkpoint ${bigint} NOT NULL, final ${bigint} NOT NULL, inserted_at ${timestamp} NOT NULL)`
+              }
+              yield* sql`INSERT INTO ${table} (load_id, run_id, checkpoint, final, inserted_at) VALUES (${row.loadId}, ${row.runId}, ${row.checkpoint}, ${row.final ? 1 : 0}, ${dialect.timestampParam(row.insertedAt)})`
+            })
+          ),
         deleteStatesBefore: (pipelineName, loadId) =>
           as("prune old state rows")(
             sql`DELETE FROM ${dialect.table(sql, dataset, STATE_TABLE)} WHERE pipeline_name = ${pipelineName} AND _dlt_load_id < ${loadId}`
@@ -525,6 +542,29 @@ export const make = (options: SqlDestinationOptions): DestinationShape => {
     readGroupRun: (target, pipelineName, runId, group) =>
       withClient(target, "read the group run", (sql) =>
         readGroupRunWith(sql, target.dataset, pipelineName, runId, group)
+      ),
+    runLoads: (target, loadIds) =>
+      withClient(target, "read the loads' runs", (sql) =>
+        Effect.gen(function* () {
+          if (loadIds.length === 0) return []
+          if (Option.isNone(yield* dialect.describeTable(sql, target.dataset, RUN_LOADS_TABLE))) return []
+          const rows = yield* sql<{
+            readonly load_id: string
+            readonly run_id: string
+            readonly checkpoint: unknown
+            readonly final: unknown
+            readonly inserted_at: unknown
+          }>`SELECT load_id, run_id, checkpoint, final, inserted_at FROM ${dialect.table(sql, target.dataset, RUN_LOADS_TABLE)} WHERE load_id IN ${sql.in(loadIds)}`
+          return rows.map(
+            (row): RunLoadRow => ({
+              loadId: row.load_id,
+              runId: row.run_id,
+              checkpoint: Number(row.checkpoint),
+              final: Number(row.final) === 1,
+              insertedAt: dialect.parseTimestamp(row.inserted_at)
+            })
+          )
+        })
       ),
     dropDataset: (target) =>
       withClient(target, "drop the dataset", (sql) =>

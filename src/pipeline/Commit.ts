@@ -13,6 +13,7 @@ import {
   type GroupRunRow,
   type DestinationShape,
   type LoadRow,
+  type RunLoadRow,
   type Stage,
   StateConflict,
   type StateRow,
@@ -73,6 +74,8 @@ export interface CommitRequest<A, E> {
   readonly schemas: ReadonlyArray<SchemaChange>
   /** the group-run record of an orchestrated group, written with the load (given the state's value and the load id) */
   readonly groupRun?: (value: A, loadId: string) => GroupRunRow
+  /** the run this load belongs to (runs with checkpoints), recorded in `_pipestate_loads` */
+  readonly run?: Omit<RunLoadRow, "loadId" | "insertedAt">
 }
 
 /**
@@ -208,6 +211,11 @@ export const apply = <A, E>(
       const schemaHash = schemas.find((s) => s.schema.name === request.load.schemaName)?.schema.version_hash
       const load = { ...request.load, schemaVersionHash: schemaHash ?? request.load.schemaVersionHash }
       yield* tx.insertLoad(load)
+      const recordRun = (loadId: string) =>
+        request.run === undefined || tx.insertRunLoad === undefined
+          ? Effect.void
+          : tx.insertRunLoad({ ...request.run, loadId, insertedAt: request.load.insertedAt })
+      yield* recordRun(load.loadId)
       if (Option.isSome(row)) {
         // the newest state is the row of the newest load (dlt's rule): a load id taken before
         // another change committed a later one gets a state load of its own that sorts after it
@@ -215,7 +223,10 @@ export const apply = <A, E>(
           found !== undefined && found.loadId >= request.load.loadId
             ? yield* request.loadIdAfter(found.loadId)
             : request.load.loadId
-        if (loadId !== request.load.loadId) yield* tx.insertLoad({ ...load, loadId })
+        if (loadId !== request.load.loadId) {
+          yield* tx.insertLoad({ ...load, loadId })
+          yield* recordRun(loadId)
+        }
         yield* tx.insertState({ ...row.value, loadId })
         const keep = Math.max(1, Math.floor(request.keepStateVersions))
         const kept = yield* tx.stateRows(request.pipelineName, keep)

@@ -61,6 +61,15 @@ export interface StateVersion {
   readonly loadId: string
   readonly createdAt: Date
   readonly engineVersion: number
+  /** the run with checkpoints the version's load belongs to (see `Checkpoint`); absent for other runs */
+  readonly run?: {
+    /** the load id of the run's first load, shared by all its loads */
+    readonly runId: string
+    /** 1, 2, … in the order the run committed */
+    readonly checkpoint: number
+    /** the run's final commit (a run killed after a checkpoint has none) */
+    readonly final: boolean
+  }
 }
 
 /**
@@ -154,12 +163,23 @@ export const list = (
     const { config, workingDir } = yield* Pipeline
     const destination = yield* Destination
     const limit = Math.max(1, Math.floor(options.limit ?? 20))
-    const rows = yield* destination.stateRows(
-      { dataset: config.dataset, pipelineDir: workingDir.dir },
-      config.name,
-      limit
-    )
-    return rows.map(toVersion)
+    const target = { dataset: config.dataset, pipelineDir: workingDir.dir }
+    const rows = yield* destination.stateRows(target, config.name, limit)
+    const runs =
+      destination.runLoads === undefined
+        ? []
+        : yield* destination.runLoads(
+            target,
+            rows.map((row) => row.loadId)
+          )
+    const byLoad = new Map(runs.map((r) => [r.loadId, r]))
+    return rows.map((row) => {
+      const run = byLoad.get(row.loadId)
+      const version = toVersion(row)
+      return run === undefined
+        ? version
+        : { ...version, run: { runId: run.runId, checkpoint: run.checkpoint, final: run.final } }
+    })
   })
 
 // Rows carry their blobs, so fetch only as deep as version N can be: in a dense history it sits

@@ -29,6 +29,7 @@ import { removeResource } from "../context/Slots.js"
 import * as SourceState from "../context/SourceState.js"
 import * as Dataset from "../dataset/Dataset.js"
 import { Destination } from "../destination/Destination.js"
+import * as Checkpoint from "./Checkpoint.js"
 import type * as PipelineState from "../state/PipelineState.js"
 import { normalizeIdentifier, TableNormalizer, validateResource } from "./Normalize.js"
 import { Pipeline } from "./PipelineConfig.js"
@@ -89,6 +90,10 @@ export interface LoadSummary {
   readonly stateVersionAfter: number
   readonly stateHashAfter: string
   readonly stateChanged: boolean
+  /** runs with checkpoints: the run's id (the load id of its first load), shared by its loads */
+  readonly runId?: string
+  /** runs with checkpoints: the checkpoints committed before the final commit */
+  readonly checkpoints?: ReadonlyArray<Checkpoint.CheckpointSummary>
 }
 
 interface ResourcePlan {
@@ -234,8 +239,6 @@ const runIn = <E, R>(progress: Progress.ProgressShape, source: Source<E, R>) =>
       yield* session.workingDir.writeSchema(stored.value.name, StoredSchema.toText(stored.value))
     }
     const loadId = yield* session.newLoadId
-    const spoolDir = yield* session.workingDir.makeSpool(loadId)
-    const stage = yield* destination.stage(datasetTarget, spoolDir)
 
     const normalizers = new Map<string, TableNormalizer>()
     for (const { resource, table } of plans) {
@@ -261,16 +264,71 @@ const runIn = <E, R>(progress: Progress.ProgressShape, source: Source<E, R>) =>
     }
 
     yield* progress.phase(config.name, "extract")
-    const extract = ({ resource, table }: ResourcePlan) => {
-      const normalizer = normalizers.get(table)!
-      let extracted = 0
-      const services = Layer.mergeAll(
+    const servicesOf = (resource: Resource<unknown, unknown>) =>
+      Layer.mergeAll(
         ResourceState.layer(draft, source.name, resource.name, {
           resetCommand: () => repair(resource.name, "--state-only")
         }),
         SourceState.layer(draft, source.name, { resetCommand: sourceKeyReset }),
         context
       )
+    const summaryOf = (
+      committed: Pick<Session.Committed, "state" | "stateChanged">,
+      loadId: string | null,
+      run: Partial<LoadSummary>
+    ) =>
+      ({
+        pipelineName: config.name,
+        dataset: config.dataset,
+        destination: destination.name,
+        loadId,
+        firstRun,
+        origin: session.decision.origin,
+        tables: Object.fromEntries([...normalizers.values()].map((t) => [t.name, t.rows])),
+        stateVersionBefore: start._state_version,
+        stateVersionAfter: committed.state._state_version,
+        stateHashAfter: committed.state._version_hash ?? "",
+        stateChanged: committed.stateChanged,
+        ...run
+      }) satisfies LoadSummary
+
+    // an orchestrated group commits once, with its group-run record (its checkpoints would commit
+    // loads the record does not cover, so a group runs without them)
+    const groupRun = yield* Effect.serviceOption(GroupRun)
+    // with checkpoints, the run commits as it goes (see Checkpoint for the invariant)
+    if (
+      Option.isNone(groupRun) &&
+      (Checkpoint.isEnabled(config.checkpoint) || plans.some((p) => Checkpoint.isEnabled(p.resource.checkpoint)))
+    ) {
+      const outcome = yield* Checkpoint.run({
+        session,
+        progress,
+        sourceName: source.name,
+        plans,
+        normalizers,
+        draft,
+        services: servicesOf,
+        checkpoint: config.checkpoint,
+        firstLoadId: loadId,
+        concurrency: config.concurrency,
+        batchSize: config.batchSize,
+        stream: (resource) => resource.stream as Stream.Stream<unknown, E, R | ResourceServices>
+      })
+      yield* progress.phase(config.name, "done")
+      return summaryOf(outcome.committed, outcome.lastLoadId, {
+        runId: outcome.runId,
+        checkpoints: outcome.checkpoints,
+        // a run whose final commit had nothing left still changed the state with its checkpoints
+        stateChanged: outcome.committed.stateChanged || outcome.checkpoints.length > 0
+      })
+    }
+
+    const spoolDir = yield* session.workingDir.makeSpool(loadId)
+    const stage = yield* destination.stage(datasetTarget, spoolDir)
+    const extract = ({ resource, table }: ResourcePlan) => {
+      const normalizer = normalizers.get(table)!
+      let extracted = 0
+      const services = servicesOf(resource)
       return (resource.stream as Stream.Stream<unknown, E, R | ResourceServices>).pipe(
         Stream.rechunk(config.batchSize),
         Stream.provideSomeLayer(services),
@@ -299,24 +357,6 @@ const runIn = <E, R>(progress: Progress.ProgressShape, source: Source<E, R>) =>
     const tables = [...normalizers.values()]
     const loaded = tables.filter((t) => t.rows > 0 || t.writeDisposition === "replace")
     yield* progress.phase(config.name, "commit")
-    const summaryOf = (committed: {
-      readonly loadId: string | null
-      readonly state: PipelineState.PipelineState
-      readonly stateChanged: boolean
-    }): LoadSummary => ({
-      pipelineName: config.name,
-      dataset: config.dataset,
-      destination: destination.name,
-      loadId: committed.loadId,
-      firstRun,
-      origin: session.decision.origin,
-      tables: Object.fromEntries(tables.map((t) => [t.name, t.rows])),
-      stateVersionBefore: start._state_version,
-      stateVersionAfter: committed.state._state_version,
-      stateHashAfter: committed.state._version_hash ?? "",
-      stateChanged: committed.stateChanged
-    })
-    const groupRun = yield* Effect.serviceOption(GroupRun)
     const committed = yield* session.commit({
       draft: yield* Ref.get(draft),
       schemaName: source.name,
@@ -334,13 +374,14 @@ const runIn = <E, R>(progress: Progress.ProgressShape, source: Source<E, R>) =>
           groupRun: {
             runId: g.runId,
             group: g.group,
-            summary: (c: Parameters<typeof summaryOf>[0]) => g.encode(summaryOf(c))
+            summary: (c: { readonly loadId: string; readonly state: PipelineState.PipelineState; readonly stateChanged: boolean }) =>
+              g.encode(summaryOf(c, c.loadId, {}))
           }
         })
       })
     })
     yield* progress.phase(config.name, "done")
-    return summaryOf(committed)
+    return summaryOf(committed, committed.loadId, {})
   })
 
 /**

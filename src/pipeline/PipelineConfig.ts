@@ -19,6 +19,7 @@
 import type { FileSystem, Path } from "@effect/platform"
 import { Clock, Context, Effect, Layer, Option, Schema } from "effect"
 import * as PipestateConfig from "../config/PipestateConfig.js"
+import type { CheckpointOptions } from "./Checkpoint.js"
 import * as WorkingDir from "./WorkingDir.js"
 
 /**
@@ -44,6 +45,8 @@ export interface PipelineConfig {
   readonly concurrency?: number | undefined
   /** records normalized and staged per batch (default 5,000) */
   readonly batchSize?: number | undefined
+  /** commit as the run goes: after at least `rows` records of a resource or `every` (see `Checkpoint`; default off) */
+  readonly checkpoint?: CheckpointOptions | undefined
   /** state rows kept per pipeline in the destination (default 100) */
   readonly keepStateVersions?: number | undefined
   /** warn when the encoded state passes this many bytes (default 1 MiB) */
@@ -84,6 +87,8 @@ export interface ResolvedConfig {
   readonly devMode: boolean
   readonly concurrency: number
   readonly batchSize: number
+  /** the pipeline-wide checkpoint option (resources may set their own) */
+  readonly checkpoint?: CheckpointOptions | undefined
   readonly keepStateVersions: number
   readonly stateSizeWarningBytes: number
   /** every option with its origin (what `pipestate pipeline <name> info` shows) */
@@ -184,6 +189,7 @@ export const make = (
         concurrency: settings.concurrency.value,
         batchSize:
           batchSize !== undefined && Number.isSafeInteger(batchSize) && batchSize >= 1 ? batchSize : defaults.batchSize,
+        ...(config.checkpoint === undefined ? {} : { checkpoint: config.checkpoint }),
         keepStateVersions: settings.keepStateVersions.value,
         stateSizeWarningBytes: settings.stateSizeWarningBytes.value,
         settings

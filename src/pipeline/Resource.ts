@@ -18,6 +18,7 @@ import type { Stream } from "effect"
 import type { PipelineContext } from "../context/PipelineContext.js"
 import type { ResourceState } from "../context/ResourceState.js"
 import type { SourceState } from "../context/SourceState.js"
+import type { CheckpointOptions } from "./Checkpoint.js"
 import type { WriteDisposition } from "../destination/TableSchema.js"
 
 /**
@@ -35,6 +36,8 @@ export interface ResourceOptions {
   /** `append` (default), `replace` (the table and the resource state start empty every run) or `merge` (upsert on `primaryKey`) */
   readonly writeDisposition?: WriteDisposition
   readonly primaryKey?: ReadonlyArray<string>
+  /** commit as the resource goes (overrides the pipeline's `checkpoint`; see `Checkpoint`) */
+  readonly checkpoint?: CheckpointOptions | undefined
 }
 
 /** @since 0.1.0 */
@@ -44,6 +47,8 @@ export interface Resource<E = never, R = never> {
   readonly tableName: string
   readonly writeDisposition: WriteDisposition
   readonly primaryKey: ReadonlyArray<string>
+  /** the resource's own checkpoint option, when it has one */
+  readonly checkpoint?: CheckpointOptions | undefined
   readonly stream: Stream.Stream<unknown, E, R>
 }
 
@@ -59,5 +64,6 @@ export const make = <E, R>(options: ResourceOptions, stream: Stream.Stream<unkno
   tableName: options.tableName ?? options.name,
   writeDisposition: options.writeDisposition ?? "append",
   primaryKey: options.primaryKey ?? [],
+  ...(options.checkpoint === undefined ? {} : { checkpoint: options.checkpoint }),
   stream
 })

@@ -95,6 +95,8 @@ export interface Change {
       readonly stateChanged: boolean
     }) => string
   }
+  /** the run this load belongs to (runs with checkpoints, see `Checkpoint`) */
+  readonly run?: Commit.CommitRequest<unknown, unknown>["run"]
 }
 
 /**
@@ -409,6 +411,7 @@ export const open = (
                   insertedAt: now
                 })
               }),
+          ...(change.run === undefined ? {} : { run: change.run }),
           state: {
             expected: current.expected,
             // without a check (restore off), a state that changed still goes above the newest row

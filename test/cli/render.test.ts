@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { BigDecimal, Either } from "effect"
+import { BigDecimal, Either, Option } from "effect"
 import { normalizeArgv } from "../../src/cli/main.js"
 import * as Render from "../../src/cli/Render.js"
 import * as StateValue from "../../src/state/StateValue.js"
@@ -77,5 +77,38 @@ describe("normalizeArgv", () => {
     const others = ["node", "bin", "pipeline", "p", "history", "--version"]
     expect(normalizeArgv(others)).toEqual(others)
     expect(normalizeArgv(["node", "bin", "--version"])).toEqual(["node", "bin", "--version"])
+  })
+  it("history shows the run and checkpoint of the loads of runs with checkpoints", () => {
+    const at = new Date(Date.UTC(2026, 0, 1))
+    const versions = [
+      {
+        version: 3,
+        hash: "h3",
+        loadId: "1.3",
+        createdAt: at,
+        engineVersion: 4,
+        run: { runId: "1.1", checkpoint: 3, final: true }
+      },
+      {
+        version: 2,
+        hash: "h2",
+        loadId: "1.2",
+        createdAt: at,
+        engineVersion: 4,
+        run: { runId: "1.1", checkpoint: 2, final: false }
+      },
+      { version: 1, hash: "h1", loadId: "0.9", createdAt: at, engineVersion: 4 }
+    ]
+    const text = Render.historyText("p", versions, Option.some("h3"))
+    expect(text).toContain("RUN (CHECKPOINT)")
+    expect(text).toMatch(/\n3\s+h3\s+1\.3\s+\S+\s+1\.1 #3 final\s+local\n/)
+    expect(text).toMatch(/\n2\s+h2\s+1\.2\s+\S+\s+1\.1 #2\s*\n/)
+    expect(Render.historyJson(versions)).toEqual([
+      expect.objectContaining({ run: { run_id: "1.1", checkpoint: 3, final: true } }),
+      expect.objectContaining({ run: { run_id: "1.1", checkpoint: 2, final: false } }),
+      expect.not.objectContaining({ run: expect.anything() })
+    ])
+    // runs without checkpoints: the columns as before
+    expect(Render.historyText("p", [versions[2]!], Option.none())).not.toContain("RUN")
   })
 })

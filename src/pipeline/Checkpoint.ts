@@ -1,0 +1,434 @@
+/**
+ * Checkpoints: a long extract commits as it goes, exactly once, and a run killed after checkpoint
+ * k starts again from checkpoint k.
+ *
+ * With `checkpoint: { rows, every }` (pipeline-wide in the pipeline's config, or per resource in its
+ * options, which wins), a run commits whenever a resource has extracted at least `rows` records, or
+ * `every` has passed, since the previous checkpoint. Each checkpoint is ONE transaction through the
+ * same door as a run's commit (`Session.commit`: the rows staged since the previous checkpoint, a
+ * `_dlt_loads` row, a `_dlt_pipeline_state` row, the stored schema, with the same optimistic check),
+ * and the local `state.json` follows it. Each checkpoint stages into a spool of its own, removed
+ * once it committed: the spool on disk holds at most one checkpoint interval (plus the rows of
+ * `replace` resources, below). Every load of such a run is recorded in `_pipestate_loads` with the
+ * run's id (the load id of its first load), its checkpoint number and whether it was the final
+ * commit; `pipestate pipeline <name> history` shows them.
+ *
+ * ## The invariant
+ *
+ * A checkpoint commits a state change only together with (or after) every record produced before
+ * that change. No checkpoint holds a state that claims records it does not hold.
+ *
+ * How: the resource's state slot is snapshotted each time its stream hands pipestate a chunk — a
+ * state change made before a record is emitted travels with that record. Records are then held per
+ * resource until the resource's slot changes again: that point, between the last record of one
+ * snapshot and the first of the next, is a *cut*. A checkpoint commits, for every resource, exactly
+ * the records up to its last cut, with the slot snapshot of that cut; records after it (a page
+ * half-way through, records regrouped by `batchSize`, the chunks of another resource that is
+ * mid-page) stay for the next checkpoint. So:
+ *
+ * - pages need not line up with batches or with `rows`: a checkpoint falls on the first cut after
+ *   the threshold, so with pages of 5,000 and `rows: 12_000` it commits after pages 3, 6, 9, …
+ * - several resources run concurrently: each resource's slot is committed as of its own last
+ *   committed record, whatever the others are doing.
+ * - source-level state (`SourceState`) and every state change made after a resource's last record
+ *   are committed by the run's final commit only; checkpoints keep the source state as last
+ *   committed. A resource that must resume from a checkpoint keeps its position in resource state.
+ * - the resource updates its state *before* emitting the records the change covers (a page's next
+ *   cursor, then the page's records; an archive marked as read, then its records), as
+ *   `Incremental` and the list-of-archives pattern do. A resource that updates state only after its
+ *   records may load the records of its last unit once more after a kill (they were committed with
+ *   the state before the change).
+ * - snapshots are taken where the resource's stream hands chunks to pipestate. Operators inside the
+ *   resource's own stream that hold records back AFTER a state change (`Stream.buffer`, a
+ *   `Stream.rechunk` or a concurrent `mapEffect` downstream of the state update) let the state run
+ *   ahead of the records it describes; keep them upstream of the state update.
+ * - a resource whose state does not change for 10 batches (`batchSize`) in a row (no cut: a
+ *   stateless resource, a unit larger than that) holds its further records and its state for the
+ *   final commit, as `replace` resources do; its spool is then the rest of its extract. So do the
+ *   records of a resource that did not change its state at all in the run: a later run could not
+ *   skip them, so committing them early would load them twice after a kill.
+ *
+ * ## `replace` resources
+ *
+ * Their rows and their state wait for the run's final commit (they stage into a spool of their own
+ * for the whole run): readers never see a half-replaced table, and a killed run leaves the old table
+ * and the old state in place.
+ *
+ * ## What resumes
+ *
+ * A killed run leaves the state of its last checkpoint, locally and in the destination; the next run
+ * starts from it: incremental cursors, the list of archives already read, any resource state.
+ * Records after the last checkpoint are extracted again; `replace` resources and source-level state
+ * start over.
+ *
+ * @example
+ * ```ts
+ * const summary = yield* Pipeline.run(source).pipe(
+ *   Effect.provide(Pipeline.layer({ name: "events", checkpoint: { rows: 100_000, every: "5 minutes" } }))
+ * )
+ * summary.checkpoints // [{ loadId, rows }, …]: one per checkpoint committed before the final commit
+ * ```
+ *
+ * @since 0.1.0
+ */
+import { Chunk, Clock, Duration, Effect, ExecutionStrategy, Exit, type Layer, Ref, Scope, Stream } from "effect"
+import { readResource, writeResource } from "../context/Slots.js"
+import type { Slot } from "../context/StateSlot.js"
+import type { DestinationError, Stage } from "../destination/Destination.js"
+import type * as PipelineState from "../state/PipelineState.js"
+import type { NormalizeError, TableNormalizer } from "./Normalize.js"
+import type * as Progress from "./Progress.js"
+import type { Resource, ResourceServices } from "./Resource.js"
+import type * as Session from "./Session.js"
+import type * as WorkingDir from "./WorkingDir.js"
+
+/**
+ * When a run commits as it goes: after at least `rows` records of a resource, or `every` (a
+ * `Duration` input: `"5 minutes"`, milliseconds as a number), since the previous checkpoint,
+ * at the first point where the resource's state changes after that. Set it pipeline-wide
+ * (`Pipeline.layer({ checkpoint })`) or per resource (`Resource.make({ checkpoint })`, which wins).
+ *
+ * @example
+ * ```ts
+ * const options: Checkpoint.CheckpointOptions = { rows: 100_000, every: "10 minutes" }
+ * ```
+ *
+ * @since 0.1.0
+ */
+export interface CheckpointOptions {
+  /** records of one resource since the previous checkpoint (at least 1) */
+  readonly rows?: number | undefined
+  /** time since the previous checkpoint */
+  readonly every?: Duration.DurationInput | undefined
+}
+
+/**
+ * A checkpoint a run committed before its final commit.
+ *
+ * @since 0.1.0
+ */
+export interface CheckpointSummary {
+  readonly loadId: string
+  /** rows the checkpoint loaded, all tables */
+  readonly rows: number
+}
+
+/**
+ * What the checkpointed extract committed: the final commit, and the checkpoints before it.
+ *
+ * @since 0.1.0
+ */
+export interface Outcome {
+  readonly runId: string
+  readonly committed: Session.Committed
+  readonly checkpoints: ReadonlyArray<CheckpointSummary>
+  /** the load id of the run's newest committed load (final or checkpoint), `null` when none */
+  readonly lastLoadId: string | null
+}
+
+/**
+ * Whether checkpoints are on for a resource.
+ *
+ * @since 0.1.0
+ */
+export const isEnabled = (options: CheckpointOptions | undefined): boolean =>
+  options !== undefined && (options.rows !== undefined || options.every !== undefined)
+
+interface Threshold {
+  readonly rows: number
+  readonly everyMillis: number
+}
+
+const threshold = (options: CheckpointOptions | undefined): Threshold | undefined => {
+  if (options === undefined || !isEnabled(options)) return undefined
+  const rows = options.rows === undefined ? Infinity : Math.max(1, Math.floor(options.rows))
+  const everyMillis = options.every === undefined ? Infinity : Duration.toMillis(Duration.decode(options.every))
+  return { rows, everyMillis }
+}
+
+interface Interval {
+  readonly loadId: string
+  readonly stage: Stage
+  readonly scope: Scope.CloseableScope
+  /** rows staged per table */
+  readonly rows: Map<string, number>
+}
+
+interface Lane {
+  readonly resource: Resource<unknown, unknown>
+  readonly table: string
+  readonly normalizer: TableNormalizer
+  readonly threshold: Threshold | undefined
+  /** rows and state wait for the final commit (`replace`, or no cut for too long) */
+  final: boolean
+  /** records up to the last cut, not yet staged */
+  ready: Array<unknown>
+  /** the slot as of the last cut (`undefined`: no cut yet, the committed slot stands) */
+  readySlot: Slot | undefined
+  /** records after the last cut */
+  pending: Array<unknown>
+  pendingSlot: Slot | undefined
+  /** the slot when the run started: a resource that never changes it has nothing to resume from */
+  readonly initialSlot: Slot
+  /** records cut since the previous checkpoint */
+  sinceRows: number
+  /** rows normalized so far (error positions, progress) */
+  extracted: number
+}
+
+/**
+ * Everything the checkpointed extract needs from the run.
+ *
+ * @since 0.1.0
+ */
+export interface RunInput<E, R> {
+  readonly session: Session.Session
+  readonly progress: Progress.ProgressShape
+  readonly sourceName: string
+  readonly plans: ReadonlyArray<{ readonly resource: Resource<unknown, unknown>; readonly table: string }>
+  readonly normalizers: ReadonlyMap<string, TableNormalizer>
+  /** the run's live state, which the resources write */
+  readonly draft: Ref.Ref<PipelineState.PipelineState>
+  readonly services: (resource: Resource<unknown, unknown>) => Layer.Layer<ResourceServices, never, never>
+  /** the pipeline-wide option; a resource's own wins */
+  readonly checkpoint: CheckpointOptions | undefined
+  readonly firstLoadId: string
+  readonly concurrency: number
+  readonly batchSize: number
+  /** a resource's stream, as the source typed it */
+  readonly stream: (resource: Resource<unknown, unknown>) => Stream.Stream<unknown, E, R | ResourceServices>
+}
+
+/**
+ * Extracts every resource with checkpoints and commits the run (checkpoints, then the final
+ * commit). See the module documentation for the invariant.
+ *
+ * @since 0.1.0
+ */
+export const run = <E, R>(
+  input: RunInput<E, R>
+): Effect.Effect<
+  Outcome,
+  E | Session.CommitError | DestinationError | WorkingDir.WorkingDirError | NormalizeError,
+  Exclude<R, ResourceServices> | Scope.Scope
+> =>
+  Effect.gen(function* () {
+    const { session, progress, sourceName, draft, batchSize } = input
+    const { destination, datasetTarget, workingDir } = session
+    const runScope = yield* Effect.scope
+    const runId = input.firstLoadId
+    // a unit of records between two state changes longer than this goes to the final commit
+    const holdLimit = batchSize * 10
+
+    const openInterval = (loadId: string, spoolName: string) =>
+      Effect.gen(function* () {
+        const scope = yield* Scope.fork(runScope, ExecutionStrategy.sequential)
+        const spool = yield* Scope.extend(workingDir.makeSpool(spoolName), scope)
+        const stage = yield* Scope.extend(destination.stage(datasetTarget, spool), scope)
+        return { loadId, stage, scope, rows: new Map<string, number>() } satisfies Interval
+      })
+
+    let current = yield* openInterval(runId, runId)
+    // rows held for the final commit: `replace` resources, resources without cuts
+    const replacing = input.plans.some((p) => p.resource.writeDisposition === "replace")
+    let finalInterval: Interval | undefined = replacing ? yield* openInterval(runId, `${runId}.final`) : undefined
+    const finalStage = Effect.suspend(() =>
+      finalInterval !== undefined
+        ? Effect.succeed(finalInterval)
+        : Effect.tap(openInterval(runId, `${runId}.final`), (interval) =>
+            Effect.sync(() => {
+              finalInterval = interval
+            })
+          )
+    )
+
+    let lastCommitted = session.state
+    let lastAt = yield* Clock.currentTimeMillis
+    const checkpoints: Array<CheckpointSummary> = []
+    const mutex = yield* Effect.makeSemaphore(1)
+
+    const initial = yield* Ref.get(draft)
+    const lanes: Array<Lane> = input.plans.map(({ resource, table }) => ({
+      resource,
+      table,
+      normalizer: input.normalizers.get(table)!,
+      threshold: threshold(resource.checkpoint ?? input.checkpoint),
+      final: resource.writeDisposition === "replace",
+      ready: [],
+      readySlot: undefined,
+      pending: [],
+      pendingSlot: undefined,
+      initialSlot: readResource(initial, sourceName, resource.name),
+      sinceRows: 0,
+      extracted: 0
+    }))
+
+    const stageRecords = (lane: Lane, records: ReadonlyArray<unknown>, into: Interval) =>
+      Effect.gen(function* () {
+        for (let start = 0; start < records.length; start += batchSize) {
+          const piece = records.slice(start, start + batchSize)
+          const batch = yield* lane.normalizer.normalize(piece, into.loadId, session.rowId, {
+            resource: lane.resource.name,
+            offset: lane.extracted
+          })
+          lane.extracted += batch.rows.length
+          yield* into.stage.write(lane.normalizer.schema(), batch)
+          into.rows.set(lane.table, (into.rows.get(lane.table) ?? 0) + batch.rows.length)
+          yield* progress.rows(lane.resource.name, lane.extracted)
+        }
+      }).pipe(
+        Effect.withSpan("pipestate.normalize", {
+          attributes: { "pipestate.resource": lane.resource.name, "pipestate.rows": records.length }
+        })
+      )
+
+    const append = (target: Array<unknown>, records: ReadonlyArray<unknown>) => {
+      for (let i = 0; i < records.length; i++) target.push(records[i])
+    }
+
+    /** the records before the current snapshot are complete: they and their slot may commit */
+    const cut = (lane: Lane) => {
+      lane.sinceRows += lane.pending.length
+      append(lane.ready, lane.pending)
+      lane.readySlot = lane.pendingSlot
+      lane.pending = []
+    }
+
+    const flushReady = (lane: Lane) =>
+      Effect.suspend(() => {
+        if (lane.ready.length === 0) return Effect.void
+        const records = lane.ready
+        lane.ready = []
+        return stageRecords(lane, records, current)
+      })
+
+    const schemasOf = (interval: Interval) =>
+      [...input.normalizers.values()].filter(
+        (n) => (interval.rows.get(n.name) ?? 0) > 0 || (interval === finalInterval && n.writeDisposition === "replace")
+      )
+
+    const checkpoint = Effect.gen(function* () {
+      yield* Effect.annotateCurrentSpan("pipestate.checkpoint", checkpoints.length + 1)
+      for (const lane of lanes) yield* flushReady(lane)
+      let state = lastCommitted
+      for (const lane of lanes) {
+        if (lane.resource.writeDisposition === "replace" || lane.readySlot === undefined) continue
+        state = writeResource(state, sourceName, lane.resource.name, lane.readySlot)
+      }
+      const written = schemasOf(current)
+      const rows = [...current.rows.values()].reduce((a, b) => a + b, 0)
+      const committed = yield* session.commit({
+        draft: state,
+        schemaName: sourceName,
+        loadId: current.loadId,
+        stage: current.stage,
+        tables: written.map((t) => t.schema()),
+        extractedAt: new Date(yield* Clock.currentTimeMillis),
+        schemas: [{ name: sourceName, tables: written.map((t) => t.storedTable()), dropTables: [] }],
+        run: { runId, checkpoint: checkpoints.length + 1, final: false }
+      })
+      lastCommitted = committed.state
+      if (committed.loadId !== null) checkpoints.push({ loadId: committed.loadId, rows })
+      yield* Scope.close(current.scope, Exit.void)
+      const loadId = yield* session.newLoadId
+      current = yield* openInterval(loadId, loadId)
+      for (const lane of lanes) lane.sinceRows = 0
+      lastAt = yield* Clock.currentTimeMillis
+    }).pipe(
+      Effect.withSpan("pipestate.checkpoint", { attributes: { "pipestate.run_id": runId } })
+    )
+
+    const due = (lane: Lane) =>
+      Effect.map(
+        Clock.currentTimeMillis,
+        (now) =>
+          lane.threshold !== undefined &&
+          (lane.sinceRows >= lane.threshold.rows || now - lastAt >= lane.threshold.everyMillis)
+      )
+
+    const onChunk = (lane: Lane, chunk: Chunk.Chunk<unknown>, slot: Slot) =>
+      Effect.gen(function* () {
+        const records = Chunk.toReadonlyArray(chunk)
+        if (lane.final) return yield* stageRecords(lane, records, yield* finalStage)
+        const isCut = lane.pending.length > 0 && slot !== lane.pendingSlot
+        if (isCut) cut(lane)
+        append(lane.pending, records)
+        lane.pendingSlot = slot
+        if (lane.ready.length >= batchSize) yield* flushReady(lane)
+        if (isCut && (yield* due(lane))) yield* checkpoint
+        if (lane.pending.length > holdLimit) {
+          // no cut for too long: the records from here on, and the slot, wait for the final commit
+          yield* flushReady(lane)
+          lane.final = true
+          const held = lane.pending
+          lane.pending = []
+          yield* stageRecords(lane, held, yield* finalStage)
+        }
+      })
+
+    const onEnd = (lane: Lane) =>
+      Effect.gen(function* () {
+        if (!lane.final && lane.pending.length > 0) {
+          if (lane.pendingSlot === lane.initialSlot) {
+            // the resource never changed its state: a later run could not skip these records, so
+            // they commit with the run's final commit only
+            const held = lane.pending
+            lane.pending = []
+            yield* stageRecords(lane, held, yield* finalStage)
+          } else {
+            cut(lane)
+          }
+        }
+        yield* flushReady(lane)
+      })
+
+    const extract = (lane: Lane) =>
+      input.stream(lane.resource).pipe(
+        Stream.provideSomeLayer(input.services(lane.resource)),
+        // the slot as of the moment the chunk reaches pipestate travels with the chunk
+        Stream.mapChunksEffect((chunk) =>
+          Effect.map(Ref.get(draft), (state) =>
+            Chunk.of([chunk, readResource(state, sourceName, lane.resource.name)] as const)
+          )
+        ),
+        Stream.runForEach(([chunk, slot]) =>
+          Chunk.isEmpty(chunk) ? Effect.void : mutex.withPermits(1)(onChunk(lane, chunk, slot))
+        ),
+        Effect.zipRight(mutex.withPermits(1)(onEnd(lane))),
+        Effect.zipRight(Effect.suspend(() => progress.resourceDone(lane.resource.name, lane.extracted))),
+        Effect.tap(() => Effect.annotateCurrentSpan("pipestate.rows", lane.extracted)),
+        Effect.withSpan("pipestate.extract", {
+          attributes: { "pipestate.resource": lane.resource.name, "pipestate.table": lane.table }
+        })
+      )
+
+    yield* Effect.forEach(lanes, extract, { concurrency: input.concurrency, discard: true })
+
+    // rows held for the final commit need a stage of their own: what the last interval holds
+    // commits first, as one more checkpoint
+    if (finalInterval !== undefined && [...current.rows.values()].some((n) => n > 0)) yield* checkpoint
+    const last = finalInterval ?? current
+    const written = schemasOf(last)
+    const loaded = [...input.normalizers.values()].filter((t) => t.rows > 0 || t.writeDisposition === "replace")
+    yield* progress.phase(session.config.name, "commit")
+    const live = yield* Ref.get(draft)
+    const committed = yield* session.commit({
+      draft: { ...lastCommitted, sources: live.sources },
+      schemaName: sourceName,
+      loadId: current.loadId,
+      stage: last.stage,
+      tables: written.map((t) => t.schema()),
+      extractedAt: new Date(yield* Clock.currentTimeMillis),
+      resets: input.plans
+        .filter((p) => p.resource.writeDisposition === "replace")
+        .map((p) => ({ source: sourceName, resource: p.resource.name })),
+      schemas: [{ name: sourceName, tables: loaded.map((t) => t.storedTable()), dropTables: [] }],
+      run: { runId, checkpoint: checkpoints.length + 1, final: true }
+    })
+    return {
+      runId,
+      committed,
+      checkpoints,
+      lastLoadId: committed.loadId ?? checkpoints[checkpoints.length - 1]?.loadId ?? null
+    } satisfies Outcome
+  })
