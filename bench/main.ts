@@ -17,6 +17,7 @@
  * Progress goes to stderr; the table (and the JSON line) to stdout.
  */
 import * as NodeOs from "node:os"
+import { cliStartup } from "./cliStartup.js"
 import { commitOverhead } from "./commitOverhead.js"
 import { distributed } from "./distributed.js"
 import { type BenchOptions, type Benchmark, type Figure, POSTGRES_URL, probePostgres } from "./lib/env.js"
@@ -34,6 +35,7 @@ const BENCHMARKS: ReadonlyArray<Benchmark> = [
   commitOverhead,
   memory,
   sourceState,
+  cliStartup,
   distributed
 ]
 
