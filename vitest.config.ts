@@ -12,7 +12,9 @@ const SLOW = [
   "test/examples/**/*.test.ts",
   "test/cli/bin.test.ts",
   "test/PublicFace.test.ts",
-  "test/Package.test.ts"
+  "test/Package.test.ts",
+  "test/ParallelProcesses.test.ts",
+  "test/ClusterOrchestrator.test.ts"
 ]
 
 export default defineConfig({

@@ -7,9 +7,8 @@
  * #8312, would fail it rather than hang), and the processes and the schema are cleaned up.
  */
 import * as NodeNet from "node:net"
-import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
-import { afterAll, describe, expect, it } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either } from "effect"
 import { resourceNames } from "../examples/distributed/shop.js"
 import * as PipelineState from "../src/state/PipelineState.js"
@@ -20,10 +19,6 @@ import { bundle, type Child, spawnScoped } from "./processes.js"
 
 const RUNNER = await bundle("examples/distributed/runner.ts")
 const DRIVER = await bundle("examples/distributed/driver.ts")
-afterAll(() => {
-  NodeFs.rmSync(RUNNER, { force: true })
-  NodeFs.rmSync(DRIVER, { force: true })
-})
 
 const ROWS = 3_000
 const GROUPS = resourceNames(8)

@@ -6,7 +6,7 @@
  */
 import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
-import { afterAll, describe, expect, it } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either } from "effect"
 import { resourceNames } from "../examples/distributed/shop.js"
 import * as PipelineState from "../src/state/PipelineState.js"
@@ -18,7 +18,6 @@ import { bundle, spawnScoped } from "./processes.js"
 // bundled once: eight processes start as plain JavaScript
 const FIXTURE = await bundle("test/fixtures/shop-group.ts")
 const ROWS = 2_000
-afterAll(() => NodeFs.rmSync(FIXTURE, { force: true }))
 
 const newestState = async (dataset: string) => {
   const rows = await query<{ state: string; version: string }>(

@@ -7,8 +7,8 @@ import { type ChildProcess, spawn } from "node:child_process"
 import * as NodePath from "node:path"
 import { createInterface } from "node:readline"
 import { fileURLToPath } from "node:url"
-import { build } from "esbuild"
 import { Effect } from "effect"
+import { compiledFixture } from "./compiledFixture.js"
 
 export const REPO_ROOT = NodePath.resolve(NodePath.dirname(fileURLToPath(import.meta.url)), "..")
 
@@ -25,29 +25,8 @@ export interface Child {
   readonly hasExited: () => boolean
 }
 
-/**
- * `script` bundled into one plain ESM file (packages stay imports) under `.pipestate-test/bundles`,
- * so that many processes start without each compiling TypeScript on a loaded machine.
- */
-export const bundle = async (script: string): Promise<string> => {
-  const outfile = NodePath.join(
-    REPO_ROOT,
-    ".pipestate-test",
-    "bundles",
-    `${NodePath.basename(script, ".ts")}-${process.pid}-${Date.now()}.mjs`
-  )
-  await build({
-    entryPoints: [NodePath.join(REPO_ROOT, script)],
-    bundle: true,
-    platform: "node",
-    format: "esm",
-    target: "node20",
-    packages: "external",
-    outfile,
-    logLevel: "error"
-  })
-  return outfile
-}
+/** `script` (relative to the repository) bundled for plain `node` (see compiledFixture) */
+export const bundle = async (script: string): Promise<string> => compiledFixture(NodePath.join(REPO_ROOT, script))
 
 /** `node <file>` for a bundle, `node --import tsx <file>` for TypeScript */
 export const spawnScript = (script: string, args: ReadonlyArray<string>, env: Record<string, string> = {}): Child => {
