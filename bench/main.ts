@@ -17,8 +17,10 @@
  * Progress goes to stderr; the table (and the JSON line) to stdout.
  */
 import * as NodeOs from "node:os"
+import { cliStartup } from "./cliStartup.js"
 import { checkpoint } from "./checkpoint.js"
 import { commitOverhead } from "./commitOverhead.js"
+import { distributed } from "./distributed.js"
 import { type BenchOptions, type Benchmark, type Figure, POSTGRES_URL, probePostgres } from "./lib/env.js"
 import { fmt } from "./lib/stats.js"
 import { memory } from "./memory.js"
@@ -34,6 +36,8 @@ const BENCHMARKS: ReadonlyArray<Benchmark> = [
   commitOverhead,
   memory,
   sourceState,
+  cliStartup,
+  distributed,
   checkpoint
 ]
 

@@ -33,7 +33,15 @@ export * as Drop from "./pipeline/Drop.js"
 export * as PipestateConfig from "./config/PipestateConfig.js"
 /** @since 0.1.0 */
 export * as StateValue from "./state/StateValue.js"
+/** @since 0.2.0 */
+export * as Dataset from "./dataset/Dataset.js"
 /** @since 0.1.0 */
 export * as Progress from "./pipeline/Progress.js"
+/**
+ * Runs the groups of a decomposed source exactly once each, in process or on a cluster.
+ *
+ * @since 0.1.0
+ */
+export * as Orchestrator from "./orchestrator/Orchestrator.js"
 /** the checkpoint option of pipelines and resources, and what a run reports of its checkpoints @since 0.1.0 */
 export type { CheckpointOptions, CheckpointSummary } from "./pipeline/Checkpoint.js"

@@ -67,7 +67,7 @@ describe("public face", () => {
     )
     expect(result.stderr).toBe("")
     expect(result.stdout.trim()).toBe(
-      "Destination,Drop,History,Incremental,Pipeline,PipelineContext,PipestateConfig,Progress,Resource,ResourceState,Source,SourceState,StateValue"
+      "Dataset,Destination,Drop,History,Incremental,Orchestrator,Pipeline,PipelineContext,PipestateConfig,Progress,Resource,ResourceState,Source,SourceState,StateValue"
     )
   })
 
@@ -77,13 +77,14 @@ describe("public face", () => {
         `const sqlite = await import(${JSON.stringify(NodePath.join(root, "dist", "sqlite.js"))})`,
         `const postgres = await import(${JSON.stringify(NodePath.join(root, "dist", "postgres.js"))})`,
         `const sql = await import(${JSON.stringify(NodePath.join(root, "dist", "sql.js"))})`,
-        "console.log([typeof sqlite.layer, typeof sqlite.memoryLayer, typeof postgres.layer, typeof sql.make].join(','))"
+        `const cluster = await import(${JSON.stringify(NodePath.join(root, "dist", "cluster.js"))})`,
+        "console.log([typeof sqlite.layer, typeof sqlite.memoryLayer, typeof postgres.layer, typeof sql.make, typeof cluster.layerCluster].join(','))"
       ].join("\n"),
       []
     )
     expect(result.stderr).toBe("")
-    expect(result.stdout.trim()).toBe("function,function,function,function")
+    expect(result.stdout.trim()).toBe("function,function,function,function,function")
     const exports = JSON.parse(NodeFs.readFileSync(NodePath.join(root, "package.json"), "utf8")).exports
-    expect(Object.keys(exports).sort()).toEqual([".", "./package.json", "./postgres", "./sql", "./sqlite"])
+    expect(Object.keys(exports).sort()).toEqual([".", "./cluster", "./package.json", "./postgres", "./sql", "./sqlite"])
   })
 })

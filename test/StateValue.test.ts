@@ -345,13 +345,11 @@ describe("StateValue encoding", () => {
     expect(error.reason).toContain("kaboom")
   })
 
-  it("handles a large state fast", () => {
+  it("round-trips a large state (100k list entries)", () => {
     const archives = Array.from({ length: 100_000 }, (_, i) => `https://example.com/archive/${i}`)
     const value = { sources: { s: { resources: { r: { archives, at: new Date(0) } } } } }
-    const started = performance.now()
     const text = Either.getOrThrow(stringify(value, { sortKeys: true }))
     const back = Either.getOrThrow(parse(text))
-    expect(performance.now() - started).toBeLessThan(2000)
     expect(equals(back, value)).toBe(true)
   })
 })

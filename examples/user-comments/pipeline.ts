@@ -3,7 +3,7 @@
  * the state, `user_comments` asks the destination for the newest comment id it already holds for
  * the user, and loads only the comments after it.
  */
-import { Effect, Stream } from "effect"
+import { Effect, Schema, Stream } from "effect"
 import { PipelineContext, Resource, Source } from "../../src/index.js"
 
 export interface Comment {
@@ -18,6 +18,8 @@ export const seedComments: ReadonlyArray<Comment> = [
   { _id: 3, value: "C" }
 ]
 
+const MaxId = Schema.Struct({ max_id: Schema.NullOr(Schema.Number) })
+
 /** the newest comment id of `userId` in the destination, 0 when there is none */
 const maxCommentId = (userId: string) =>
   Effect.gen(function* () {
@@ -25,13 +27,12 @@ const maxCommentId = (userId: string) =>
     // on the first run the user_comments table does not exist yet, so do not query at all
     if (pipeline.firstRun) return 0
     const dataset = yield* pipeline.dataset
-    // the dataset's SQL client (None on a destination that is not SQL); its template binds
-    // `userId` as a parameter in the right syntax for SQLite and PostgreSQL alike
-    const sql = yield* dataset.sql
-    const rows = yield* sql<{ readonly max_id: number | string | null }>`
-      SELECT max(_id) AS max_id FROM ${sql.literal(dataset.table("user_comments"))} WHERE user_id = ${userId}`
-    // no comments for this user yet: max() is NULL. PostgreSQL returns bigint as text, hence Number
-    return Number(rows[0]?.max_id ?? 0)
+    // `userId` is bound as a parameter in each destination's own syntax; `max_id` comes back as
+    // the same JS number on SQLite and PostgreSQL (null when the user has no comments yet), and
+    // the schema gives the row its type
+    const [row] = yield* dataset.query({ schema: MaxId })`
+      SELECT max(_id) AS max_id FROM ${dataset.table("user_comments")} WHERE user_id = ${userId}`
+    return row?.max_id ?? 0
   })
 
 /** the comments of `userId` not loaded yet; `comments` stands in for an API query */

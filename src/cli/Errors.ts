@@ -4,8 +4,10 @@
  *
  * @since 0.1.0
  */
-import { ValidationError } from "@effect/cli"
-import { Cause, Option, Schema } from "effect"
+import * as ValidationError from "@effect/cli/ValidationError"
+import * as Cause from "effect/Cause"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 
 /**
  * A command that needs a pipeline name got none.

@@ -11,12 +11,15 @@
  * pipestate pipeline <name> schema [--json]
  * ```
  *
+ * This module holds the command tree only; what the commands do is in Handlers.ts, imported when a
+ * command runs, so `--help` and argument errors load neither the pipeline nor a database driver.
+ *
  * Every pipeline command also takes `--pipelines-dir`, `--destination`, `--url` and `--dataset`;
  * without them the configuration (env, `.pipestate/config.toml`) and then the local state decide.
  *
  * @example
  * ```ts
- * // what dist/cli/bin.js (the `pipestate` executable) does
+ * // what dist/cli/bin.js (the `pipestate` executable) does, in short
  * import { NodeContext, NodeRuntime } from "@effect/platform-node"
  * import { Effect } from "effect"
  * import { run } from "./main.js"
@@ -26,17 +29,14 @@
  *
  * @since 0.1.0
  */
-import { Args, Command, Options, Prompt } from "@effect/cli"
-import { Console, Effect, Option, type Redacted } from "effect"
-import * as PipestateConfig from "../config/PipestateConfig.js"
-import * as Drop from "../pipeline/Drop.js"
-import * as History from "../pipeline/History.js"
-import * as Locate from "../pipeline/Locate.js"
-import * as Pipeline from "../pipeline/Pipeline.js"
-import * as Schemas from "../pipeline/Schemas.js"
-import * as WorkingDir from "../pipeline/WorkingDir.js"
-import { ConfirmationRequired, describeFailure, MissingPipelineName, UnknownCommand } from "./Errors.js"
-import * as Render from "./Render.js"
+import * as Args from "@effect/cli/Args"
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import type * as PipestateConfig from "../config/PipestateConfig.js"
+import { describeFailure, UnknownCommand } from "./Errors.js"
 
 /** @since 0.1.0 */
 export const VERSION = "0.1.0"
@@ -54,7 +54,10 @@ const pipelinesDirOption = Options.text("pipelines-dir").pipe(
 
 const commonOptions = {
   pipelinesDir: pipelinesDirOption,
-  destination: Options.choice("destination", ["sqlite", "postgres"]).pipe(
+  destination: Options.choice("destination", [
+    "sqlite",
+    "postgres"
+  ] as const satisfies ReadonlyArray<PipestateConfig.DestinationName>).pipe(
     Options.withDescription(
       "the destination (default: the local state's destination_name, else the config, else sqlite)"
     ),
@@ -86,82 +89,11 @@ const dryRunOption = Options.boolean("dry-run").pipe(Options.withDescription("sh
 const jsonOption = Options.boolean("json").pipe(Options.withDescription("print one JSON document (for scripts)"))
 
 // ---------------------------------------------------------------------------------------------
-// Helpers
+// Commands: what they do lives in Handlers.ts, loaded when one runs (not for --help)
 // ---------------------------------------------------------------------------------------------
 
-const printJson = (json: unknown) => Console.log(JSON.stringify(json, null, 2))
-
-const requireName = (name: Option.Option<string>, command: string) =>
-  Option.match(name, {
-    onNone: () => Effect.fail(new MissingPipelineName({ command })),
-    onSome: Effect.succeed
-  })
-
-/**
- * Asks on the terminal, unless `--yes`; without a terminal (scripts, CI) a change needs `--yes`.
- */
-const confirmation = (yes: boolean, action: string, question: string) =>
-  yes
-    ? Effect.succeed(true)
-    : process.stdin.isTTY !== true
-      ? Effect.fail(new ConfirmationRequired({ action }))
-      : Prompt.confirm({ message: question, initial: false }).pipe(
-          Effect.catchTag("QuitException", () => Effect.succeed(false))
-        )
-
-interface CommonFlags {
-  readonly pipelinesDir: Option.Option<string>
-  readonly destination: Option.Option<PipestateConfig.DestinationName>
-  readonly url: Option.Option<Redacted.Redacted<string>>
-  readonly sqlitePath: Option.Option<string>
-  readonly dataset: Option.Option<string>
-}
-
-/** finds the pipeline named on the command line, with the flags as overrides */
-const locate = (name: string, flags: CommonFlags) =>
-  Locate.locate(name, {
-    pipelinesDir: Option.getOrUndefined(flags.pipelinesDir),
-    destination: Option.getOrUndefined(flags.destination),
-    url: Option.getOrUndefined(flags.url),
-    sqlitePath: Option.getOrUndefined(flags.sqlitePath),
-    dataset: Option.getOrUndefined(flags.dataset)
-  })
-
-/** fails with NoStateInDestination when the located dataset cannot hold state (a SQLite file that is not there) */
-const requireDestinationState = (located: Locate.Located) =>
-  Effect.flatMap(Locate.mayHoldState(located), (may) =>
-    may
-      ? Effect.void
-      : Effect.fail(
-          new Pipeline.NoStateInDestination({
-            pipelineName: located.name,
-            dataset: located.dataset.value,
-            location: Locate.location(located)
-          })
-        )
-  )
-
-/** runs `body` with the pipeline and destination of `located`, then tidies a working dir it created */
-const withPipeline = <A, E, R>(located: Locate.Located, body: Effect.Effect<A, E, R>) =>
-  body.pipe(Effect.provide(Locate.layers(located)), Effect.ensuring(Locate.cleanUp(located)))
-
-/** the options as `info` shows them, with command-line origins named after their flags */
-const describeConfig = (config: PipestateConfig.EffectiveConfig): ReadonlyArray<PipestateConfig.Described> => {
-  const flags: Record<string, string> = {
-    pipelines_dir: "--pipelines-dir",
-    dataset: "--dataset",
-    destination: "--destination",
-    "destination.postgres.url": "--url",
-    "destination.sqlite.path": "--sqlite-path"
-  }
-  return PipestateConfig.describe(config).map((row) =>
-    row.origin === "code" ? { ...row, origin: `command line (${flags[row.key] ?? row.key})` } : row
-  )
-}
-
-// ---------------------------------------------------------------------------------------------
-// Commands
-// ---------------------------------------------------------------------------------------------
+/** the command implementations, imported on first use */
+const handlers = Effect.promise(() => import("./Handlers.js"))
 
 const pipelineName = Args.text({ name: "pipeline_name" }).pipe(
   Args.withDescription("the pipeline's name (its working dir is <pipelines-dir>/<name>)"),
@@ -171,30 +103,11 @@ const pipelineName = Args.text({ name: "pipeline_name" }).pipe(
 /** the parent of every pipeline command: `pipestate pipeline [<name>] <command>` */
 const pipeline = Command.make("pipeline", { name: pipelineName })
 
+/** the pipeline name given before the command, if any */
+const givenName = Effect.map(pipeline, (parent) => parent.name)
+
 const list = Command.make("list", { pipelinesDir: pipelinesDirOption, json: jsonOption }, (options) =>
-  Effect.gen(function* () {
-    const config = yield* PipestateConfig.load({
-      overrides: { pipelinesDir: Option.getOrUndefined(options.pipelinesDir) }
-    })
-    const pipelinesDir = yield* WorkingDir.resolvePipelinesDir(Option.getOrUndefined(config.pipelinesDir.value))
-    const names = yield* WorkingDir.listPipelines(pipelinesDir)
-    const rows = yield* Effect.forEach(names, (name) =>
-      Effect.flatMap(WorkingDir.make({ pipelinesDir, pipelineName: name }), (wd) => wd.readState).pipe(
-        Effect.map((state): Render.ListedPipeline => ({ name, state, problem: Option.none() })),
-        // one unreadable pipeline must not hide the others
-        Effect.catchAll((error) =>
-          Effect.succeed<Render.ListedPipeline>({
-            name,
-            state: Option.none(),
-            problem: Option.some(error._tag === "CorruptStateFile" ? "(corrupt state.json)" : error.message)
-          })
-        )
-      )
-    )
-    yield* options.json
-      ? printJson(Render.listJson(pipelinesDir, rows))
-      : Console.log(Render.listText(pipelinesDir, rows))
-  })
+  Effect.flatMap(handlers, (h) => h.list(options))
 ).pipe(
   Command.withDescription(
     "list the pipelines in the pipelines dir with destination, dataset, state version and last run"
@@ -212,52 +125,11 @@ const info = Command.make(
     full: Options.boolean("full").pipe(Options.withDescription("with -v, never cut long values")),
     json: jsonOption
   },
-  (options) =>
-    Effect.gen(function* () {
-      const name = yield* requireName((yield* pipeline).name, "info")
-      const located = yield* locate(name, options)
-      const state = yield* Locate.requireLocal(located)
-      const data: Render.Info = {
-        name,
-        workingDir: located.workingDir,
-        state,
-        location: Locate.location(located),
-        options: [
-          ...describeConfig(located.settings),
-          { key: "target.destination", value: located.destination.value, origin: located.destination.from },
-          { key: "target.dataset", value: located.dataset.value, origin: located.dataset.from },
-          ...Option.match(located.sqliteFile, {
-            onNone: () => [],
-            onSome: (file) => [{ key: "target.sqlite_file", value: file.value, origin: file.from }]
-          })
-        ]
-      }
-      yield* options.json
-        ? printJson(Render.infoJson(data))
-        : Console.log(Render.infoText(data, { verbose: options.verbose, maxChars: options.full ? undefined : 1_000 }))
-    })
+  (options) => Effect.flatMap(Effect.zip(handlers, givenName), ([h, name]) => h.info(name, options))
 ).pipe(Command.withDescription("show the pipeline's working dir, destination, dataset, state version and state slots"))
 
 const sync = Command.make("sync", { ...commonOptions, yes: yesOption }, (options) =>
-  Effect.gen(function* () {
-    const name = yield* requireName((yield* pipeline).name, "sync")
-    const located = yield* locate(name, options)
-    yield* Locate.requireKnown(located)
-    yield* requireDestinationState(located)
-    const where = `dataset ${located.dataset.value} (${Locate.location(located)})`
-    const local = Option.match(located.local, {
-      onNone: () => (Option.isSome(located.corrupt) ? "the damaged local state file" : "no local state"),
-      onSome: (state) => `local state version ${state._state_version} (hash ${state._version_hash ?? "none"})`
-    })
-    yield* Console.log(`sync pipeline ${name}: replace ${local} with the newest state in ${where}`)
-    if (!(yield* confirmation(options.yes, "sync", "Replace the local state with the destination's?"))) {
-      return yield* Console.log("cancelled: nothing was changed")
-    }
-    const result = yield* withPipeline(located, Pipeline.sync)
-    yield* Console.log(
-      `restored state version ${result.version} (hash ${result.versionHash ?? "none"}, load ${result.loadId}) of pipeline ${name} from ${where} into ${located.workingDir}`
-    )
-  })
+  Effect.flatMap(Effect.zip(handlers, givenName), ([h, name]) => h.sync(name, options))
 ).pipe(
   Command.withDescription(
     "replace the local state with the destination's newest (refuses when the destination holds none)"
@@ -289,47 +161,7 @@ const drop = Command.make(
     dryRun: dryRunOption,
     yes: yesOption
   },
-  (options) =>
-    Effect.gen(function* () {
-      const name = yield* requireName((yield* pipeline).name, "drop")
-      const located = yield* locate(name, options)
-      yield* Locate.requireKnown(located)
-      yield* requireDestinationState(located)
-      const outcome = yield* withPipeline(
-        located,
-        Drop.apply({
-          resources: options.resources,
-          dropAll: options.dropAll,
-          statePaths: options.statePaths,
-          sources: options.sources,
-          stateOnly: options.stateOnly,
-          dryRun: options.dryRun,
-          confirm: (preview) =>
-            Console.log(Render.dropPreviewText(preview)).pipe(
-              Effect.zipRight(
-                confirmation(options.yes, "drop", `Drop this and commit state version ${preview.toVersion}?`)
-              )
-            )
-        })
-      )
-      switch (outcome._tag) {
-        case "Dropped":
-          yield* Console.log(
-            `dropped${outcome.preview.plan.tables.length === 0 ? "" : ` tables ${outcome.preview.plan.tables.join(", ")} and`} state: state version ${outcome.version} (hash ${outcome.versionHash}) committed in load ${outcome.loadId}`
-          )
-          break
-        case "DryRun":
-          yield* Console.log(Render.dropPreviewText(outcome.preview))
-          yield* Console.log("dry run: nothing was changed")
-          break
-        case "NothingToDrop":
-          yield* Console.log(Render.dropPreviewText(outcome.preview))
-          break
-        case "Cancelled":
-          yield* Console.log("cancelled: nothing was changed")
-          break
-      }
-    })
+  (options) => Effect.flatMap(Effect.zip(handlers, givenName), ([h, name]) => h.drop(name, options))
 ).pipe(
   Command.withDescription(
     "drop resources (their tables and state), reset state paths, or drop everything; committed as a new state version"
@@ -346,42 +178,11 @@ const history = Command.make(
     ),
     json: jsonOption
   },
-  (options) =>
-    Effect.gen(function* () {
-      const name = yield* requireName((yield* pipeline).name, "history")
-      const located = yield* locate(name, options)
-      yield* Locate.requireKnown(located)
-      const versions = (yield* Locate.mayHoldState(located))
-        ? yield* withPipeline(located, History.list({ limit: options.limit }))
-        : []
-      const localHash = Option.flatMap(located.local, (s) => Option.fromNullable(s._version_hash))
-      yield* options.json
-        ? printJson(Render.historyJson(versions))
-        : Console.log(
-            Render.historyText(
-              `state versions of pipeline ${name} in dataset ${located.dataset.value} (${Locate.location(located)}), newest first`,
-              versions,
-              localHash
-            )
-          )
-    })
+  (options) => Effect.flatMap(Effect.zip(handlers, givenName), ([h, name]) => h.history(name, options))
 ).pipe(Command.withDescription("list the state versions kept in the destination (version, hash, load id, created at)"))
 
 const schema = Command.make("schema", { ...commonOptions, json: jsonOption }, (options) =>
-  Effect.gen(function* () {
-    const name = yield* requireName((yield* pipeline).name, "schema")
-    const located = yield* locate(name, options)
-    yield* Locate.requireLocal(located)
-    const schemas = (yield* Locate.mayHoldState(located)) ? yield* withPipeline(located, Schemas.ofPipeline) : []
-    yield* options.json
-      ? printJson(Render.schemaJson(schemas))
-      : Console.log(
-          Render.schemaText(
-            `stored schemas of pipeline ${name} in dataset ${located.dataset.value} (${Locate.location(located)})`,
-            schemas
-          )
-        )
-  })
+  Effect.flatMap(Effect.zip(handlers, givenName), ([h, name]) => h.schema(name, options))
 ).pipe(
   Command.withDescription(
     "print the stored schemas (dlt's _dlt_version): tables, columns, types, keys and the resource of each table"
@@ -398,51 +199,7 @@ const restore = Command.make(
     dryRun: dryRunOption,
     yes: yesOption
   },
-  (options) =>
-    Effect.gen(function* () {
-      const name = yield* requireName((yield* pipeline).name, "restore")
-      const located = yield* locate(name, options)
-      yield* Locate.requireKnown(located)
-      yield* requireDestinationState(located)
-      const outcome = yield* withPipeline(
-        located,
-        History.restore({
-          version: options.version,
-          dryRun: options.dryRun,
-          confirm: (preview) =>
-            Console.log(Render.restorePreviewText(preview)).pipe(
-              Effect.zipRight(
-                confirmation(
-                  options.yes,
-                  "restore",
-                  `Commit the content of version ${preview.from.version} as version ${preview.nextVersion}?`
-                )
-              )
-            )
-        })
-      )
-      switch (outcome._tag) {
-        case "Restored":
-          yield* Console.log(
-            `restored: state version ${outcome.version} (hash ${outcome.versionHash}) has the content of version ${outcome.preview.from.version}; committed in load ${outcome.loadId}`
-          )
-          break
-        case "AlreadyNewest":
-          yield* Console.log(
-            outcome.preview.resetResources.length === 0
-              ? `nothing to do: the newest state version ${outcome.preview.newest.version} already has the content of version ${outcome.preview.from.version}`
-              : `nothing to do: version ${outcome.preview.from.version} without the state of ${outcome.preview.resetResources.join(", ")} (their tables are no longer in the dataset) is the content of the newest state version ${outcome.preview.newest.version}`
-          )
-          break
-        case "DryRun":
-          yield* Console.log(Render.restorePreviewText(outcome.preview))
-          yield* Console.log("dry run: nothing was changed")
-          break
-        case "Cancelled":
-          yield* Console.log("cancelled: nothing was changed")
-          break
-      }
-    })
+  (options) => Effect.flatMap(Effect.zip(handlers, givenName), ([h, name]) => h.restore(name, options))
 ).pipe(Command.withDescription("make an old state version the newest (commits a new version with its content)"))
 
 /**

@@ -7,19 +7,20 @@
  * import { Effect } from "effect"
  * import { PipelineContext } from "pipestate"
  *
- * const lastId = Effect.gen(function* () {
- *   const pipeline = yield* PipelineContext.PipelineContext
- *   if (pipeline.firstRun) return 0
- *   const dataset = yield* pipeline.dataset
- *   const rows = yield* dataset.execute(`SELECT max(_id) AS max_id FROM ${dataset.table("user_comments")}`)
- *   return Number(rows[0]?.max_id ?? 0)
- * })
+ * const lastId = (userId: string) =>
+ *   Effect.gen(function* () {
+ *     const pipeline = yield* PipelineContext.PipelineContext
+ *     if (pipeline.firstRun) return 0
+ *     const dataset = yield* pipeline.dataset
+ *     const rows = yield* dataset.query`SELECT max(_id) AS max_id FROM ${dataset.table("user_comments")} WHERE user_id = ${userId}`
+ *     return Number(rows[0]?.max_id ?? 0) // max_id: a number on SQLite and PostgreSQL alike
+ *   })
  * ```
  *
  * @since 0.1.0
  */
 import { Context, Effect, Layer } from "effect"
-import type { DatasetAccess, DestinationError } from "../destination/Destination.js"
+import type { Dataset, OpenError } from "../dataset/Dataset.js"
 
 /** @since 0.1.0 */
 export interface PipelineContextShape {
@@ -30,8 +31,11 @@ export interface PipelineContextShape {
   readonly firstRun: boolean
   /** the pipeline's working directory */
   readonly workingDir: string
-  /** read access to the loaded data of the pipeline's dataset */
-  readonly dataset: Effect.Effect<DatasetAccess, DestinationError>
+  /**
+   * read access to the loaded data of the pipeline's dataset (see `Dataset`), as committed before
+   * this run: opened when asked, with the stored schemas as the destination holds them
+   */
+  readonly dataset: Effect.Effect<Dataset, OpenError>
 }
 
 /**
@@ -52,7 +56,7 @@ export const layer = (context: PipelineContextShape): Layer.Layer<PipelineContex
 export const firstRun: Effect.Effect<boolean, never, PipelineContext> = Effect.map(PipelineContext, (c) => c.firstRun)
 
 /** @since 0.1.0 */
-export const dataset: Effect.Effect<DatasetAccess, DestinationError, PipelineContext> = Effect.flatMap(
+export const dataset: Effect.Effect<Dataset, OpenError, PipelineContext> = Effect.flatMap(
   PipelineContext,
   (c) => c.dataset
 )

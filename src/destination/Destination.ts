@@ -165,6 +165,24 @@ export interface SchemaRow {
 export type SchemaSelector = { readonly _tag: "Newest" } | { readonly _tag: "Hash"; readonly hash: string }
 
 /**
+ * A `_pipestate_group_runs` row: a group of a decomposed source (see `Source.decompose`) that an
+ * orchestrated run committed, written in the group's commit transaction with its rows and state.
+ * Its key is (pipeline, run id, group): a group of a run commits at most once.
+ *
+ * @since 0.1.0
+ */
+export interface GroupRunRow {
+  readonly pipelineName: string
+  readonly runId: string
+  readonly group: string
+  /** the load id of the group's rows */
+  readonly loadId: string
+  /** what the orchestrator returns for the group, as JSON text (see `Orchestrator.GroupResult`) */
+  readonly summary: string
+  readonly insertedAt: Date
+}
+
+/**
  * Rows of a load kept aside while it is extracted; they become visible only through
  * {@link Transaction.writeTables} inside a committed transaction. Closing the scope that made the
  * stage discards what it holds.
@@ -211,6 +229,12 @@ export interface Transaction {
   ) => Effect.Effect<Option.Option<SchemaRow>, DestinationError>
   readonly insertSchema: (row: SchemaRow) => Effect.Effect<void, DestinationError>
   /**
+   * Records a committed group of an orchestrated run (`_pipestate_group_runs`, created when first
+   * needed); fails when the group of that run is already recorded. Optional: a destination without
+   * it cannot run orchestrated groups.
+   */
+  readonly insertGroupRun?: (row: GroupRunRow) => Effect.Effect<void, DestinationError>
+  /**
    * Records which run a load belongs to in `_pipestate_loads` (runs with checkpoints); a driver
    * without it keeps no record, and `history` shows no run ids for it.
    */
@@ -255,7 +279,8 @@ export interface ExistingColumn {
 }
 
 /**
- * Read access to the loaded data of a dataset (`PipelineContext.dataset`).
+ * Raw read access to the loaded data of a dataset, what `Dataset` (`PipelineContext.dataset`,
+ * `Pipeline.dataset`) is built on.
  *
  * @since 0.1.0
  */
@@ -333,6 +358,16 @@ export interface DestinationShape {
     body: (tx: Transaction) => Effect.Effect<A, E, R>
   ) => Effect.Effect<A, E | DestinationError, R>
   readonly dataset: (target: DatasetTarget) => Effect.Effect<DatasetAccess, DestinationError>
+  /**
+   * The recorded commit of a group of an orchestrated run (see {@link Transaction.insertGroupRun});
+   * none when it did not commit. Optional, with `insertGroupRun`.
+   */
+  readonly readGroupRun?: (
+    target: DatasetTarget,
+    pipelineName: string,
+    runId: string,
+    group: string
+  ) => Effect.Effect<Option.Option<GroupRunRow>, DestinationError>
   /** the `_pipestate_loads` rows of `loadIds` (runs with checkpoints); absent when the driver keeps none */
   readonly runLoads?: (
     target: DatasetTarget,
@@ -355,5 +390,7 @@ export const LOADS_TABLE = "_dlt_loads"
 export const STATE_TABLE = "_dlt_pipeline_state"
 /** @since 0.1.0 */
 export const VERSION_TABLE = "_dlt_version"
+/** @since 0.1.0 */
+export const GROUP_RUNS_TABLE = "_pipestate_group_runs"
 /** which run each load of a run with checkpoints belongs to (pipestate's own, dlt ignores it) @since 0.1.0 */
 export const RUN_LOADS_TABLE = "_pipestate_loads"

@@ -31,6 +31,8 @@ import {
   DestinationError,
   type DestinationShape,
   type ExistingColumn,
+  GROUP_RUNS_TABLE,
+  type GroupRunRow,
   LOADS_TABLE,
   RUN_LOADS_TABLE,
   type RunLoadRow,
@@ -308,6 +310,52 @@ export const make = (options: SqlDestinationOptions): DestinationShape => {
       )
     })
 
+  interface GroupRunColumns {
+    readonly pipeline_name: string
+    readonly run_id: string
+    readonly group_name: string
+    readonly load_id: string
+    readonly summary: string
+    readonly inserted_at: unknown
+  }
+
+  const readGroupRunWith = (
+    sql: SqlClient.SqlClient,
+    dataset: string,
+    pipelineName: string,
+    runId: string,
+    group: string
+  ) =>
+    Effect.gen(function* () {
+      if (Option.isNone(yield* dialect.describeTable(sql, dataset, GROUP_RUNS_TABLE))) return Option.none<GroupRunRow>()
+      const rows =
+        yield* sql<GroupRunColumns>`SELECT pipeline_name, run_id, group_name, load_id, summary, inserted_at FROM ${dialect.table(sql, dataset, GROUP_RUNS_TABLE)} WHERE pipeline_name = ${pipelineName} AND run_id = ${runId} AND group_name = ${group}`
+      return Option.map(
+        Option.fromNullable(rows[0]),
+        (row): GroupRunRow => ({
+          pipelineName: row.pipeline_name,
+          runId: row.run_id,
+          group: row.group_name,
+          loadId: row.load_id,
+          summary: row.summary,
+          insertedAt: dialect.parseTimestamp(row.inserted_at)
+        })
+      )
+    })
+
+  // created on first use, under the dataset lock (a concurrent CREATE ... IF NOT EXISTS can fail)
+  const insertGroupRunWith = (sql: SqlClient.SqlClient, dataset: string, row: GroupRunRow) =>
+    Effect.gen(function* () {
+      const table = dialect.table(sql, dataset, GROUP_RUNS_TABLE)
+      const text = sql.literal(dialect.columnType("text"))
+      const timestamp = sql.literal(dialect.columnType("timestamp"))
+      if (Option.isNone(yield* dialect.describeTable(sql, dataset, GROUP_RUNS_TABLE))) {
+        yield* dialect.lockDataset(sql, dataset)
+        yield* sql`CREATE TABLE IF NOT EXISTS ${table} (pipeline_name ${text} NOT NULL, run_id ${text} NOT NULL, group_name ${text} NOT NULL, load_id ${text} NOT NULL, summary ${text} NOT NULL, inserted_at ${timestamp} NOT NULL, PRIMARY KEY (pipeline_name, run_id, group_name))`
+      }
+      yield* sql`INSERT INTO ${table} (pipeline_name, run_id, group_name, load_id, summary, inserted_at) VALUES (${row.pipelineName}, ${row.runId}, ${row.group}, ${row.loadId}, ${row.summary}, ${dialect.timestampParam(row.insertedAt)})`
+    })
+
   const columnDef = (sql: SqlClient.SqlClient, column: Column) =>
     sql`${sql(column.name)} ${sql.literal(dialect.columnType(column.type))}${sql.literal(column.primaryKey ? " NOT NULL" : "")}`
 
@@ -389,6 +437,7 @@ export const make = (options: SqlDestinationOptions): DestinationShape => {
           as("insert the schema version")(
             sql`INSERT INTO ${dialect.table(sql, dataset, VERSION_TABLE)} (version, engine_version, inserted_at, schema_name, version_hash, schema) VALUES (${row.version}, ${row.engineVersion}, ${dialect.timestampParam(row.insertedAt)}, ${row.schemaName}, ${row.versionHash}, ${row.schema})`
           ),
+        insertGroupRun: (row) => as("record the group run")(insertGroupRunWith(sql, dataset, row)),
         insertRunLoad: (row) =>
           as("record the load's run")(
             Effect.gen(function* () {
@@ -490,6 +539,10 @@ export const make = (options: SqlDestinationOptions): DestinationShape => {
     stage,
     transaction,
     dataset,
+    readGroupRun: (target, pipelineName, runId, group) =>
+      withClient(target, "read the group run", (sql) =>
+        readGroupRunWith(sql, target.dataset, pipelineName, runId, group)
+      ),
     runLoads: (target, loadIds) =>
       withClient(target, "read the loads' runs", (sql) =>
         Effect.gen(function* () {

@@ -10,6 +10,7 @@ import * as NodePath from "node:path"
 import * as Reactivity from "@effect/experimental/Reactivity"
 import type { SqlClient, Statement } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
+import pg from "pg"
 import { Config, Duration, Effect, Either, Layer, Option, Redacted, type Scope } from "effect"
 import { type DatasetTarget, Destination, DestinationError } from "./Destination.js"
 import { copyCsvStatement, copyFromFile, formatCsvBytes, transactionPgClient } from "./PgCopy.js"
@@ -25,6 +26,19 @@ const TYPES: Record<ColumnType, string> = {
   decimal: "numeric",
   bytes: "bytea",
   json: "jsonb"
+}
+
+/**
+ * Timestamps, dates and times come back as PostgreSQL's text: node-postgres' `Date` drops the
+ * microseconds and reads a `date` at local midnight. `Dataset` decodes the text; the destination's
+ * own reads (`parseTimestamp`) take text too.
+ */
+const TEXT_KEPT = new Set([1082, 1083, 1114, 1184, 1266])
+const types: pg.CustomTypesConfig = {
+  getTypeParser: ((oid: number, format?: "text" | "binary") =>
+    TEXT_KEPT.has(oid) && format !== "binary"
+      ? (value: string) => value
+      : pg.types.getTypeParser(oid, format as "text")) as pg.CustomTypesConfig["getTypeParser"]
 }
 
 const FROM_SQL = new Map(Object.entries(TYPES).map(([type, sql]) => [sql, type as ColumnType]))
@@ -304,7 +318,8 @@ export const make = (options: PostgresOptions) =>
           }),
       maxConnections: options.maxConnections ?? 10,
       connectTimeout: options.connectTimeout ?? Duration.seconds(10),
-      applicationName: "pipestate"
+      applicationName: "pipestate",
+      types
     }).pipe(
       Effect.provide(Reactivity.layer),
       Effect.mapError(

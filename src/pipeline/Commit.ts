@@ -9,7 +9,8 @@
 import { Effect, Option } from "effect"
 import {
   type DatasetTarget,
-  type DestinationError,
+  DestinationError,
+  type GroupRunRow,
   type DestinationShape,
   type LoadRow,
   type RunLoadRow,
@@ -71,6 +72,8 @@ export interface CommitRequest<A, E> {
   readonly loadIdAfter: (after: string) => Effect.Effect<string>
   /** the stored schemas this load changes; `load.schemaVersionHash` is set from `load.schemaName`'s */
   readonly schemas: ReadonlyArray<SchemaChange>
+  /** the group-run record of an orchestrated group, written with the load (given the state's value and the load id) */
+  readonly groupRun?: (value: A, loadId: string) => GroupRunRow
   /** the run this load belongs to (runs with checkpoints), recorded in `_pipestate_loads` */
   readonly run?: Omit<RunLoadRow, "loadId" | "insertedAt">
 }
@@ -229,6 +232,17 @@ export const apply = <A, E>(
         const kept = yield* tx.stateRows(request.pipelineName, keep)
         const oldest = kept[keep - 1]
         if (oldest !== undefined) yield* tx.deleteStatesBefore(request.pipelineName, oldest.loadId)
+      }
+      if (request.groupRun !== undefined) {
+        if (tx.insertGroupRun === undefined) {
+          return yield* new DestinationError({
+            destination: destination.name,
+            operation: "record the group run",
+            reason:
+              "this destination does not record group runs (Transaction.insertGroupRun), so it cannot run orchestrated groups exactly once"
+          })
+        }
+        yield* tx.insertGroupRun(request.groupRun(value, request.load.loadId))
       }
       return { value, schemas }
     })

@@ -29,11 +29,13 @@ import * as PipelineContext from "../context/PipelineContext.js"
 import * as ResourceState from "../context/ResourceState.js"
 import { removeResource } from "../context/Slots.js"
 import * as SourceState from "../context/SourceState.js"
+import * as Dataset from "../dataset/Dataset.js"
 import { Destination } from "../destination/Destination.js"
 import * as Checkpoint from "./Checkpoint.js"
 import type * as PipelineState from "../state/PipelineState.js"
 import { normalizeIdentifier, TableNormalizer, validateResource } from "./Normalize.js"
 import { Pipeline } from "./PipelineConfig.js"
+import { GroupRun } from "./GroupRun.js"
 import * as Progress from "./Progress.js"
 import type { Resource, ResourceServices } from "./Resource.js"
 import * as StoredSchema from "../schema/StoredSchema.js"
@@ -201,7 +203,7 @@ const runIn = <E, R>(progress: Progress.ProgressShape, source: Source<E, R>) =>
       destinationName: destination.name,
       firstRun,
       workingDir: session.workingDir.dir,
-      dataset: destination.dataset(datasetTarget)
+      dataset: Dataset.open(destination, datasetTarget)
     })
 
     // errors of typed state keys name the command that resets the key, as a shell reads it
@@ -272,7 +274,11 @@ const runIn = <E, R>(progress: Progress.ProgressShape, source: Source<E, R>) =>
         SourceState.layer(draft, source.name, { resetCommand: sourceKeyReset }),
         context
       )
-    const summaryOf = (committed: Session.Committed, loadId: string | null, run: Partial<LoadSummary>) =>
+    const summaryOf = (
+      committed: Pick<Session.Committed, "state" | "stateChanged">,
+      loadId: string | null,
+      run: Partial<LoadSummary>
+    ) =>
       ({
         pipelineName: config.name,
         dataset: config.dataset,
@@ -288,8 +294,14 @@ const runIn = <E, R>(progress: Progress.ProgressShape, source: Source<E, R>) =>
         ...run
       }) satisfies LoadSummary
 
+    // an orchestrated group commits once, with its group-run record (its checkpoints would commit
+    // loads the record does not cover, so a group runs without them)
+    const groupRun = yield* Effect.serviceOption(GroupRun)
     // with checkpoints, the run commits as it goes (see Checkpoint for the invariant)
-    if (Checkpoint.isEnabled(config.checkpoint) || plans.some((p) => Checkpoint.isEnabled(p.resource.checkpoint))) {
+    if (
+      Option.isNone(groupRun) &&
+      (Checkpoint.isEnabled(config.checkpoint) || plans.some((p) => Checkpoint.isEnabled(p.resource.checkpoint)))
+    ) {
       const outcome = yield* Checkpoint.run({
         session,
         progress,
@@ -357,7 +369,18 @@ const runIn = <E, R>(progress: Progress.ProgressShape, source: Source<E, R>) =>
       resets: plans
         .filter((p) => p.resource.writeDisposition === "replace")
         .map((p) => ({ source: source.name, resource: p.resource.name })),
-      schemas: [{ name: source.name, tables: loaded.map((t) => t.storedTable()), dropTables: [] }]
+      schemas: [{ name: source.name, tables: loaded.map((t) => t.storedTable()), dropTables: [] }],
+      ...Option.match(groupRun, {
+        onNone: () => ({}),
+        onSome: (g) => ({
+          groupRun: {
+            runId: g.runId,
+            group: g.group,
+            summary: (c: { readonly loadId: string; readonly state: PipelineState.PipelineState; readonly stateChanged: boolean }) =>
+              g.encode(summaryOf(c, c.loadId, {}))
+          }
+        })
+      })
     })
     yield* progress.phase(config.name, "done")
     return summaryOf(committed, committed.loadId, {})
@@ -371,6 +394,27 @@ const runIn = <E, R>(progress: Progress.ProgressShape, source: Source<E, R>) =>
  */
 export const currentState: Effect.Effect<PipelineState.PipelineState, Session.OpenError, Pipeline | Destination> =
   Effect.scoped(Effect.map(Session.open(), (session) => session.state))
+
+/**
+ * The pipeline's dataset, to read the loaded data back (dlt's `pipeline.dataset()`): the configured
+ * dataset in the destination, typed by the stored schemas it holds now. See `Dataset`.
+ *
+ * @example
+ * ```ts
+ * const rows = yield* Effect.flatMap(Pipeline.dataset, (dataset) =>
+ *   dataset.query`SELECT * FROM ${dataset.table("players")} WHERE rating > ${2000}`
+ * )
+ * ```
+ *
+ * @since 0.2.0
+ */
+export const dataset: Effect.Effect<Dataset.Dataset, Dataset.OpenError, Pipeline | Destination> = Effect.gen(
+  function* () {
+    const { config, workingDir } = yield* Pipeline
+    const destination = yield* Destination
+    return yield* Dataset.open(destination, { dataset: config.dataset, pipelineDir: workingDir.dir })
+  }
+)
 
 /**
  * The destination holds no state for the pipeline, so there is nothing to restore from.

@@ -81,6 +81,20 @@ export interface Change {
   readonly resets?: ReadonlyArray<StateRebase.ResourceRef>
   /** how the change alters the sources' stored schemas (tables written, tables dropped) */
   readonly schemas?: ReadonlyArray<Commit.SchemaChange>
+  /**
+   * an orchestrated group's record (`_pipestate_group_runs`), committed in the same transaction;
+   * `summary` gives its JSON text from the committed load id and state. A change with a record
+   * always commits (a load row even when nothing else changed).
+   */
+  readonly groupRun?: {
+    readonly runId: string
+    readonly group: string
+    readonly summary: (committed: {
+      readonly loadId: string
+      readonly state: PipelineState.PipelineState
+      readonly stateChanged: boolean
+    }) => string
+  }
   /** the run this load belongs to (runs with checkpoints, see `Checkpoint`) */
   readonly run?: Commit.CommitRequest<unknown, unknown>["run"]
 }
@@ -325,7 +339,8 @@ export const open = (
         const next = yield* StateVersion.next(withMetadata(change.draft, change.schemaName), current.committedHash)
         const tables = change.tables ?? []
         const dropTables = change.dropTables ?? []
-        const due = tables.length > 0 || dropTables.length > 0 || next.changed
+        const groupRun = change.groupRun
+        const due = tables.length > 0 || dropTables.length > 0 || next.changed || groupRun !== undefined
         const local = (state: PipelineState.PipelineState, firstRun: boolean) =>
           record(state, {
             first_run: firstRun,
@@ -380,6 +395,22 @@ export const open = (
           keepStateVersions: config.keepStateVersions,
           loadIdAfter: (after) => ids.loadId(Option.some(after)),
           schemas: change.schemas ?? [],
+          ...(groupRun === undefined
+            ? {}
+            : {
+                groupRun: (value: { readonly next: StateVersion.Next }, rowsLoadId: string) => ({
+                  pipelineName: config.name,
+                  runId: groupRun.runId,
+                  group: groupRun.group,
+                  loadId: rowsLoadId,
+                  summary: groupRun.summary({
+                    loadId: rowsLoadId,
+                    state: value.next.state,
+                    stateChanged: value.next.changed
+                  }),
+                  insertedAt: now
+                })
+              }),
           ...(change.run === undefined ? {} : { run: change.run }),
           state: {
             expected: current.expected,

@@ -1,6 +1,7 @@
 /**
- * The built `pipestate` CLI (dist/cli/bin.js) run as a child process, with stdin a pipe (no TTY),
- * against pipelines created here with Pipeline.run on SQLite and PostgreSQL.
+ * The `pipestate` CLI run in this process through its `run(argv)` (test/cli/inprocess.ts), with the
+ * environment given as a ConfigProvider and no terminal on stdin, against pipelines created here
+ * with Pipeline.run on SQLite and PostgreSQL. The built binary itself is tested in bin.test.ts.
  */
 import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
@@ -9,11 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as Destination from "../../src/destination/index.js"
 import { makeTempDir } from "../helpers.js"
 import { postgresAvailable, query, TEST_POSTGRES_URL } from "../postgres.js"
-import { cli, ensureBuilt, hasStackTrace, readStateFile, runShop, sqliteTables } from "./fixtures.js"
-
-const BUILD_TIMEOUT = 240_000
-
-beforeAll(() => ensureBuilt(), BUILD_TIMEOUT)
+import { type CliResult, hasStackTrace, readStateFile, runShop, sqliteTables } from "./fixtures.js"
+import { cliRun as cli } from "./inprocess.js"
 
 type Json = Record<string, unknown>
 
@@ -22,7 +20,7 @@ const resourcesOf = (state: Json, source = "shop") =>
   (sourcesOf(state)[source]?.resources ?? {}) as Record<string, Record<string, unknown>>
 
 /** asserts a failed command: exit 1, a message, no stack trace */
-const expectFailure = (result: { status: number | null; stdout: string; stderr: string }, message: string) => {
+const expectFailure = (result: CliResult, message: string) => {
   expect(result.status).toBe(1)
   expect(result.stderr).toContain(message)
   expect(hasStackTrace(result.stderr)).toBe(false)
@@ -286,34 +284,6 @@ describe("pipestate CLI on SQLite", () => {
     const result = await run(["pipeline", "ghost", "sync", "--dataset", "nothing_here", "--yes"])
     expectFailure(result, "holds no state of this pipeline")
     expect(NodeFs.existsSync(NodePath.join(dir, "ghost"))).toBe(false)
-  })
-
-  it("a clean machine restores through the config file's SQLite directory", async () => {
-    const dataDir = makeTempDir("pipestate-cli-data-")
-    const first = makeTempDir("pipestate-cli-a-")
-    const second = makeTempDir("pipestate-cli-b-")
-    const project = makeTempDir("pipestate-cli-project-")
-    try {
-      await Effect.runPromise(
-        runShop({ pipelinesDir: first, dataset: "shared" }, Destination.sqlite({ directory: dataDir }))
-      )
-      NodeFs.mkdirSync(NodePath.join(project, ".pipestate"))
-      NodeFs.writeFileSync(
-        NodePath.join(project, ".pipestate", "config.toml"),
-        `[destination.sqlite]\ndirectory = ${JSON.stringify(dataDir)}\n`
-      )
-      const opts = { cwd: project, env: { PIPESTATE_PIPELINES_DIR: second } }
-      const synced = await cli(["pipeline", "shop_pipeline", "sync", "--dataset", "shared", "--yes"], opts)
-      expect(synced.status).toBe(0)
-      expect(synced.stdout).toContain(`dataset shared (${NodePath.join(dataDir, "shared.sqlite")})`)
-      const info = await cli(["pipeline", "shop_pipeline", "info"], opts)
-      expect(info.stdout).toContain("state version:  0")
-      expect(info.stdout).toMatch(
-        /destination\.sqlite\.directory\s+\S+\s+file \S+config\.toml \(destination\.sqlite\.directory\)/
-      )
-    } finally {
-      for (const d of [dataDir, first, second, project]) NodeFs.rmSync(d, { recursive: true, force: true })
-    }
   })
 })
 

@@ -81,7 +81,7 @@ export const runShop = (
   )
 
 const root = NodePath.resolve(import.meta.dirname, "..", "..")
-const bin = NodePath.join(root, "dist", "cli", "bin.js")
+const bin = NodePath.join(root, "dist", "bin", "pipestate.js")
 
 const newestMtime = (dir: string): number =>
   NodeFs.readdirSync(dir, { withFileTypes: true }).reduce((newest, entry) => {
@@ -110,7 +110,7 @@ export interface CliResult {
 }
 
 // env variables of the developer's shell that would steer the CLI away from the test's setup
-const SCRUBBED = [
+export const SCRUBBED: ReadonlyArray<string> = [
   "PIPESTATE_PIPELINES_DIR",
   "PIPESTATE_DESTINATION",
   "PIPESTATE_POSTGRES_URL",

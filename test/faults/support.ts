@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url"
 import { Effect, Either } from "effect"
 import * as StateBlob from "../../src/state/StateBlob.js"
 import { EVENTS, SOURCE_NAME, STATUS, TOTAL_KEY } from "../fixtures/batchSource.js"
+import { compiledFixture } from "../compiledFixture.js"
 import { query, TEST_POSTGRES_URL } from "../postgres.js"
 
 export const REPO_ROOT = NodePath.resolve(NodePath.dirname(fileURLToPath(import.meta.url)), "..", "..")
@@ -31,11 +32,11 @@ export interface ChildRun {
   readonly hasExited: () => boolean
 }
 
-/** `node --import tsx test/fixtures/batch-pipeline.ts ...args` */
+/** `node <test/fixtures/batch-pipeline.ts bundled> ...args` */
 export const spawnFixture = (args: Readonly<Record<string, string | number>>): ChildRun => {
   const child = spawn(
     process.execPath,
-    ["--import", "tsx", FIXTURE, ...Object.entries(args).map(([key, value]) => `--${key}=${value}`)],
+    ["--enable-source-maps", compiledFixture(FIXTURE), ...Object.entries(args).map(([key, value]) => `--${key}=${value}`)],
     { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NODE_OPTIONS: "" } }
   )
   if (child.pid === undefined) throw new Error(`could not spawn ${FIXTURE}`)
