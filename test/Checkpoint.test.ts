@@ -409,6 +409,24 @@ describe("Checkpoint", () => {
       expectConsistent(yield* ids(destination, dir, "pages"), 12, 500)
     })
   )
+  it.scoped("an unusable checkpoint option fails the run before it extracts, naming the option", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir()
+      const destination = yield* Layer.memoize(Destination.memory())
+      const pages = paged({ name: "pages", pages: 2, pageSize: 10, chunk: 3 })
+      const zero = (yield* Effect.flip(
+        run(dir, destination, Source.make({ name: "src", resources: [pages] }), { checkpoint: { rows: 0 } })
+      )) as { readonly _tag?: string; readonly message?: string }
+      expect(zero._tag).toBe("InvalidCheckpoint")
+      expect(zero.message).toContain("the pipeline: rows is 0")
+      const soon = paged({ name: "soon", pages: 2, pageSize: 10, chunk: 3, checkpoint: { every: "soon" as never } })
+      const bad = (yield* Effect.flip(run(dir, destination, Source.make({ name: "src", resources: [soon] })))) as {
+        readonly message?: string
+      }
+      expect(bad.message).toContain("resource soon: every is soon")
+      expect(yield* ids(destination, dir, "pages")).toEqual([])
+    })
+  )
 })
 
 describe.skipIf(!postgresAvailable)("Checkpoint on PostgreSQL", () => {
@@ -417,7 +435,13 @@ describe.skipIf(!postgresAvailable)("Checkpoint on PostgreSQL", () => {
       const dir = yield* tempDir()
       const dataset = yield* freshDataset("ckpt")
       const destination = yield* Layer.memoize(Layer.orDie(testDestination()))
-      const layer = Pipeline.layerNode({ name: "p", dataset, pipelinesDir: dir, batchSize: 300, checkpoint: { rows: 1_200 } })
+      const layer = Pipeline.layerNode({
+        name: "p",
+        dataset,
+        pipelinesDir: dir,
+        batchSize: 300,
+        checkpoint: { rows: 1_200 }
+      })
       const base = { name: "pages", pages: 12, pageSize: 500, chunk: 170 }
       const once = (failAt?: number) =>
         Pipeline.run(
@@ -425,7 +449,9 @@ describe.skipIf(!postgresAvailable)("Checkpoint on PostgreSQL", () => {
         ).pipe(Effect.provide(layer), Effect.provide(destination))
       expect(Exit.isFailure(yield* Effect.exit(once(7)))).toBe(true)
       const count = async () =>
-        (await query<{ n: string; d: string }>(`SELECT count(*) AS n, count(DISTINCT id) AS d FROM "${dataset}".pages`))[0]
+        (
+          await query<{ n: string; d: string }>(`SELECT count(*) AS n, count(DISTINCT id) AS d FROM "${dataset}".pages`)
+        )[0]
       // checkpoints after pages 2 and 5 (the cut at 6 is seen; 6 itself dies at 7's start)
       expect(yield* Effect.promise(count)).toEqual({ n: "3000", d: "3000" })
       const summary = yield* once()

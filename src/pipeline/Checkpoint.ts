@@ -71,7 +71,7 @@
  *
  * @since 0.1.0
  */
-import { Chunk, Clock, Duration, Effect, ExecutionStrategy, Exit, type Layer, Ref, Scope, Stream } from "effect"
+import { Chunk, Clock, Duration, Effect, Either, ExecutionStrategy, Exit, type Layer, Option, Ref, Schema, Scope, Stream } from "effect"
 import { readResource, writeResource } from "../context/Slots.js"
 import type { Slot } from "../context/StateSlot.js"
 import type { DestinationError, Stage } from "../destination/Destination.js"
@@ -134,16 +134,39 @@ export interface Outcome {
 export const isEnabled = (options: CheckpointOptions | undefined): boolean =>
   options !== undefined && (options.rows !== undefined || options.every !== undefined)
 
+/**
+ * A `checkpoint` option that cannot be used: `rows` not a positive integer, `every` not a duration.
+ *
+ * @since 0.1.0
+ */
+export class InvalidCheckpoint extends Schema.TaggedError<InvalidCheckpoint>()("InvalidCheckpoint", {
+  /** the resource whose option it is; `null`: the pipeline's */
+  resource: Schema.NullOr(Schema.String),
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `the checkpoint option of ${this.resource === null ? "the pipeline" : `resource ${this.resource}`}: ${this.reason}. Use e.g. { rows: 100_000, every: "10 minutes" }`
+  }
+}
+
 interface Threshold {
   readonly rows: number
   readonly everyMillis: number
 }
 
-const threshold = (options: CheckpointOptions | undefined): Threshold | undefined => {
-  if (options === undefined || !isEnabled(options)) return undefined
-  const rows = options.rows === undefined ? Infinity : Math.max(1, Math.floor(options.rows))
-  const everyMillis = options.every === undefined ? Infinity : Duration.toMillis(Duration.decode(options.every))
-  return { rows, everyMillis }
+const threshold = (
+  options: CheckpointOptions | undefined,
+  resource: string | null
+): Either.Either<Threshold | undefined, InvalidCheckpoint> => {
+  if (options === undefined || !isEnabled(options)) return Either.right(undefined)
+  if (options.rows !== undefined && !(Number.isSafeInteger(options.rows) && options.rows >= 1)) {
+    return Either.left(new InvalidCheckpoint({ resource, reason: `rows is ${options.rows}, not a positive integer` }))
+  }
+  const every = options.every === undefined ? Option.some(Duration.infinity) : Duration.decodeUnknown(options.every)
+  if (Option.isNone(every)) {
+    return Either.left(new InvalidCheckpoint({ resource, reason: `every is ${String(options.every)}, not a duration` }))
+  }
+  return Either.right({ rows: options.rows ?? Infinity, everyMillis: Duration.toMillis(every.value) })
 }
 
 interface Interval {
@@ -209,7 +232,7 @@ export const run = <E, R>(
   input: RunInput<E, R>
 ): Effect.Effect<
   Outcome,
-  E | Session.CommitError | DestinationError | WorkingDir.WorkingDirError | NormalizeError,
+  E | Session.CommitError | DestinationError | WorkingDir.WorkingDirError | NormalizeError | InvalidCheckpoint,
   Exclude<R, ResourceServices> | Scope.Scope
 > =>
   Effect.gen(function* () {
@@ -248,11 +271,15 @@ export const run = <E, R>(
     const mutex = yield* Effect.makeSemaphore(1)
 
     const initial = yield* Ref.get(draft)
-    const lanes: Array<Lane> = input.plans.map(({ resource, table }) => ({
+    yield* threshold(input.checkpoint, null)
+    const thresholds = yield* Effect.forEach(input.plans, ({ resource }) =>
+      threshold(resource.checkpoint ?? input.checkpoint, resource.checkpoint === undefined ? null : resource.name)
+    )
+    const lanes: Array<Lane> = input.plans.map(({ resource, table }, i) => ({
       resource,
       table,
       normalizer: input.normalizers.get(table)!,
-      threshold: threshold(resource.checkpoint ?? input.checkpoint),
+      threshold: thresholds[i],
       final: resource.writeDisposition === "replace",
       ready: [],
       readySlot: undefined,

@@ -2,7 +2,9 @@
  * The pipeline: one run is restore → extract → normalize → load + commit (ONE destination
  * transaction with the rows and the new state) → persist the state locally, all through one
  * `Session` (the door every state change goes through). A run that fails at any step leaves the
- * committed state, local and in the destination, exactly as it was.
+ * committed state, local and in the destination, exactly as it was. With the `checkpoint` option a
+ * run commits as it goes, each checkpoint through the same door; a run that fails then leaves the
+ * state of its last checkpoint (see `Checkpoint`).
  *
  * @example
  * ```ts
