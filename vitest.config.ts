@@ -4,7 +4,9 @@ import { configDefaults, defineConfig } from "vitest/config"
  * Two tiers. `npm test` runs both projects (the whole suite); `npm run test:fast` runs only "fast":
  * every test file that starts no child process and injects no fault (killed processes, terminated
  * connections). "slow" holds the rest: fault injection, the soak test, the examples run with tsx,
- * the built binary and package (bin.test.ts, PublicFace.test.ts, Package.test.ts).
+ * the built binary and package (bin.test.ts, PublicFace.test.ts, Package.test.ts), the tests that
+ * start pipeline processes (ParallelProcesses, ClusterOrchestrator), and the
+ * property-based fuzzing (Fuzz.test.ts: thousands of generated cases, half a minute alone).
  */
 const SLOW = [
   "test/faults/**/*.test.ts",
@@ -14,7 +16,8 @@ const SLOW = [
   "test/PublicFace.test.ts",
   "test/Package.test.ts",
   "test/ParallelProcesses.test.ts",
-  "test/ClusterOrchestrator.test.ts"
+  "test/ClusterOrchestrator.test.ts",
+  "test/Fuzz.test.ts"
 ]
 
 export default defineConfig({
