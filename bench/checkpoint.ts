@@ -6,7 +6,7 @@
 import * as NodePath from "node:path"
 import { Effect, Schema, Stream } from "effect"
 import { Destination, Pipeline, Resource, ResourceState, Source } from "../src/index.js"
-import type { CheckpointOptions } from "../src/pipeline/Checkpoint.js"
+import type { CheckpointOptions } from "../src/internal/pipeline/Checkpoint.js"
 import { type Benchmark, makeTempDir, openSqlite, removeDir } from "./lib/env.js"
 import { makeRow } from "./lib/rows.js"
 import { alternate, median, timed } from "./lib/stats.js"

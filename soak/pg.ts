@@ -8,7 +8,7 @@ import * as NodePath from "node:path"
 import { Either } from "effect"
 import pg from "pg"
 import type { Item } from "../examples/incremental-api/api.js"
-import * as StateBlob from "../src/state/StateBlob.js"
+import * as StateBlob from "../src/internal/state/StateBlob.js"
 import * as StateValue from "../src/state/StateValue.js"
 
 export const DEFAULT_URL = process.env.PIPESTATE_TEST_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test"

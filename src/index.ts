@@ -44,4 +44,4 @@ export * as Progress from "./pipeline/Progress.js"
  */
 export * as Orchestrator from "./orchestrator/Orchestrator.js"
 /** the checkpoint option of pipelines and resources, and what a run reports of its checkpoints @since 0.1.0 */
-export type { CheckpointOptions, CheckpointSummary } from "./pipeline/Checkpoint.js"
+export type { CheckpointOptions, CheckpointSummary } from "./internal/pipeline/Checkpoint.js"

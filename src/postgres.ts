@@ -5,7 +5,7 @@
  * @example
  * ```ts
  * import { Redacted } from "effect"
- * import * as Postgres from "pipestate/postgres"
+ * import * as Postgres from "effect-pipestate/postgres"
  *
  * Pipeline.run(source).pipe(Effect.provide(Postgres.layer({ url: Redacted.make("postgres://loader@db/warehouse") })))
  * ```

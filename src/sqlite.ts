@@ -4,7 +4,7 @@
  *
  * @example
  * ```ts
- * import * as Sqlite from "pipestate/sqlite"
+ * import * as Sqlite from "effect-pipestate/sqlite"
  *
  * Pipeline.run(source).pipe(Effect.provide(Sqlite.layer({ directory: "./data" })))
  * ```

@@ -14,8 +14,8 @@ import * as Resource from "../src/pipeline/Resource.js"
 import * as Source from "../src/pipeline/Source.js"
 import { newestStored, tempDir } from "./helpers.js"
 import { freshDataset, postgresAvailable, query, testDestination } from "./postgres.js"
-import * as StateBlob from "../src/state/StateBlob.js"
-import * as PipelineState from "../src/state/PipelineState.js"
+import * as StateBlob from "../src/internal/state/StateBlob.js"
+import * as PipelineState from "../src/internal/state/PipelineState.js"
 import { Either } from "effect"
 
 const Cursor = ResourceState.key("cursor", Schema.Number, () => 0)

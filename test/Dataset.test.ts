@@ -13,7 +13,7 @@ import {
   Source,
   StateValue
 } from "../src/index.js"
-import * as StoredSchema from "../src/schema/StoredSchema.js"
+import * as StoredSchema from "../src/internal/schema/StoredSchema.js"
 import { tempDir } from "./helpers.js"
 import { freshDataset, postgresAvailable, testDestination } from "./postgres.js"
 

@@ -8,8 +8,8 @@ import { inflateSync } from "node:zlib"
 import { describe, expect, it } from "@effect/vitest"
 import { BigDecimal, Either, FastCheck as fc } from "effect"
 import { uniqueHash } from "../src/pipeline/Incremental.js"
-import * as PipelineState from "../src/state/PipelineState.js"
-import * as StateBlob from "../src/state/StateBlob.js"
+import * as PipelineState from "../src/internal/state/PipelineState.js"
+import * as StateBlob from "../src/internal/state/StateBlob.js"
 import {
   decode,
   encode,

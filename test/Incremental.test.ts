@@ -9,7 +9,7 @@ import * as Incremental from "../src/pipeline/Incremental.js"
 import * as Pipeline from "../src/pipeline/Pipeline.js"
 import * as Resource from "../src/pipeline/Resource.js"
 import * as Source from "../src/pipeline/Source.js"
-import * as PipelineState from "../src/state/PipelineState.js"
+import * as PipelineState from "../src/internal/state/PipelineState.js"
 import * as StateValue from "../src/state/StateValue.js"
 import { tempDir } from "./helpers.js"
 

@@ -5,8 +5,8 @@ import {
   normalizeIdentifier,
   TableNormalizer,
   validateResource
-} from "../src/pipeline/Normalize.js"
-import * as StoredSchema from "../src/schema/StoredSchema.js"
+} from "../src/internal/pipeline/Normalize.js"
+import * as StoredSchema from "../src/internal/schema/StoredSchema.js"
 
 const ids = () => "id"
 

@@ -28,8 +28,8 @@ import {
   PgCopyError,
   quoteIdent,
   transactionPgClient
-} from "../src/destination/PgCopy.js"
-import type { Cell, Column, ColumnType } from "../src/destination/TableSchema.js"
+} from "../src/internal/destination/PgCopy.js"
+import type { Cell, Column, ColumnType } from "../src/internal/destination/TableSchema.js"
 
 const url = process.env.PIPESTATE_TEST_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test"
 const SCHEMA = `pipestate_pgcopy_${process.pid}`

@@ -9,8 +9,8 @@ import * as Destination from "../src/destination/index.js"
 import * as Pipeline from "../src/pipeline/Pipeline.js"
 import * as Resource from "../src/pipeline/Resource.js"
 import * as Source from "../src/pipeline/Source.js"
-import * as PipelineState from "../src/state/PipelineState.js"
-import * as StateBlob from "../src/state/StateBlob.js"
+import * as PipelineState from "../src/internal/state/PipelineState.js"
+import * as StateBlob from "../src/internal/state/StateBlob.js"
 import { tempDir, wrapDestination, newestStored } from "./helpers.js"
 
 const Seen = ResourceState.key("seen", Schema.Array(Schema.Number), () => [])

@@ -18,7 +18,7 @@ import {
   withoutResourceSlot,
   withResourceSlot,
   withSourceSlot
-} from "../src/state/PipelineState.js"
+} from "../src/internal/state/PipelineState.js"
 import { CalendarDate, equals, type Json, makeUuid, type StateValue, Timestamp } from "../src/state/StateValue.js"
 
 const base = empty({ pipelineName: "chess_pipeline", datasetName: "chess_data" })

@@ -1,8 +1,8 @@
 import { deflateSync, inflateSync } from "node:zlib"
 import { describe, expect, it } from "@effect/vitest"
 import { BigDecimal, Effect, Either } from "effect"
-import { empty, type PipelineState, withResourceSlot } from "../src/state/PipelineState.js"
-import { decode, encode, InvalidStateBlob } from "../src/state/StateBlob.js"
+import { empty, type PipelineState, withResourceSlot } from "../src/internal/state/PipelineState.js"
+import { decode, encode, InvalidStateBlob } from "../src/internal/state/StateBlob.js"
 import {
   equals,
   formatJson,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Either } from "effect"
 import * as fc from "fast-check"
-import { format, InvalidStatePath, matches, parse, remove, type StatePath } from "../src/state/StatePath.js"
+import { format, InvalidStatePath, matches, parse, remove, type StatePath } from "../src/internal/state/StatePath.js"
 
 const sample = {
   last_value: 10,

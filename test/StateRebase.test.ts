@@ -1,8 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import { BigDecimal, Either } from "effect"
 import * as fc from "fast-check"
-import * as PipelineState from "../src/state/PipelineState.js"
-import * as StateRebase from "../src/state/StateRebase.js"
+import * as PipelineState from "../src/internal/state/PipelineState.js"
+import * as StateRebase from "../src/internal/state/StateRebase.js"
 import * as StateValue from "../src/state/StateValue.js"
 
 type Value = StateValue.StateValue

@@ -12,7 +12,7 @@ import { Effect, Layer, Option, Stream } from "effect"
 import * as Destination from "../src/destination/index.js"
 import * as Pipeline from "../src/pipeline/Pipeline.js"
 import * as Resource from "../src/pipeline/Resource.js"
-import * as Schemas from "../src/pipeline/Schemas.js"
+import * as Schemas from "../src/internal/pipeline/Schemas.js"
 import * as Source from "../src/pipeline/Source.js"
 import { newestStored, tempDir } from "./helpers.js"
 

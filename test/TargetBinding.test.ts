@@ -13,7 +13,7 @@ import * as Destination from "../src/destination/index.js"
 import * as Pipeline from "../src/pipeline/Pipeline.js"
 import * as Resource from "../src/pipeline/Resource.js"
 import * as Source from "../src/pipeline/Source.js"
-import * as PipelineState from "../src/state/PipelineState.js"
+import * as PipelineState from "../src/internal/state/PipelineState.js"
 import { tempDir } from "./helpers.js"
 import { freshDataset, postgresAvailable, query, testDestination } from "./postgres.js"
 

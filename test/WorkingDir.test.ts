@@ -4,7 +4,7 @@ import { FileSystem, type Path } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { BigDecimal, Effect, Either, Exit, Option, Scope } from "effect"
-import { empty, type PipelineState, withResourceSlot } from "../src/state/PipelineState.js"
+import { empty, type PipelineState, withResourceSlot } from "../src/internal/state/PipelineState.js"
 import { equals, type StateValue } from "../src/state/StateValue.js"
 import {
   CorruptStateFile,
@@ -15,7 +15,7 @@ import {
   resolvePipelinesDir,
   validatePipelineName,
   WorkingDirError
-} from "../src/pipeline/WorkingDir.js"
+} from "../src/internal/pipeline/WorkingDir.js"
 
 const state: PipelineState = withResourceSlot(
   empty({ pipelineName: "chess", datasetName: "chess_data" }),

@@ -6,7 +6,7 @@
 import pg from "pg"
 import { Effect, Redacted } from "effect"
 import * as Postgres from "../src/destination/postgres.js"
-import * as Ids from "../src/pipeline/Ids.js"
+import * as Ids from "../src/internal/pipeline/Ids.js"
 
 const ids = Ids.make()
 

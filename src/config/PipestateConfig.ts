@@ -628,7 +628,7 @@ const scopesOf = (
  * ```ts
  * import { NodeContext } from "@effect/platform-node"
  * import { Effect } from "effect"
- * import { PipestateConfig } from "pipestate"
+ * import { PipestateConfig } from "effect-pipestate"
  *
  * const program = Effect.gen(function* () {
  *   const config = yield* PipestateConfig.load({ pipelineName: "chess_pipeline", overrides: { devMode: true } })

@@ -5,7 +5,7 @@
  * @example
  * ```ts
  * import { Effect } from "effect"
- * import { PipelineContext } from "pipestate"
+ * import { PipelineContext } from "effect-pipestate"
  *
  * const lastId = (userId: string) =>
  *   Effect.gen(function* () {

@@ -6,7 +6,7 @@
  * @example
  * ```ts
  * import { Effect, Schema } from "effect"
- * import { ResourceState } from "pipestate"
+ * import { ResourceState } from "effect-pipestate"
  *
  * const Archives = ResourceState.key("archives", Schema.Array(Schema.String), () => [])
  *
@@ -20,10 +20,10 @@
  * @since 0.1.0
  */
 import { Context, Effect, Layer, type Option, Ref, type Schema } from "effect"
-import * as PipelineState from "../state/PipelineState.js"
+import * as PipelineState from "../internal/state/PipelineState.js"
 import type * as StateValue from "../state/StateValue.js"
-import { resourceLens } from "./Slots.js"
-import * as StateSlot from "./StateSlot.js"
+import { resourceLens } from "../internal/context/Slots.js"
+import * as StateSlot from "../internal/context/StateSlot.js"
 
 /**
  * @since 0.1.0

@@ -8,7 +8,7 @@
  * @example
  * ```ts
  * import { Effect, Schema } from "effect"
- * import { SourceState } from "pipestate"
+ * import { SourceState } from "effect-pipestate"
  *
  * const FieldNames = SourceState.key("field_names", Schema.Record({ key: Schema.String, value: Schema.String }), () => ({}))
  *
@@ -20,10 +20,10 @@
  * @since 0.1.0
  */
 import { Context, Effect, Layer, Option, Ref, type Schema } from "effect"
-import * as PipelineState from "../state/PipelineState.js"
+import * as PipelineState from "../internal/state/PipelineState.js"
 import type * as StateValue from "../state/StateValue.js"
-import { sourceLens } from "./Slots.js"
-import * as StateSlot from "./StateSlot.js"
+import { sourceLens } from "../internal/context/Slots.js"
+import * as StateSlot from "../internal/context/StateSlot.js"
 
 /** @since 0.1.0 */
 export interface SourceStateShape extends StateSlot.StateSlot {

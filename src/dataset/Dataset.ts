@@ -48,7 +48,7 @@
  * @example
  * ```ts
  * import { Effect, Schema } from "effect"
- * import { Pipeline } from "pipestate"
+ * import { Pipeline } from "effect-pipestate"
  *
  * const program = Effect.gen(function* () {
  *   yield* Pipeline.run(source)
@@ -66,10 +66,10 @@
 import { SqlClient, type SqlError, Statement } from "@effect/sql"
 import { Effect, Option, ParseResult, Schema } from "effect"
 import type { DatasetAccess, DatasetTarget, DestinationError, DestinationShape } from "../destination/Destination.js"
-import type { DataType } from "../schema/DataType.js"
-import * as Schemas from "../pipeline/Schemas.js"
-import * as StoredSchema from "../schema/StoredSchema.js"
-import * as Values from "./internal/values.js"
+import type { DataType } from "../internal/schema/DataType.js"
+import * as Schemas from "../internal/pipeline/Schemas.js"
+import * as StoredSchema from "../internal/schema/StoredSchema.js"
+import * as Values from "../internal/dataset/values.js"
 
 /**
  * A value of a decoded row (see the table in the module's documentation).

@@ -16,7 +16,7 @@
  * @example
  * ```ts
  * import { Effect } from "effect"
- * import { Destination, Pipeline } from "pipestate"
+ * import { Destination, Pipeline } from "effect-pipestate"
  *
  * const program = Pipeline.run(source).pipe(
  *   Effect.provide(Pipeline.layer({ name: "chess_pipeline", dataset: "chess_data" })),
@@ -28,7 +28,7 @@
  */
 import type { SqlClient } from "@effect/sql"
 import { Context, type Effect, type Option, Schema, type Scope } from "effect"
-import type { ColumnType, RowBatch, TableSchema } from "./TableSchema.js"
+import type { ColumnType, RowBatch, TableSchema } from "../internal/destination/TableSchema.js"
 
 /**
  * A destination operation failed: unreachable server, SQL error, I/O error. `cause` keeps the

@@ -9,8 +9,8 @@
  * @example
  * ```ts
  * import { Effect, Layer } from "effect"
- * import { Destination } from "pipestate"
- * import * as SqlDestination from "pipestate/sql"
+ * import { Destination } from "effect-pipestate"
+ * import * as SqlDestination from "effect-pipestate/sql"
  *
  * const layer = Layer.effect(
  *   Destination.Destination,
@@ -45,7 +45,7 @@ import {
   type Transaction,
   VERSION_TABLE
 } from "./Destination.js"
-import type { Column, ColumnType, RowBatch, TableSchema } from "./TableSchema.js"
+import type { Column, ColumnType, RowBatch, TableSchema } from "../internal/destination/TableSchema.js"
 
 /**
  * What differs between SQL databases beyond what @effect/sql's compiler already handles.

@@ -6,7 +6,7 @@
  * @example
  * ```ts
  * import { Effect, Redacted } from "effect"
- * import { Destination, Pipeline } from "pipestate"
+ * import { Destination, Pipeline } from "effect-pipestate"
  *
  * Pipeline.run(source).pipe(Effect.provide(Destination.sqlite()))                     // the embedded default
  * Pipeline.run(source).pipe(Effect.provide(Destination.postgres({ url: Redacted.make(url) })))
@@ -23,7 +23,7 @@ import type { PostgresOptions } from "./postgres.js"
 import type { SqliteOptions } from "./sqlite.js"
 
 export * from "./Destination.js"
-export type { Cell, Column, ColumnType, JsonCell, RowBatch, TableSchema, WriteDisposition } from "./TableSchema.js"
+export type { Cell, Column, ColumnType, JsonCell, RowBatch, TableSchema, WriteDisposition } from "../internal/destination/TableSchema.js"
 export type { PostgresOptions, SqliteOptions }
 
 /** a driver module, imported when its layer is built */

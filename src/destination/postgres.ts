@@ -13,9 +13,9 @@ import { PgClient } from "@effect/sql-pg"
 import pg from "pg"
 import { Config, Duration, Effect, Either, Layer, Option, Redacted, type Scope } from "effect"
 import { type DatasetTarget, Destination, DestinationError } from "./Destination.js"
-import { copyCsvStatement, copyFromFile, formatCsvBytes, transactionPgClient } from "./PgCopy.js"
+import { copyCsvStatement, copyFromFile, formatCsvBytes, transactionPgClient } from "../internal/destination/PgCopy.js"
 import * as SqlDestination from "./SqlDestination.js"
-import type { Column, ColumnType, TableSchema } from "./TableSchema.js"
+import type { Column, ColumnType, TableSchema } from "../internal/destination/TableSchema.js"
 
 const TYPES: Record<ColumnType, string> = {
   text: "text",

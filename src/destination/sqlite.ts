@@ -15,7 +15,7 @@ import { BigDecimal, Effect, Either, Layer, Option, Scope } from "effect"
 import { formatSqliteTimestamp, parseSqliteTimestamp, Timestamp } from "../state/StateValue.js"
 import { type DatasetTarget, Destination, DestinationError, LOADS_TABLE } from "./Destination.js"
 import * as SqlDestination from "./SqlDestination.js"
-import type { Cell, ColumnType, RowBatch, TableSchema } from "./TableSchema.js"
+import type { Cell, ColumnType, RowBatch, TableSchema } from "../internal/destination/TableSchema.js"
 
 const TYPES: Record<ColumnType, string> = {
   text: "TEXT",

@@ -27,7 +27,7 @@
 import { type FileSystem, Path } from "@effect/platform"
 import { Cause, Context, Effect, Layer, Option, Schema } from "effect"
 import { Destination } from "../destination/Destination.js"
-import { GroupRun } from "../pipeline/GroupRun.js"
+import { GroupRun } from "../internal/pipeline/GroupRun.js"
 import * as Pipeline from "../pipeline/Pipeline.js"
 import type { SourceGroup } from "../pipeline/Source.js"
 

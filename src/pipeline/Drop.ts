@@ -21,7 +21,7 @@
  * @example
  * ```ts
  * import { Effect } from "effect"
- * import { Destination, Drop, Pipeline } from "pipestate"
+ * import { Destination, Drop, Pipeline } from "effect-pipestate"
  *
  * const outcome = await Effect.runPromise(
  *   Drop.apply({ resources: ["re:^players"], statePaths: ["$.cursor"] }).pipe(
@@ -36,15 +36,15 @@
  */
 import { Effect, Either, Option, Schema } from "effect"
 import type { Destination, DestinationError, StateConflict } from "../destination/Destination.js"
-import * as StoredSchema from "../schema/StoredSchema.js"
-import * as PipelineState from "../state/PipelineState.js"
-import * as StatePath from "../state/StatePath.js"
-import * as StateVersion from "../state/StateVersion.js"
-import { normalizeIdentifier } from "./Normalize.js"
+import * as StoredSchema from "../internal/schema/StoredSchema.js"
+import * as PipelineState from "../internal/state/PipelineState.js"
+import * as StatePath from "../internal/state/StatePath.js"
+import * as StateVersion from "../internal/state/StateVersion.js"
+import { normalizeIdentifier } from "../internal/pipeline/Normalize.js"
 import type { Pipeline } from "./PipelineConfig.js"
 import type { Resource } from "./Resource.js"
-import * as Schemas from "./Schemas.js"
-import * as Session from "./Session.js"
+import * as Schemas from "../internal/pipeline/Schemas.js"
+import * as Session from "../internal/pipeline/Session.js"
 
 // ---------------------------------------------------------------------------------------------
 // Errors

@@ -9,7 +9,7 @@
  * @example
  * ```ts
  * import { Effect } from "effect"
- * import { Destination, History, Pipeline } from "pipestate"
+ * import { Destination, History, Pipeline } from "effect-pipestate"
  *
  * const program = Effect.gen(function* () {
  *   const versions = yield* History.list({ limit: 10 })
@@ -33,13 +33,13 @@ import {
   type StateConflict,
   type StateRowInfo
 } from "../destination/Destination.js"
-import * as StoredSchema from "../schema/StoredSchema.js"
-import * as PipelineState from "../state/PipelineState.js"
-import * as Version from "../state/StateVersion.js"
+import * as StoredSchema from "../internal/schema/StoredSchema.js"
+import * as PipelineState from "../internal/state/PipelineState.js"
+import * as Version from "../internal/state/StateVersion.js"
 import { Pipeline } from "./PipelineConfig.js"
-import * as Schemas from "./Schemas.js"
-import * as Session from "./Session.js"
-import * as StateSync from "./StateSync.js"
+import * as Schemas from "../internal/pipeline/Schemas.js"
+import * as Session from "../internal/pipeline/Session.js"
+import * as StateSync from "../internal/pipeline/StateSync.js"
 
 // ---------------------------------------------------------------------------------------------
 // Model

@@ -12,7 +12,7 @@
  * @example
  * ```ts
  * import { Stream } from "effect"
- * import { Incremental, Resource } from "pipestate"
+ * import { Incremental, Resource } from "effect-pipestate"
  *
  * const updatedAt = Incremental.cursor({ path: "updated_at", initialValue: new Date("2024-01-01T00:00:00Z") })
  *
@@ -28,7 +28,7 @@
 import { createHash } from "node:crypto"
 import { BigDecimal, Chunk, Effect, Either, Option, Schema, Stream } from "effect"
 import { ResourceState, type ResourceStateShape } from "../context/ResourceState.js"
-import type * as StateSlot from "../context/StateSlot.js"
+import type * as StateSlot from "../internal/context/StateSlot.js"
 import * as StateValue from "../state/StateValue.js"
 
 // ---------------------------------------------------------------------------------------------
@@ -121,7 +121,7 @@ export interface CursorOptions<V extends CursorValue> {
  * @example
  * ```ts
  * import { Effect, Stream } from "effect"
- * import { Incremental, Resource } from "pipestate"
+ * import { Incremental, Resource } from "effect-pipestate"
  *
  * const seq = Incremental.cursor({ path: "seq", initialValue: 0 })
  *
@@ -1120,7 +1120,7 @@ const begin = (config: Config) =>
  *
  * @example
  * ```ts
- * import { Incremental } from "pipestate"
+ * import { Incremental } from "effect-pipestate"
  *
  * const updatedAt = Incremental.cursor({
  *   path: "updated_at",
@@ -1170,7 +1170,7 @@ export const cursor = <V extends CursorValue>(options: CursorOptions<V>): Cursor
  * @example
  * ```ts
  * import { Effect, Stream } from "effect"
- * import { Incremental, Resource } from "pipestate"
+ * import { Incremental, Resource } from "effect-pipestate"
  *
  * const id = Incremental.cursor({ path: "id", initialValue: 0 })
  *

@@ -10,7 +10,7 @@
  * ```ts
  * import { NodeContext } from "@effect/platform-node"
  * import { Effect } from "effect"
- * import { Destination, Pipeline } from "pipestate"
+ * import { Destination, Pipeline } from "effect-pipestate"
  *
  * const summary = await Effect.runPromise(
  *   Pipeline.run(chess).pipe(
@@ -27,22 +27,22 @@
 import { Clock, Effect, Either, Layer, Option, Ref, Schema, Stream } from "effect"
 import * as PipelineContext from "../context/PipelineContext.js"
 import * as ResourceState from "../context/ResourceState.js"
-import { removeResource } from "../context/Slots.js"
+import { removeResource } from "../internal/context/Slots.js"
 import * as SourceState from "../context/SourceState.js"
 import * as Dataset from "../dataset/Dataset.js"
 import { Destination } from "../destination/Destination.js"
-import * as Checkpoint from "./Checkpoint.js"
-import type * as PipelineState from "../state/PipelineState.js"
-import { normalizeIdentifier, TableNormalizer, validateResource } from "./Normalize.js"
+import * as Checkpoint from "../internal/pipeline/Checkpoint.js"
+import type * as PipelineState from "../internal/state/PipelineState.js"
+import { normalizeIdentifier, TableNormalizer, validateResource } from "../internal/pipeline/Normalize.js"
 import { Pipeline } from "./PipelineConfig.js"
-import { GroupRun } from "./GroupRun.js"
+import { GroupRun } from "../internal/pipeline/GroupRun.js"
 import * as Progress from "./Progress.js"
 import type { Resource, ResourceServices } from "./Resource.js"
-import * as StoredSchema from "../schema/StoredSchema.js"
-import * as Schemas from "./Schemas.js"
-import * as Session from "./Session.js"
+import * as StoredSchema from "../internal/schema/StoredSchema.js"
+import * as Schemas from "../internal/pipeline/Schemas.js"
+import * as Session from "../internal/pipeline/Session.js"
 import type { Source } from "./Source.js"
-import * as StateSync from "./StateSync.js"
+import * as StateSync from "../internal/pipeline/StateSync.js"
 
 export {
   type ConfigError,

@@ -9,7 +9,7 @@
  * ```ts
  * import { NodeContext } from "@effect/platform-node"
  * import { Effect, Layer } from "effect"
- * import { Pipeline } from "pipestate"
+ * import { Pipeline } from "effect-pipestate"
  *
  * const pipeline = Pipeline.layer({ name: "chess_pipeline", dataset: "chess_data" }).pipe(Layer.provide(NodeContext.layer))
  * ```
@@ -19,8 +19,8 @@
 import type { FileSystem, Path } from "@effect/platform"
 import { Clock, Context, Effect, Layer, Option, Schema } from "effect"
 import * as PipestateConfig from "../config/PipestateConfig.js"
-import type { CheckpointOptions } from "./Checkpoint.js"
-import * as WorkingDir from "./WorkingDir.js"
+import type { CheckpointOptions } from "../internal/pipeline/Checkpoint.js"
+import * as WorkingDir from "../internal/pipeline/WorkingDir.js"
 
 /**
  * How a pipeline runs. Only `name` is required; every other option left out is taken from env, the

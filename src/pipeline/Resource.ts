@@ -4,7 +4,7 @@
  * @example
  * ```ts
  * import { Stream } from "effect"
- * import { Resource } from "pipestate"
+ * import { Resource } from "effect-pipestate"
  *
  * const users = Resource.make(
  *   { name: "users", writeDisposition: "merge", primaryKey: ["id"] },
@@ -18,8 +18,8 @@ import type { Stream } from "effect"
 import type { PipelineContext } from "../context/PipelineContext.js"
 import type { ResourceState } from "../context/ResourceState.js"
 import type { SourceState } from "../context/SourceState.js"
-import type { CheckpointOptions } from "./Checkpoint.js"
-import type { WriteDisposition } from "../destination/TableSchema.js"
+import type { CheckpointOptions } from "../internal/pipeline/Checkpoint.js"
+import type { WriteDisposition } from "../internal/destination/TableSchema.js"
 
 /**
  * The services the pipeline provides to every resource stream.

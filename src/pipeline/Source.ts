@@ -7,7 +7,7 @@
  *
  * @example
  * ```ts
- * import { Source } from "pipestate"
+ * import { Source } from "effect-pipestate"
  *
  * const chess = Source.make({ name: "chess", resources: [playersGames, playersProfiles] })
  * const gamesOnly = Source.withResources(chess, ["players_games"])

@@ -15,8 +15,8 @@ import {
   weather
 } from "../../examples/custom-destination/pipeline.js"
 import * as ResourceState from "../../src/context/ResourceState.js"
-import * as Commit from "../../src/pipeline/Commit.js"
-import type * as StateSync from "../../src/pipeline/StateSync.js"
+import * as Commit from "../../src/internal/pipeline/Commit.js"
+import type * as StateSync from "../../src/internal/pipeline/StateSync.js"
 
 import { Destination, Pipeline, Resource, Source } from "../../src/index.js"
 import { tempDir } from "../helpers.js"

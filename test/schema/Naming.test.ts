@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import * as Naming from "../../src/schema/Naming.js"
+import * as Naming from "../../src/internal/schema/Naming.js"
 import cases from "./naming-cases.json" with { type: "json" }
 
 describe("Naming (dlt's snake_case)", () => {

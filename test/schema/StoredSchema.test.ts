@@ -1,8 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Either } from "effect"
-import { TableNormalizer } from "../../src/pipeline/Normalize.js"
-import * as StoredSchema from "../../src/schema/StoredSchema.js"
-import * as VersionRow from "../../src/schema/VersionRow.js"
+import { TableNormalizer } from "../../src/internal/pipeline/Normalize.js"
+import * as StoredSchema from "../../src/internal/schema/StoredSchema.js"
+import * as VersionRow from "../../src/internal/schema/VersionRow.js"
 import postgresVectors from "../fixtures/dlt-vectors/postgres-state-table.json" with { type: "json" }
 import sqliteVectors from "../fixtures/dlt-vectors/sqlite-state-table.json" with { type: "json" }
 

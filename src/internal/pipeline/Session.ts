@@ -36,17 +36,17 @@ import {
   type StateConflict,
   type StateRow,
   type StateRowInfo
-} from "../destination/Destination.js"
+} from "../../destination/Destination.js"
 import type { TableSchema } from "../destination/TableSchema.js"
 import * as PipelineState from "../state/PipelineState.js"
 import * as StoredSchema from "../schema/StoredSchema.js"
 import * as StateBlob from "../state/StateBlob.js"
 import * as StateRebase from "../state/StateRebase.js"
-import * as StateValue from "../state/StateValue.js"
+import * as StateValue from "../../state/StateValue.js"
 import * as StateVersion from "../state/StateVersion.js"
 import * as Commit from "./Commit.js"
 import { Ids } from "./Ids.js"
-import { Pipeline, type ResolvedConfig } from "./PipelineConfig.js"
+import { Pipeline, type ResolvedConfig } from "../../pipeline/PipelineConfig.js"
 import * as StateSync from "./StateSync.js"
 import * as WorkingDir from "./WorkingDir.js"
 

@@ -72,7 +72,7 @@ export type Location = ReadonlyArray<string | number>
  * @example
  * ```ts
  * import { Either } from "effect"
- * import { StatePath } from "pipestate"
+ * import * as StatePath from "./StatePath.js" // internal module
  *
  * const result = StatePath.parse("a[0")
  * if (Either.isLeft(result)) console.error(result.left.message)
@@ -147,7 +147,7 @@ type Step<A> = Either.Either<{ readonly value: A; readonly next: number }, Inval
  * @example
  * ```ts
  * import { Either } from "effect"
- * import { StatePath } from "pipestate"
+ * import * as StatePath from "./StatePath.js" // internal module
  *
  * StatePath.parse("$..items[0].id")
  * // Either.right({ text: "$..items[0].id", segments: [
@@ -477,7 +477,7 @@ const matchNodes = (path: StatePath, root: unknown, exclude: ReadonlySet<string>
  * @example
  * ```ts
  * import { Either } from "effect"
- * import { StatePath } from "pipestate"
+ * import * as StatePath from "./StatePath.js" // internal module
  *
  * const path = Either.getOrThrow(StatePath.parse("$..id"))
  * StatePath.matches(path, { a: [{ id: 1 }], resources: { r: { id: 2 } } }, { exclude: ["resources"] })
@@ -526,7 +526,7 @@ const prune = (value: unknown, trie: Trie): unknown => {
  * @example
  * ```ts
  * import { Either } from "effect"
- * import { StatePath } from "pipestate"
+ * import * as StatePath from "./StatePath.js" // internal module
  *
  * const paths = ["$..cursor", "pages[-1]"].map((p) => Either.getOrThrow(StatePath.parse(p)))
  * StatePath.remove(paths, { pages: [1, 2, 3], cursor: "x", resources: { r: { cursor: "y" } } }, { exclude: ["resources"] })
@@ -573,7 +573,7 @@ export const remove = (
  *
  * @example
  * ```ts
- * import { StatePath } from "pipestate"
+ * import * as StatePath from "./StatePath.js" // internal module
  *
  * StatePath.format(["a", "b", 0, "weird key"]) // 'a.b[0]["weird key"]'
  * ```

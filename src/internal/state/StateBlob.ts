@@ -14,7 +14,7 @@ import {
   type PipelineState,
   storedText
 } from "./PipelineState.js"
-import type { NonSerializableStateValue } from "./StateValue.js"
+import type { NonSerializableStateValue } from "../../state/StateValue.js"
 
 /**
  * A stored state that cannot be read.

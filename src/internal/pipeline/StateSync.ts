@@ -23,7 +23,7 @@
  */
 import { createHash } from "node:crypto"
 import { Either, Option } from "effect"
-import type { StateRowInfo, StoredState } from "../destination/Destination.js"
+import type { StateRowInfo, StoredState } from "../../destination/Destination.js"
 import type * as PipelineState from "../state/PipelineState.js"
 import * as StateBlob from "../state/StateBlob.js"
 

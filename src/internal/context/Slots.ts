@@ -5,7 +5,7 @@
  * @since 0.1.0
  */
 import type * as PipelineState from "../state/PipelineState.js"
-import type * as StateValue from "../state/StateValue.js"
+import type * as StateValue from "../../state/StateValue.js"
 import type { Slot, SlotLens } from "./StateSlot.js"
 
 const EMPTY: Slot = {}

@@ -4,7 +4,7 @@
  * @since 0.1.0
  */
 import type { BigDecimal } from "effect"
-import type { Timestamp } from "../state/StateValue.js"
+import type { Timestamp } from "../../state/StateValue.js"
 
 /**
  * The column types inferred from record values.

@@ -10,7 +10,8 @@
  * @example
  * ```ts
  * import { Either } from "effect"
- * import { StoredSchema, VersionRow } from "pipestate"
+ * import * as StoredSchema from "./StoredSchema.js" // internal modules
+ * import * as VersionRow from "./VersionRow.js"
  *
  * const row = VersionRow.toVersionRow(StoredSchema.empty("chess"), new Date())
  * // { version: 1, engine_version: 11, inserted_at, schema_name: "chess", version_hash: "...", schema: '{"version":1,...}' }

@@ -43,7 +43,7 @@
  */
 import { Either, Schema } from "effect"
 import type { PipelineState, Slot } from "./PipelineState.js"
-import { type NonSerializableStateValue, stringifySorted } from "./StateValue.js"
+import { type NonSerializableStateValue, stringifySorted } from "../../state/StateValue.js"
 
 /**
  * A resource's slot, `sources.<source>.resources.<resource>`.

@@ -27,12 +27,12 @@
  * @since 0.1.0
  */
 import { BigDecimal, Either, Schema } from "effect"
-import type { ExistingColumn } from "../destination/Destination.js"
+import type { ExistingColumn } from "../../destination/Destination.js"
 import type { Cell, Column, ColumnType, RowBatch, TableSchema, WriteDisposition } from "../destination/TableSchema.js"
 import * as DataType from "../schema/DataType.js"
 import * as Naming from "../schema/Naming.js"
 import * as StoredSchema from "../schema/StoredSchema.js"
-import { isStateValue, Timestamp } from "../state/StateValue.js"
+import { isStateValue, Timestamp } from "../../state/StateValue.js"
 
 // ---------------------------------------------------------------------------------------------
 // Errors

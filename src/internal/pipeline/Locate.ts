@@ -23,10 +23,10 @@
  */
 import { FileSystem, Path } from "@effect/platform"
 import { Effect, Either, Layer, Option, Redacted, Schema } from "effect"
-import * as PipestateConfig from "../config/PipestateConfig.js"
-import { type Destination, type DestinationError, STATE_TABLE } from "../destination/Destination.js"
+import * as PipestateConfig from "../../config/PipestateConfig.js"
+import { type Destination, type DestinationError, STATE_TABLE } from "../../destination/Destination.js"
 import type * as PipelineState from "../state/PipelineState.js"
-import * as PipelineConfig from "./PipelineConfig.js"
+import * as PipelineConfig from "../../pipeline/PipelineConfig.js"
 import * as StateSync from "./StateSync.js"
 import * as WorkingDir from "./WorkingDir.js"
 
@@ -488,7 +488,7 @@ export const layers = (
       onSome: (file) =>
         Layer.unwrapEffect(
           Effect.map(
-            Effect.promise(() => import("../destination/sqlite.js")),
+            Effect.promise(() => import("../../destination/sqlite.js")),
             (sqlite) => sqlite.layer({ path: file.value })
           )
         ),
@@ -498,7 +498,7 @@ export const layers = (
           onSome: (url) =>
             Layer.unwrapEffect(
               Effect.map(
-                Effect.promise(() => import("../destination/postgres.js")),
+                Effect.promise(() => import("../../destination/postgres.js")),
                 (postgres) => postgres.layer({ url })
               )
             )

@@ -19,7 +19,7 @@ import {
   type StateRow,
   type StateRowInfo,
   type StoredState
-} from "../destination/Destination.js"
+} from "../../destination/Destination.js"
 import type { TableSchema } from "../destination/TableSchema.js"
 import * as StoredSchema from "../schema/StoredSchema.js"
 import * as VersionRow from "../schema/VersionRow.js"

@@ -17,10 +17,10 @@ import {
   type DestinationError,
   type DestinationShape,
   type SchemaSelector
-} from "../destination/Destination.js"
+} from "../../destination/Destination.js"
 import * as StoredSchema from "../schema/StoredSchema.js"
 import * as VersionRow from "../schema/VersionRow.js"
-import { Pipeline } from "./PipelineConfig.js"
+import { Pipeline } from "../../pipeline/PipelineConfig.js"
 import type * as WorkingDir from "./WorkingDir.js"
 
 /**

@@ -14,7 +14,7 @@
  * @since 0.1.0
  */
 import { Context } from "effect"
-import type { LoadSummary } from "./Pipeline.js"
+import type { LoadSummary } from "../../pipeline/Pipeline.js"
 
 /**
  * @since 0.1.0

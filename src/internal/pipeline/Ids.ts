@@ -6,7 +6,7 @@
  * @example
  * ```ts
  * import { Effect, Option } from "effect"
- * import { Ids } from "pipestate/internal"
+ * import * as Ids from "./Ids.js" // internal: the tests swap it, users do not
  *
  * const program = Effect.gen(function* () {
  *   const ids = yield* Ids.Ids

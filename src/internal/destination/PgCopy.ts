@@ -11,7 +11,7 @@ import { SqlClient } from "@effect/sql"
 import { BigDecimal, Chunk, Duration, Effect, Either, Exit, Option, Schema, Stream } from "effect"
 import type { ClientBase } from "pg"
 import { type CopyStreamQuery, from as copyFromQuery } from "pg-copy-streams"
-import { Timestamp } from "../state/StateValue.js"
+import { Timestamp } from "../../state/StateValue.js"
 import type { Cell, Column, ColumnType } from "./TableSchema.js"
 
 /**

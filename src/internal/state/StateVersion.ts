@@ -7,7 +7,7 @@
  * @example
  * ```ts
  * import { Either } from "effect"
- * import { StateVersion } from "pipestate/internal"
+ * import { StateVersion } from "effect-pipestate/internal"
  *
  * const next = Either.getOrThrow(StateVersion.next(draft, committedHash))
  * next.state._state_version // base version + 1 when the content changed
@@ -18,7 +18,7 @@
  */
 import { Either } from "effect"
 import * as PipelineState from "./PipelineState.js"
-import type { NonSerializableStateValue } from "./StateValue.js"
+import type { NonSerializableStateValue } from "../../state/StateValue.js"
 
 /**
  * A state ready to commit.

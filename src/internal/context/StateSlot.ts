@@ -12,7 +12,7 @@
  */
 import { Effect, Either, Option, ParseResult, Ref, Schema } from "effect"
 import type * as PipelineState from "../state/PipelineState.js"
-import * as StateValue from "../state/StateValue.js"
+import * as StateValue from "../../state/StateValue.js"
 
 /**
  * A write was attempted where state is read-only (a source's setup effect).

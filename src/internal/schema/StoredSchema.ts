@@ -25,7 +25,7 @@
  *
  * @example
  * ```ts
- * import { StoredSchema } from "pipestate"
+ * import * as StoredSchema from "./StoredSchema.js" // internal module
  *
  * let schema = StoredSchema.empty("chess")                      // version 1, dlt's system tables
  * schema = StoredSchema.mergeTables(schema, [playersTable])     // what a load adds

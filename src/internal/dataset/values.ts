@@ -5,7 +5,7 @@
  * @internal
  */
 import { BigDecimal, Either } from "effect"
-import type { DataType } from "../../schema/DataType.js"
+import type { DataType } from "../schema/DataType.js"
 import {
   CalendarDate,
   formatSqliteTimestamp,

@@ -22,7 +22,7 @@ import {
   stringifyBoth,
   stringifySorted,
   Timestamp
-} from "./StateValue.js"
+} from "../../state/StateValue.js"
 
 /**
  * The state engine version this module reads and writes (dlt's `PIPELINE_STATE_ENGINE_VERSION`).
