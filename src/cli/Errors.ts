@@ -46,7 +46,9 @@ export class ConfirmationRequired extends Schema.TaggedError<ConfirmationRequire
   action: Schema.String
 }) {
   override get message(): string {
-    return `refusing to ${this.action} without confirmation: stdin is not a terminal. Pass --yes to confirm, or --dry-run to only look.`
+    // sync has no dry run: what it would do is printed above the refusal
+    const look = this.action === "sync" ? "" : ", or --dry-run to only look"
+    return `refusing to ${this.action} without confirmation: stdin is not a terminal. Pass --yes to confirm${look}.`
   }
 }
 

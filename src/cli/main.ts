@@ -31,7 +31,9 @@
  */
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
+import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as Options from "@effect/cli/Options"
+import * as ValidationError from "@effect/cli/ValidationError"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -173,8 +175,13 @@ const history = Command.make(
   {
     ...commonOptions,
     limit: Options.integer("limit").pipe(
-      Options.withDescription("how many versions to show, newest first"),
-      Options.withDefault(20)
+      Options.withDescription("how many versions to show, newest first (1 or more)"),
+      Options.withDefault(20),
+      Options.mapEffect((n: number) =>
+        n >= 1
+          ? Effect.succeed(n)
+          : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--limit must be 1 or more, got ${n}`)))
+      )
     ),
     json: jsonOption
   },

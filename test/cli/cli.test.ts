@@ -119,6 +119,10 @@ describe("pipestate CLI on SQLite", () => {
       run(["pipeline", "shop_pipeline", "infos"]),
       run(["pipeline", "shop_pipeline", "history", "--limit", "many"])
     ])
+    expectFailure(
+      await run(["pipeline", "shop_pipeline", "history", "--limit", "0"]),
+      "--limit must be 1 or more, got 0"
+    )
     expectFailure(unknown, "known pipelines: other_pipeline, shop_pipeline")
     expect(NodeFs.existsSync(NodePath.join(dir, "shop"))).toBe(false)
     expectFailure(noName, "needs a pipeline name")

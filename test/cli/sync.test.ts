@@ -76,6 +76,8 @@ describe("pipestate pipeline <name> sync", () => {
       const refused = yield* cli("pipeline", "shop_pipeline", "sync", "--pipelines-dir", dir)
       expect(refused.ok).toBe(false)
       expect(refused.err).toContain("--yes")
+      // sync has no --dry-run: the refusal does not recommend one
+      expect(refused.err).not.toContain("--dry-run")
       expect(NodeFs.readFileSync(stateFile(dir), "utf8")).toBe(before)
     })
   )

@@ -145,7 +145,7 @@ export const destinationKind = (doc: {
  * @since 0.1.0
  */
 export const describeTarget = (target: Partial<Target>): string =>
-  `${target.destinationName ?? "?"}:${target.location ?? "?"}#${target.dataset ?? "?"}`
+  `${target.destinationName ?? destinationKind({ destination_type: target.destinationType }) ?? "?"}:${target.location ?? "?"}#${target.dataset ?? "?"}`
 
 /**
  * The name under which the working dir keeps the state of a target it left (see
