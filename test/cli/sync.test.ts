@@ -142,6 +142,31 @@ describe("pipestate pipeline <name> sync", () => {
     })
   )
 
+  it.scopedLive.skipIf(!postgresAvailable)(
+    "PostgreSQL: a truncated state.json: the printed command (with the server's URL) restores the state",
+    () =>
+      Effect.gen(function* () {
+        const dir = yield* tempDir()
+        const dataset = yield* freshDataset()
+        const destination = Destination.postgres({ url: Redacted.make(TEST_POSTGRES_URL) })
+        yield* runShop(dir, destination, { dataset })
+        NodeFs.writeFileSync(stateFile(dir), "garbage")
+        const failed = (yield* Effect.flip(runShop(dir, destination, { dataset, run: 2 }))) as {
+          _tag: string
+          message: string
+        }
+        expect(failed._tag).toBe("CorruptStateFile")
+        const printed = /Run `([^`]+)`/.exec(failed.message)?.[1] ?? ""
+        expect(printed).toContain("--url postgres://")
+        // the CLI's environment has no PIPESTATE_POSTGRES_URL: the command works as printed
+        const synced = yield* cli(...words(printed).slice(1))
+        expect(synced.err, synced.err).toBe("")
+        expect(synced.ok).toBe(true)
+        const next = yield* runShop(dir, destination, { dataset, run: 2 })
+        expect(next.origin).toBe("local")
+      })
+  )
+
   it.scopedLive.skipIf(!postgresAvailable)("PostgreSQL: a dataset without state fails and keeps the local state", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir()

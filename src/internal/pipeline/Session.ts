@@ -26,7 +26,7 @@
  *
  * @since 0.1.0
  */
-import { Clock, Effect, Either, Option, Ref, Schema, type Scope } from "effect"
+import { Clock, Config, Effect, Either, Option, Ref, Schema, type Scope } from "effect"
 import {
   type DatasetTarget,
   Destination,
@@ -195,11 +195,21 @@ export type OpenError =
  *
  * @since 0.1.0
  */
-export const syncCommand = (config: ResolvedConfig, destination: DestinationShape, target: DatasetTarget): string => {
+export const syncCommand = (
+  config: ResolvedConfig,
+  destination: DestinationShape,
+  target: DatasetTarget,
+  options: { readonly postgresUrlInEnv?: boolean } = {}
+): string => {
   const flags = [`--pipelines-dir ${shellQuote(config.pipelinesDir)}`]
   if (destination.name === "sqlite" || destination.name === "postgres") {
     flags.push(`--destination ${destination.name}`)
     if (destination.name === "sqlite") flags.push(`--sqlite-path ${shellQuote(destination.identity(target))}`)
+    // the server's URL without its password (identity never holds one): given when the shell has no
+    // PIPESTATE_POSTGRES_URL for the CLI to find, which would otherwise take precedence
+    if (destination.name === "postgres" && options.postgresUrlInEnv !== true) {
+      flags.push(`--url ${shellQuote(destination.identity(target))}`)
+    }
   }
   flags.push(`--dataset ${shellQuote(target.dataset)}`)
   return `pipestate pipeline ${shellQuote(config.name)} sync ${flags.join(" ")} --yes`
@@ -236,6 +246,11 @@ export const open = (
       dataset: config.dataset
     }
     const restore = options.restore ?? config.restoreFromDestination
+    const postgresUrlInEnv = Option.isSome(
+      yield* Config.option(Config.nonEmptyString("PIPESTATE_POSTGRES_URL")).pipe(
+        Effect.orElseSucceed(() => Option.none<string>())
+      )
+    )
     yield* workingDir.lock
     const found = yield* workingDir.readState.pipe(
       Effect.catchTag("CorruptStateFile", (error) =>
@@ -246,7 +261,7 @@ export const open = (
                 path: error.path,
                 reason: error.reason,
                 pipelineName: config.name,
-                command: syncCommand(config, destination, datasetTarget)
+                command: syncCommand(config, destination, datasetTarget, { postgresUrlInEnv })
               })
             )
       )

@@ -49,7 +49,7 @@ export class CorruptStateFile extends Schema.TaggedError<CorruptStateFile>()("Co
     return (
       `The local state file ${this.path} is corrupt: ${this.reason}. ` +
       `Run \`${command}\` to restore the state from the destination, ` +
-      "or delete the file to start fresh."
+      "or delete the file (the next run then restores from the destination, or starts fresh when restore_from_destination is off)."
     )
   }
 }
