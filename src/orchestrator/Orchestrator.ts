@@ -92,7 +92,7 @@ export class GroupFailed extends Schema.TaggedError<GroupFailed>()("GroupFailed"
   reason: Schema.String
 }) {
   override get message(): string {
-    return `run ${this.runId}: group ${this.group} failed on ${this.runner}: ${this.reason}. Nothing of the group was committed; run it again (in process: the same run id; on a cluster: a new run id with only the failed groups).`
+    return `run ${this.runId}: group ${this.group} failed on ${this.runner}: ${this.reason.replace(/\.$/, "")}. Nothing of the group was committed; run it again (in process: the same run id; on a cluster: a new run id with only the failed groups).`
   }
 }
 
