@@ -262,6 +262,7 @@ const runIn = <E, R>(progress: Progress.ProgressShape, source: Source<E, R>) =>
             primaryKey: resource.primaryKey,
             existing: existing.get(table) ?? [],
             resource: resource.name,
+            resources: plans.filter((p) => p.table === table).map((p) => p.resource.name),
             ...Option.match(
               Option.flatMap(stored, (schema) => Option.fromNullable(schema.tables[table])),
               {
