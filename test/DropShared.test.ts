@@ -139,5 +139,14 @@ describe("drop of a table several resources write", () => {
     ])
     expect(Object.keys(PipelineState.getResourceSlots(all.state, "src"))).toEqual([])
     expect(Either.getOrThrow(Drop.plan(state, { dropAll: true, schemas })).tables).toEqual(["shared"])
+
+    // a schema written before writers were recorded names only `a`: dropping `b` says so
+    const old = StoredSchema.mergeTables(StoredSchema.empty("src"), [
+      { name: "shared", columns: { id: { name: "id", data_type: "bigint" } }, resource: "a" }
+    ])
+    const oldPlan = Either.getOrThrow(Drop.plan(state, { resources: ["b"], schemas: new Map([["src", old]]) }))
+    expect(oldPlan.warnings).toEqual([
+      "the stored schema of src names no table of src.b: if it wrote a table named otherwise (tableName), that table and its rows stay"
+    ])
   })
 })

@@ -388,6 +388,16 @@ export const plan = (
       const hasState = hasSlot(source, resource)
       if (stateOnly) return { source, resource, tables: [], hasState }
       const tables: Array<string> = []
+      const schema = schemas.get(source)
+      if (
+        schema !== undefined &&
+        StoredSchema.tablesOf(schema, resource).length === 0 &&
+        schema.tables[tableOf(source, resource)] === undefined
+      ) {
+        warnings.push(
+          `the stored schema of ${source} names no table of ${source}.${resource}: if it wrote a table named otherwise (tableName), that table and its rows stay`
+        )
+      }
       for (const table of tablesFor(source, resource)) {
         if (table.startsWith("_dlt")) keptReserved.add(table)
         else tables.push(table)
