@@ -118,9 +118,17 @@ describe("Drop.plan", () => {
     expect(Object.keys(PipelineState.getResourceSlots(stateOnly.state, "shop"))).not.toContain("orders")
   })
 
-  it("warns when a dropped table is shared with a resource that stays", () => {
-    const plan = planOf({ resources: ["orders"], tableOf: (_s, r) => (r === "customers" ? "orders" : r) })
-    expect(plan.warnings).toEqual(["table orders is also written by shop.customers, which stays: its rows go too"])
+  it("refuses to drop a table shared with a resource that is not selected, and drops it with all its writers", () => {
+    const tableOf = (_s: string, r: string) => (r === "customers" ? "orders" : r)
+    const refused = Either.getLeft(Drop.plan(base, { resources: ["orders"], tableOf })).pipe(Option.getOrThrow)
+    expect(refused._tag).toBe("SharedTable")
+    expect(refused.message).toContain(
+      "table orders is written by shop.orders (selected) and also by shop.customers (not selected)"
+    )
+    expect(refused.message).toContain("Select them too: drop orders customers")
+    const both = planOf({ resources: ["orders", "customers"], tableOf })
+    expect(both.tables).toEqual(["orders"])
+    expect(both.warnings).toEqual([])
   })
 
   it("tablesOf uses the resources' own table names", () => {

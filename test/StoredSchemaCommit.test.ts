@@ -120,4 +120,31 @@ describe("the stored schema commits with the data", () => {
       expect(tables.size).toBe(0)
     })
   )
+
+  it.scoped("two resources on one table with different primary keys are refused before anything runs", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir()
+      const source = Source.make({
+        name: "t11src",
+        resources: [
+          Resource.make(
+            { name: "a", tableName: "t", writeDisposition: "merge", primaryKey: ["id"] },
+            Stream.make({ id: 1, k: "x" })
+          ),
+          Resource.make(
+            { name: "b", tableName: "t", writeDisposition: "merge", primaryKey: ["k"] },
+            Stream.make({ id: 3, k: "x" })
+          )
+        ]
+      })
+      const error = yield* Effect.flip(Pipeline.run(source).pipe(Effect.provide(layersIn(dir))))
+      expect(error._tag).toBe("InvalidSource")
+      expect(error.message).toContain('resources a (primary key ["id"]) and b (primary key ["k"])')
+      expect(error.message).toContain("table t")
+      const tables = yield* Effect.flatMap(Destination.Destination, (d) =>
+        d.describeTables({ dataset: "vec_data", pipelineDir: NodePath.join(dir, "vec") }, ["t", "_dlt_loads"])
+      ).pipe(Effect.provide(layersIn(dir)))
+      expect(tables.size).toBe(0)
+    })
+  )
 })

@@ -4,7 +4,9 @@
  * - resources are named exactly or by `re:<regex>` (JavaScript syntax, searched anywhere in the
  *   name as Python's `re.search` does: anchor it with `^...$` to match whole names). They are
  *   matched against the resource slots in the state (`sources.<s>.resources.<r>`): a resource is
- *   known once it stored state. A dropped resource loses its slot and its table;
+ *   known once it stored state. A dropped resource loses its slot and its table; a table several
+ *   resources write (the stored schema records them all) is dropped only when all of them are
+ *   selected, else the drop fails with {@link SharedTable} before anything changes;
  * - `statePaths` are JSONPath expressions relative to each source state (the `resources` key is
  *   invisible to them); they reset state and never touch a table;
  * - `dropAll` drops every resource's table and the whole source state;
@@ -117,6 +119,46 @@ export class EmptySelection extends Schema.TaggedError<EmptySelection>()("EmptyS
   }
 }
 
+/**
+ * The selected resources write a table that other resources, not selected, write too: dropping the
+ * table would lose their rows while they keep their state (their next run would not load them
+ * again). Nothing was changed. Select every writer of the table, or drop state only.
+ *
+ * @example
+ * ```ts
+ * // table shared is also written by t10src.b, which is not selected: dropping it would lose their rows ...
+ * // select them too: drop a b (or keep the table with --state-only)
+ * ```
+ *
+ * @since 0.1.0
+ */
+export class SharedTable extends Schema.TaggedError<SharedTable>()("SharedTable", {
+  conflicts: Schema.Array(
+    Schema.Struct({
+      table: Schema.String,
+      /** the selected writers, as `source.resource` */
+      selected: Schema.Array(Schema.String),
+      /** the writers not selected, as `source.resource` */
+      others: Schema.Array(Schema.String)
+    })
+  ),
+  /** the resource names that select every writer */
+  resources: Schema.Array(Schema.String)
+}) {
+  override get message(): string {
+    const tables = this.conflicts
+      .map(
+        (c) =>
+          `table ${c.table} is written by ${c.selected.join(", ")} (selected) and also by ${c.others.join(", ")} (not selected)`
+      )
+      .join("; ")
+    return (
+      `${tables}: dropping the table would lose the rows of the resources not selected while they keep their state, ` +
+      `so nothing was dropped. Select them too: drop ${this.resources.join(" ")} (or keep the tables with --state-only)`
+    )
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Planning
 // ---------------------------------------------------------------------------------------------
@@ -191,7 +233,7 @@ export interface DropPlan {
   readonly sources: ReadonlyArray<string>
   /** locations reset by `statePaths` */
   readonly statePaths: ReadonlyArray<ResetPath>
-  /** things worth knowing that do not stop the drop (a pattern that matched nothing, a shared table) */
+  /** things worth knowing that do not stop the drop (a pattern that matched nothing) */
   readonly warnings: ReadonlyArray<string>
   /** the state after the drop */
   readonly state: PipelineState.PipelineState
@@ -277,7 +319,12 @@ export const plan = (
   selection: Selection
 ): Either.Either<
   DropPlan,
-  UnknownResource | UnknownSource | InvalidResourcePattern | StatePath.InvalidStatePath | EmptySelection
+  | UnknownResource
+  | UnknownSource
+  | InvalidResourcePattern
+  | StatePath.InvalidStatePath
+  | EmptySelection
+  | SharedTable
 > =>
   Either.gen(function* () {
     const dropAll = selection.dropAll === true
@@ -341,6 +388,16 @@ export const plan = (
       const hasState = hasSlot(source, resource)
       if (stateOnly) return { source, resource, tables: [], hasState }
       const tables: Array<string> = []
+      const schema = schemas.get(source)
+      if (
+        schema !== undefined &&
+        StoredSchema.tablesOf(schema, resource).length === 0 &&
+        schema.tables[tableOf(source, resource)] === undefined
+      ) {
+        warnings.push(
+          `the stored schema of ${source} names no table of ${source}.${resource}: if it wrote a table named otherwise (tableName), that table and its rows stay`
+        )
+      }
       for (const table of tablesFor(source, resource)) {
         if (table.startsWith("_dlt")) keptReserved.add(table)
         else tables.push(table)
@@ -350,17 +407,31 @@ export const plan = (
     })
     const tables = [...new Set(dropped.flatMap((d) => d.tables))].sort()
 
-    // a table also written by a resource that stays loses that resource's rows too
+    // a table also written by a resource that stays would lose that resource's rows while it keeps
+    // its state: refused, nothing changes
     const droppedKeys = new Set(chosen.map((p) => `${p.source}\u0000${p.resource}`))
+    const others = new Map<string, Array<{ readonly source: string; readonly resource: string }>>()
     for (const { source, resource } of allSources.flatMap((s) =>
       resourcesOf(s).map((r) => ({ source: s, resource: r }))
     )) {
       if (droppedKeys.has(`${source}\u0000${resource}`)) continue
       for (const table of tablesFor(source, resource)) {
-        if (tables.includes(table)) {
-          warnings.push(`table ${table} is also written by ${source}.${resource}, which stays: its rows go too`)
-        }
+        if (tables.includes(table)) others.set(table, [...(others.get(table) ?? []), { source, resource }])
       }
+    }
+    if (others.size > 0) {
+      const conflicts = [...others].map(([table, stays]) => ({
+        table,
+        selected: dropped.filter((d) => d.tables.includes(table)).map((d) => `${d.source}.${d.resource}`),
+        others: stays.map((o) => `${o.source}.${o.resource}`)
+      }))
+      const resources = [
+        ...new Set([
+          ...dropped.map((d) => d.resource),
+          ...[...others.values()].flat().map((o) => o.resource)
+        ])
+      ]
+      return yield* Either.left(new SharedTable({ conflicts, resources }))
     }
 
     let next = state
@@ -478,6 +549,7 @@ export const apply = <E = never, R = never>(
   | InvalidResourcePattern
   | StatePath.InvalidStatePath
   | EmptySelection
+  | SharedTable
   | DestinationError
   | StateConflict
   | Session.OpenError

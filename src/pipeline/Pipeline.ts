@@ -59,7 +59,7 @@ export {
 
 /**
  * The source's definition is unusable (duplicate resource names, two resources writing one table
- * with different dispositions).
+ * with different dispositions or different primary keys).
  *
  * @since 0.1.0
  */
@@ -139,6 +139,15 @@ const plan = (
         new InvalidSource({
           source: sourceName,
           reason: `resources ${other.name} and ${resource.name} both write table ${table} with different write dispositions`
+        })
+      )
+    }
+    if (other !== undefined && JSON.stringify(other.primaryKey) !== JSON.stringify(resource.primaryKey)) {
+      const keyText = (key: ReadonlyArray<string>) => (key.length === 0 ? "none" : JSON.stringify(key))
+      return Either.left(
+        new InvalidSource({
+          source: sourceName,
+          reason: `resources ${other.name} (primary key ${keyText(other.primaryKey)}) and ${resource.name} (primary key ${keyText(resource.primaryKey)}) both write table ${table} with different primary keys; a table has one key: give both resources the same primaryKey, or write separate tables (tableName)`
         })
       )
     }
@@ -253,6 +262,7 @@ const runIn = <E, R>(progress: Progress.ProgressShape, source: Source<E, R>) =>
             primaryKey: resource.primaryKey,
             existing: existing.get(table) ?? [],
             resource: resource.name,
+            resources: plans.filter((p) => p.table === table).map((p) => p.resource.name),
             ...Option.match(
               Option.flatMap(stored, (schema) => Option.fromNullable(schema.tables[table])),
               {

@@ -410,6 +410,8 @@ interface ColumnInfo {
 export class TableNormalizer {
   readonly name: string
   readonly resource: string
+  /** every resource writing the table (`resource` first) */
+  readonly resources: ReadonlyArray<string>
   readonly writeDisposition: WriteDisposition
   /** the primary-key column names */
   readonly primaryKey: ReadonlyArray<string>
@@ -427,6 +429,8 @@ export class TableNormalizer {
   /**
    * @param options.name the table name (already normalized)
    * @param options.resource the resource the table belongs to (errors, the stored table); default `name`
+   * @param options.resources every resource writing the table, when several do (recorded in the
+   *   stored table under `x-pipestate-resources`); default `[resource]`
    * @param options.primaryKey the resource's primary-key fields (as the records spell them)
    * @param options.stored the table in the source's stored schema, if the table was loaded before
    * @param options.existing the table's columns in the destination (columns the stored table lacks are added)
@@ -434,6 +438,7 @@ export class TableNormalizer {
   constructor(options: {
     readonly name: string
     readonly resource?: string
+    readonly resources?: ReadonlyArray<string>
     readonly writeDisposition: WriteDisposition
     readonly primaryKey?: ReadonlyArray<string>
     readonly existing?: ReadonlyArray<ExistingColumn>
@@ -441,6 +446,7 @@ export class TableNormalizer {
   }) {
     this.name = options.name
     this.resource = options.resource ?? options.name
+    this.resources = [...new Set([this.resource, ...(options.resources ?? [])])]
     this.writeDisposition = options.writeDisposition
     this.stored = options.stored
     // columns of the stored schema first (their order is the table's), then any the destination adds
@@ -542,15 +548,26 @@ export class TableNormalizer {
     const stored = typeof before === "object" && before !== null ? (before as Record<string, unknown>) : undefined
     const normalizer =
       this.rowCount > 0 && stored?.["seen-data"] !== true ? { "x-normalizer": { ...stored, "seen-data": true } } : {}
+    // every resource that ever wrote the table, when several did (`resource` names one): `drop`
+    // finds them all through it
+    const writers = [
+      ...new Set([
+        ...(this.stored === undefined ? [] : [this.stored.resource ?? this.stored.name]),
+        ...(this.stored === undefined ? [] : StoredSchema.recordedWriters(this.stored)),
+        ...this.resources
+      ])
+    ]
+    const shared = writers.length > 1 ? { [StoredSchema.RESOURCES_HINT]: writers } : {}
     if (this.stored !== undefined) {
-      return { ...this.stored, columns, write_disposition: this.writeDisposition, ...normalizer }
+      return { ...this.stored, columns, write_disposition: this.writeDisposition, ...normalizer, ...shared }
     }
     return {
       columns,
       write_disposition: this.writeDisposition,
       name: this.name,
       resource: this.resource,
-      ...normalizer
+      ...normalizer,
+      ...shared
     }
   }
 

@@ -82,6 +82,14 @@ export const C_DLT_LOAD_ID = "_dlt_load_id"
  */
 export const FIELD_HINT = "x-pipestate-field"
 
+/**
+ * The table hint that records every resource writing a table, when more than one does (dlt's
+ * `resource` names one): `["a", "b"]`. dlt ignores `x-*` hints and keeps them.
+ *
+ * @since 0.2.0
+ */
+export const RESOURCES_HINT = "x-pipestate-resources"
+
 const Extensions = Schema.Record({ key: Schema.String, value: Schema.Unknown })
 
 /**
@@ -518,8 +526,35 @@ export const resourceOf = (schema: StoredSchema, table: Table): string => {
 }
 
 /**
- * The data tables of a resource (its root tables and their nested tables), in document order.
- * This finds the tables of a resource that never stored state.
+ * The resources recorded under `x-pipestate-resources` of a table (none when the hint is absent or
+ * not a list of strings).
+ *
+ * @since 0.2.0
+ */
+export const recordedWriters = (table: Table): ReadonlyArray<string> => {
+  const hint = table[RESOURCES_HINT]
+  return Array.isArray(hint) ? hint.filter((r): r is string => typeof r === "string") : []
+}
+
+/**
+ * Every resource that writes a table: the resource of the table ({@link resourceOf}) first, then the
+ * others its root table records under `x-pipestate-resources`, each once.
+ *
+ * @example
+ * ```ts
+ * StoredSchema.writersOf(schema, schema.tables.shared!) // ["a", "b"]
+ * ```
+ *
+ * @since 0.2.0
+ */
+export const writersOf = (schema: StoredSchema, table: Table): ReadonlyArray<string> => [
+  ...new Set([resourceOf(schema, table), ...recordedWriters(rootOf(schema, table))])
+]
+
+/**
+ * The data tables of a resource (its root tables and their nested tables, including tables it
+ * shares with other resources), in document order. This finds the tables of a resource that never
+ * stored state.
  *
  * @example
  * ```ts
@@ -530,16 +565,16 @@ export const resourceOf = (schema: StoredSchema, table: Table): string => {
  */
 export const tablesOf = (schema: StoredSchema, resource: string): ReadonlyArray<string> =>
   dataTables(schema)
-    .filter((table) => resourceOf(schema, table) === resource)
+    .filter((table) => writersOf(schema, table).includes(resource))
     .map((table) => table.name)
 
 /**
- * The resources that have data tables in the schema, in document order, each once.
+ * The resources that write data tables in the schema, in document order, each once.
  *
  * @since 0.2.0
  */
 export const resources = (schema: StoredSchema): ReadonlyArray<string> => [
-  ...new Set(dataTables(schema).map((table) => resourceOf(schema, table)))
+  ...new Set(dataTables(schema).flatMap((table) => writersOf(schema, table)))
 ]
 
 const mergeColumn = (existing: Column, update: Column): Column => {
