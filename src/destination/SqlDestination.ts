@@ -59,7 +59,11 @@ export interface SqlDialect {
   readonly fromSqlType: (sqlType: string) => ColumnType | null
   /** the qualified name of a table of `dataset` */
   readonly table: (sql: SqlClient.SqlClient, dataset: string, table: string) => Statement.Fragment
-  readonly ensureDataset: (sql: SqlClient.SqlClient, dataset: string) => Effect.Effect<void, SqlError.SqlError>
+  /** creates the dataset (a schema) inside the first commit's transaction; fails when the place holds another dataset */
+  readonly ensureDataset: (
+    sql: SqlClient.SqlClient,
+    dataset: string
+  ) => Effect.Effect<void, SqlError.SqlError | DestinationError>
   readonly datasetExists: (sql: SqlClient.SqlClient, dataset: string) => Effect.Effect<boolean, SqlError.SqlError>
   /** the columns of a table with their declared SQL types, or none when the table does not exist */
   readonly describeTable: (
@@ -207,8 +211,17 @@ export const make = (options: SqlDestinationOptions): DestinationShape => {
     f: (sql: SqlClient.SqlClient) => Effect.Effect<A, E, R>
   ): Effect.Effect<A, DestinationError, R> => read(operation, Effect.flatMap(options.client(target), f))
 
-  /** datasets whose system tables this destination has seen or created */
-  const knownSystemTables = new Set<string>()
+  /** datasets whose system tables this destination has seen or created, per client */
+  // per client: one dataset name can live in several places (SQLite files in different directories)
+  const knownByClient = new WeakMap<SqlClient.SqlClient, Set<string>>()
+  const knownSystemTables = (sql: SqlClient.SqlClient): Set<string> => {
+    let known = knownByClient.get(sql)
+    if (known === undefined) {
+      known = new Set()
+      knownByClient.set(sql, known)
+    }
+    return known
+  }
 
   const ensureSystemTables = (sql: SqlClient.SqlClient, dataset: string) =>
     Effect.gen(function* () {
@@ -224,12 +237,12 @@ export const make = (options: SqlDestinationOptions): DestinationShape => {
   // CREATE ... IF NOT EXISTS is not safe against a concurrent creator: first commits serialize on
   // the dataset lock; once seen, the tables are not re-created on every commit
   const systemTables = (sql: SqlClient.SqlClient, dataset: string) =>
-    knownSystemTables.has(dataset)
+    knownSystemTables(sql).has(dataset)
       ? Effect.void
       : sql.withTransaction(Effect.zipRight(dialect.lockDataset(sql, dataset), ensureSystemTables(sql, dataset))).pipe(
           Effect.retry({ times: 1, while: isConnectionLost }),
           as("create the system tables"),
-          Effect.tap(() => Effect.sync(() => knownSystemTables.add(dataset)))
+          Effect.tap(() => Effect.sync(() => knownSystemTables(sql).add(dataset)))
         )
 
   interface StateRowColumns {
@@ -254,7 +267,7 @@ export const make = (options: SqlDestinationOptions): DestinationShape => {
 
   const hasStateTable = (sql: SqlClient.SqlClient, dataset: string) =>
     Effect.map(dialect.describeTable(sql, dataset, STATE_TABLE), (columns) => {
-      if (Option.isNone(columns)) knownSystemTables.delete(dataset)
+      if (Option.isNone(columns)) knownSystemTables(sql).delete(dataset)
       return Option.isSome(columns)
     })
 
@@ -487,7 +500,7 @@ export const make = (options: SqlDestinationOptions): DestinationShape => {
           isSqlError(defect) ? Option.some(Effect.fail(fail(defect))) : Option.none()
         ),
         // the dataset may have been dropped behind our back: check the tables again next time
-        Effect.tapError(() => Effect.sync(() => knownSystemTables.delete(dataset))),
+        Effect.tapError(() => Effect.sync(() => knownSystemTables(sql).delete(dataset))),
         Effect.ensuring(Option.isSome(stager) ? stager.value.afterCommit : Effect.void)
       )
     })
@@ -570,7 +583,7 @@ export const make = (options: SqlDestinationOptions): DestinationShape => {
       withClient(target, "drop the dataset", (sql) =>
         Effect.ensuring(
           dialect.dropDataset(sql, target.dataset),
-          Effect.sync(() => knownSystemTables.delete(target.dataset))
+          Effect.sync(() => knownSystemTables(sql).delete(target.dataset))
         )
       )
   }

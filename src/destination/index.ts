@@ -41,7 +41,7 @@ const load = <A>(name: string, module: () => Promise<A>) =>
 
 /**
  * The embedded default destination: a SQLite file per dataset (`<dataset>.sqlite` in the pipeline's
- * working dir, or in `directory`, or one file `path` for every dataset). See `pipestate/sqlite`.
+ * working dir, or in `directory`, or one file `path` that holds one dataset). See `pipestate/sqlite`.
  *
  * @since 0.1.0
  */

@@ -75,6 +75,51 @@ export const dialect: SqlDestination.SqlDialect = {
   addColumnIfNotExists: false
 }
 
+/**
+ * The table a file given by `path` records its one dataset in (`name`), created by the first commit.
+ *
+ * @since 0.1.0
+ */
+export const DATASET_TABLE = "_pipestate_dataset"
+
+const otherDataset = (file: string, holds: string, dataset: string) =>
+  new DestinationError({
+    destination: "sqlite",
+    operation: `use dataset ${dataset}`,
+    reason: `the file ${file} holds dataset ${holds}, and a file given by \`path\` holds one dataset: give \`directory\` instead (one file per dataset) or use dataset ${holds} with this file`
+  })
+
+/** the dataset the file records, none when no commit recorded one (a new file, or one older than the record) */
+const recordedDataset = (sql: SqlClient.SqlClient) =>
+  Effect.gen(function* () {
+    const tables = yield* sql`SELECT name FROM main.sqlite_master WHERE type = 'table' AND name = ${DATASET_TABLE}`
+    if (tables.length === 0) return Option.none<string>()
+    const rows = yield* sql<{ name: string }>`SELECT name FROM main.${sql(DATASET_TABLE)} LIMIT 1`
+    return Option.fromNullable(rows[0]?.name)
+  })
+
+/** fails unless the file holds `dataset` or none yet: reads of another dataset see nothing of this one */
+const checkDataset = (file: string, sql: SqlClient.SqlClient, dataset: string) =>
+  Effect.flatMap(recordedDataset(sql), (holds) =>
+    Option.isSome(holds) && holds.value !== dataset
+      ? Effect.fail(otherDataset(file, holds.value, dataset))
+      : Effect.void
+  )
+
+/**
+ * The dialect of a file given by `path`: the first commit records its dataset in the file, inside
+ * the commit's transaction (SQLite's write lock makes the first of two writers win).
+ */
+const singleFileDialect = (file: string): SqlDestination.SqlDialect => ({
+  ...dialect,
+  ensureDataset: (sql, dataset) =>
+    Effect.gen(function* () {
+      yield* sql`CREATE TABLE IF NOT EXISTS main.${sql(DATASET_TABLE)} (name TEXT NOT NULL)`
+      yield* sql`INSERT INTO main.${sql(DATASET_TABLE)} (name) SELECT ${dataset} WHERE NOT EXISTS (SELECT 1 FROM main.${sql(DATASET_TABLE)})`
+      yield* checkDataset(file, sql, dataset)
+    })
+})
+
 /** how each column type is bound by better-sqlite3, which takes no Date, boolean or object */
 const converters: Record<ColumnType, (cell: NonNullable<Cell>) => unknown> = {
   text: (cell) => cell,
@@ -266,15 +311,27 @@ const makeSqlite = (options: {
   readonly filenameFor: (target: DatasetTarget) => string
   readonly identity: (target: DatasetTarget) => string
   readonly location: (target: DatasetTarget) => string
+  /** the one file every dataset is addressed to (`path`), which then holds one dataset */
+  readonly singleFile?: string
 }) =>
   Effect.gen(function* () {
-    const client = yield* clientCache(options.name, options.filenameFor)
+    const cached = yield* clientCache(options.name, options.filenameFor)
+    const file = options.singleFile
+    const client =
+      file === undefined
+        ? cached
+        : (target: DatasetTarget) =>
+            Effect.tap(cached(target), (sql) =>
+              SqlDestination.typed(options.name)(`check the dataset of ${file}`)(
+                checkDataset(file, sql, target.dataset)
+              )
+            )
     return SqlDestination.make({
       name: options.name,
       type: options.type,
       identity: options.identity,
       location: options.location,
-      dialect,
+      dialect: file === undefined ? dialect : singleFileDialect(file),
       client,
       stager: (_target, sql, spoolDir) =>
         Effect.map(makeStager(options.name, spoolDir), (stager) => stager.attachTo(sql))
@@ -285,7 +342,11 @@ const makeSqlite = (options: {
  * @since 0.1.0
  */
 export interface SqliteOptions {
-  /** one database file for every dataset; by default each dataset is `<dataset>.sqlite` in `directory` */
+  /**
+   * one database file, holding one dataset: the first commit records its dataset in the file
+   * (`_pipestate_dataset`), and any use with another dataset fails with a `DestinationError`; by
+   * default each dataset is `<dataset>.sqlite` in `directory`
+   */
   readonly path?: string
   /** where `<dataset>.sqlite` files go; by default the pipeline's working directory */
   readonly directory?: string
@@ -313,7 +374,8 @@ export const layer = (options: SqliteOptions = {}): Layer.Layer<Destination> => 
       type: "dlt.destinations.sqlalchemy",
       filenameFor,
       identity: filenameFor,
-      location: filenameFor
+      location: filenameFor,
+      ...(options.path === undefined ? {} : { singleFile: NodePath.resolve(options.path) })
     })
   )
 }

@@ -99,7 +99,9 @@ export class GroupFailed extends Schema.TaggedError<GroupFailed>()("GroupFailed"
 /**
  * What runners deploy: the pipeline every group loads through (one name, one dataset) and the
  * groups of the decomposed source. Each group loads with its own working directory,
- * `<pipelinesDir>/groups/<group>/<name>`, so groups run side by side in one process.
+ * `<pipelinesDir>/groups/<group>/<name>`, so groups run side by side in one process; the
+ * destination is addressed as the pipeline's (an embedded destination's default file is the one
+ * `Pipeline.run` of the pipeline uses).
  *
  * @since 0.1.0
  */
@@ -183,11 +185,17 @@ export const runGroup = <E, R>(
     }
     const path = yield* Path.Path
     const base = yield* Pipeline.make(job.pipeline)
-    const pipeline = yield* Pipeline.make({
+    const own = yield* Pipeline.make({
       ...job.pipeline,
       pipelinesDir: path.join(base.config.pipelinesDir, "groups", encodeURIComponent(group.name))
     })
-    const target = { dataset: pipeline.config.dataset, pipelineDir: pipeline.workingDir.dir }
+    // the group addresses the destination as its pipeline does: an embedded destination's default
+    // file is the pipeline's (`<pipelinesDir>/<name>/<dataset>.sqlite`), not one per group
+    const pipeline: Pipeline.PipelineShape = {
+      ...own,
+      workingDir: { ...own.workingDir, datasetDir: base.workingDir.datasetDir }
+    }
+    const target = { dataset: pipeline.config.dataset, pipelineDir: pipeline.workingDir.datasetDir }
     const recorded = Effect.flatMap(readGroupRun(target, pipeline.config.name, runId, group.name), (row) =>
       Option.match(row, {
         onNone: () => Effect.succeed(Option.none<GroupResult>()),

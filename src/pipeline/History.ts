@@ -163,7 +163,7 @@ export const list = (
     const { config, workingDir } = yield* Pipeline
     const destination = yield* Destination
     const limit = Math.max(1, Math.floor(options.limit ?? 20))
-    const target = { dataset: config.dataset, pipelineDir: workingDir.dir }
+    const target = { dataset: config.dataset, pipelineDir: workingDir.datasetDir }
     const rows = yield* destination.stateRows(target, config.name, limit)
     const runs =
       destination.runLoads === undefined

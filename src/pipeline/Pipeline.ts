@@ -422,7 +422,7 @@ export const dataset: Effect.Effect<Dataset.Dataset, Dataset.OpenError, Pipeline
   function* () {
     const { config, workingDir } = yield* Pipeline
     const destination = yield* Destination
-    return yield* Dataset.open(destination, { dataset: config.dataset, pipelineDir: workingDir.dir })
+    return yield* Dataset.open(destination, { dataset: config.dataset, pipelineDir: workingDir.datasetDir })
   }
 )
 

@@ -164,7 +164,11 @@ export const readStateFile = (pipelinesDir: string, name = "shop_pipeline"): Rec
 export const sqliteTables = (file: string) =>
   Effect.gen(function* () {
     const destination = yield* DestinationTag
-    const access = yield* destination.dataset({ dataset: "ignored", pipelineDir: NodePath.dirname(file) })
+    // the file as `<directory>/<dataset>.sqlite`: a file given by `path` holds one dataset, not known here
+    const access = yield* destination.dataset({
+      dataset: NodePath.basename(file, ".sqlite"),
+      pipelineDir: NodePath.dirname(file)
+    })
     const rows = yield* access.execute("SELECT name FROM main.sqlite_master WHERE type = 'table' ORDER BY name")
     return rows.map((row) => String(row.name))
-  }).pipe(Effect.provide(Sqlite.layer({ path: file })))
+  }).pipe(Effect.provide(Sqlite.layer({ directory: NodePath.dirname(file) })))

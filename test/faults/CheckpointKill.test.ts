@@ -182,10 +182,11 @@ describe("fault: SIGKILL during a run with checkpoints", () => {
     () =>
       Effect.promise(async () => {
         const dir = makeTempDir("pipestate-ckpt-")
-        const path = NodePath.join(dir, "data.sqlite")
+        // one file per round's dataset (a file given by `path` holds one dataset)
+        const directory = NodePath.join(dir, "data")
         await killLoop(
-          { destination: "sqlite", "sqlite-path": path },
-          Destination.sqlite({ path }),
+          { destination: "sqlite", "sqlite-dir": directory },
+          Destination.sqlite({ directory }),
           (round) => `ckpt_ds_${round}`,
           dir
         )

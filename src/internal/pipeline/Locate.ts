@@ -21,6 +21,7 @@
  *
  * @since 0.1.0
  */
+import * as NodePath from "node:path"
 import { FileSystem, Path } from "@effect/platform"
 import { Effect, Either, Layer, Option, Redacted, Schema } from "effect"
 import * as PipestateConfig from "../../config/PipestateConfig.js"
@@ -489,7 +490,15 @@ export const layers = (
         Layer.unwrapEffect(
           Effect.map(
             Effect.promise(() => import("../../destination/sqlite.js")),
-            (sqlite) => sqlite.layer({ path: file.value })
+            // a file named after its dataset is opened as `<directory>/<dataset>.sqlite` (the same file,
+            // left as a run with `directory` or the default made it); any other file by `path`, where
+            // it holds one dataset
+            (sqlite) =>
+              sqlite.layer(
+                NodePath.basename(file.value) === `${located.dataset.value}.sqlite`
+                  ? { directory: NodePath.dirname(file.value) }
+                  : { path: file.value }
+              )
           )
         ),
       onNone: () =>

@@ -91,7 +91,7 @@ export const ofPipeline: Effect.Effect<
 > = Effect.gen(function* () {
   const { config, workingDir } = yield* Pipeline
   const destination = yield* Destination
-  const target: DatasetTarget = { dataset: config.dataset, pipelineDir: workingDir.dir }
+  const target: DatasetTarget = { dataset: config.dataset, pipelineDir: workingDir.datasetDir }
   const local = yield* workingDir.readState
   const names = Option.match(local, {
     onNone: () => [] as ReadonlyArray<string>,

@@ -238,7 +238,7 @@ export const open = (
     const { config, workingDir } = yield* Pipeline
     const destination = yield* Destination
     const ids = yield* Ids
-    const datasetTarget: DatasetTarget = { dataset: config.dataset, pipelineDir: workingDir.dir }
+    const datasetTarget: DatasetTarget = { dataset: config.dataset, pipelineDir: workingDir.datasetDir }
     const target: StateSync.Target = {
       destinationType: destination.type,
       destinationName: destination.name,

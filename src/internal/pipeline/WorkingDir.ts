@@ -167,6 +167,12 @@ export const validatePipelineName = (name: string): Either.Either<string, Invali
 export interface WorkingDir {
   readonly name: string
   readonly dir: string
+  /**
+   * the pipeline directory the destination is addressed with (`DatasetTarget.pipelineDir`, where an
+   * embedded destination keeps its files by default): `dir`, or for a group of an orchestrated run
+   * the working directory of its pipeline, so every group loads into the pipeline's own dataset
+   */
+  readonly datasetDir: string
   readonly statePath: string
   readonly lockPath: string
   /** the local state, `None` when there is no state file */
@@ -456,6 +462,7 @@ export const make = (options: {
     return {
       name,
       dir,
+      datasetDir: dir,
       statePath,
       lockPath,
       readState,
