@@ -1,7 +1,11 @@
 /**
  * postgres load: n rows through `Pipeline.run` (append) into a fresh dataset, against COPY FROM STDIN
- * of the same rows as CSV built in JS (pg-copy-streams), one transaction each.
+ * of the same rows as CSV built in JS (pg-copy-streams), one transaction each; and against the
+ * physical limit, `psql \copy` of the same rows from a CSV file written beforehand (untimed).
  */
+import { spawnSync } from "node:child_process"
+import * as NodeFs from "node:fs"
+import * as NodePath from "node:path"
 import { Readable } from "node:stream"
 import { pipeline } from "node:stream/promises"
 import { Effect, ManagedRuntime, Redacted } from "effect"
@@ -24,7 +28,7 @@ const expectRows = (what: string, found: number, expected: number): void => {
 
 export const postgresLoad: Benchmark = {
   id: "postgres-load",
-  figures: ["postgres load"],
+  figures: ["postgres load", "postgres load vs psql"],
   needsPostgres: true,
   run: async (options) => {
     const url = options.postgresUrl!
@@ -78,11 +82,63 @@ export const postgresLoad: Benchmark = {
         }
       }
 
+      // psql \copy of the same rows from a file: no JS on the loading side at all
+      const csvDir = makeTempDir("pg-load-csv")
+      const csvFile = NodePath.join(csvDir, "players.csv")
+      const psqlCopy = async (): Promise<number> => {
+        const schema = freshName("bench_pg_psql")
+        try {
+          const script = [
+            "\\set ON_ERROR_STOP on",
+            "BEGIN;",
+            `CREATE SCHEMA "${schema}";`,
+            `CREATE TABLE "${schema}".players (${PG_COLUMNS});`,
+            `\\copy "${schema}".players FROM '${csvFile}' WITH (FORMAT csv)`,
+            "COMMIT;"
+          ].join("\n")
+          const { ms, value: result } = await timed(async () =>
+            spawnSync("psql", ["-X", "-q", url], { input: script, encoding: "utf8" })
+          )
+          if (result.status !== 0) throw new Error(`psql \\copy failed: ${result.error?.message ?? result.stderr}`)
+          expectRows("psql \\copy", await countRows(url, schema, "players"), n)
+          return ms
+        } finally {
+          await dropSchema(url, schema)
+        }
+      }
+
       options.log(`postgres load: ${n.toLocaleString("en-US")} rows x 10 columns, ${options.reps} repetitions`)
       const times = await alternate(options, baseline, pipestate)
       const value = n / (median(times.pipestate) / 1000)
       const base = n / (median(times.baseline) / 1000)
+      let psql: number | null = null
+      if (options.side !== "pipestate" && spawnSync("psql", ["--version"]).status === 0) {
+        try {
+          const out = NodeFs.createWriteStream(csvFile)
+          await pipeline(Readable.from(csvChunks(rows(n), 1000)), out)
+          const psqlTimes: Array<number> = []
+          for (let rep = 0; rep < options.reps; rep++) {
+            const ms = await psqlCopy()
+            psqlTimes.push(ms)
+            options.log(`  rep ${rep + 1}/${options.reps} psql copy ${ms.toFixed(1)} ms`)
+          }
+          psql = n / (median(psqlTimes) / 1000)
+        } finally {
+          removeDir(csvDir)
+        }
+      } else {
+        removeDir(csvDir)
+      }
       return [
+        {
+          name: "postgres load vs psql",
+          value: options.side === "baseline" ? null : value,
+          unit: "rows/s",
+          baseline: psql,
+          ratio: psql === null || options.side === "baseline" ? null : value / psql,
+          target: { kind: "ratio>=", value: 0.5 },
+          note: "baseline: psql \\copy of the same rows from a CSV file (the physical limit; psql on PATH)"
+        },
         {
           name: "postgres load",
           value,
