@@ -2,15 +2,14 @@
  * Shared by the fault tests: the batch pipeline as a child process, and the facts of a dataset it
  * loaded (row counts, duplicates, the newest state against the data).
  */
-import { type ChildProcess, spawn } from "node:child_process"
 import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
-import { createInterface } from "node:readline"
 import { fileURLToPath } from "node:url"
-import { Effect, Either } from "effect"
+import { Either } from "effect"
 import * as StateBlob from "../../src/internal/state/StateBlob.js"
 import { EVENTS, SOURCE_NAME, STATUS, TOTAL_KEY } from "../fixtures/batchSource.js"
 import { compiledFixture } from "../compiledFixture.js"
+import { type Child, spawnScoped as spawnScopedScript, spawnScript } from "../processes.js"
 import { query, TEST_POSTGRES_URL } from "../postgres.js"
 
 export const REPO_ROOT = NodePath.resolve(NodePath.dirname(fileURLToPath(import.meta.url)), "..", "..")
@@ -20,87 +19,19 @@ export const FIXTURE = NodePath.join(REPO_ROOT, "test", "fixtures", "batch-pipel
 export const urlWithApplicationName = (applicationName: string, url = TEST_POSTGRES_URL): string =>
   `${url}${url.includes("?") ? "&" : "?"}application_name=${encodeURIComponent(applicationName)}`
 
-export interface ChildRun {
-  readonly child: ChildProcess
-  readonly pid: number
-  /** every stdout line so far */
-  readonly lines: Array<string>
-  readonly stderr: () => string
-  /** resolves with the first line starting with `prefix` (seen before or later), rejects when the process exits first */
-  readonly waitFor: (prefix: string, timeoutMs?: number) => Promise<string>
-  readonly exited: Promise<{ readonly code: number | null; readonly signal: NodeJS.Signals | null }>
-  readonly hasExited: () => boolean
-}
+/** a child process of the batch pipeline (see test/processes.ts) */
+export type ChildRun = Child
+
+const argsOf = (args: Readonly<Record<string, string | number>>) =>
+  Object.entries(args).map(([key, value]) => `--${key}=${value}`)
 
 /** `node <test/fixtures/batch-pipeline.ts bundled> ...args` */
-export const spawnFixture = (args: Readonly<Record<string, string | number>>): ChildRun => {
-  const child = spawn(
-    process.execPath,
-    ["--enable-source-maps", compiledFixture(FIXTURE), ...Object.entries(args).map(([key, value]) => `--${key}=${value}`)],
-    { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NODE_OPTIONS: "" } }
-  )
-  if (child.pid === undefined) throw new Error(`could not spawn ${FIXTURE}`)
-  const lines: Array<string> = []
-  const waiters: Array<{ prefix: string; resolve: (line: string) => void }> = []
-  let stderr = ""
-  let done = false
-  createInterface({ input: child.stdout! }).on("line", (line) => {
-    lines.push(line)
-    for (const waiter of waiters.filter((w) => line.startsWith(w.prefix))) {
-      waiters.splice(waiters.indexOf(waiter), 1)
-      waiter.resolve(line)
-    }
-  })
-  child.stderr!.on("data", (data: Buffer) => {
-    stderr += data.toString("utf8")
-  })
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    // 'close': the process has exited AND its stdout is drained, so `lines` is complete
-    child.on("close", (code, signal) => {
-      done = true
-      resolve({ code, signal })
-    })
-  })
-  const waitFor = (prefix: string, timeoutMs = 30_000) => {
-    const seen = lines.find((line) => line.startsWith(prefix))
-    if (seen !== undefined) return Promise.resolve(seen)
-    return new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`pid ${child.pid}: no "${prefix}" line within ${timeoutMs} ms; stderr: ${stderr}`)),
-        timeoutMs
-      )
-      waiters.push({
-        prefix,
-        resolve: (line) => {
-          clearTimeout(timer)
-          resolve(line)
-        }
-      })
-      void exited.then(({ code, signal }) => {
-        clearTimeout(timer)
-        reject(
-          new Error(
-            `pid ${child.pid} exited (code ${code}, signal ${signal}) before a "${prefix}" line; stdout: ${lines.join(" | ")}; stderr: ${stderr}`
-          )
-        )
-      })
-    })
-  }
-  return { child, pid: child.pid, lines, stderr: () => stderr, waitFor, exited, hasExited: () => done }
-}
+export const spawnFixture = (args: Readonly<Record<string, string | number>>): ChildRun =>
+  spawnScript(compiledFixture(FIXTURE), argsOf(args))
 
 /** spawns children that are SIGKILLed, if still running, when the scope closes */
 export const spawnScoped = (args: Readonly<Record<string, string | number>>) =>
-  Effect.acquireRelease(
-    Effect.sync(() => spawnFixture(args)),
-    (run) =>
-      Effect.promise(async () => {
-        if (!run.hasExited()) {
-          run.child.kill("SIGKILL")
-          await run.exited
-        }
-      })
-  )
+  spawnScopedScript(compiledFixture(FIXTURE), argsOf(args))
 
 /** the `OUTCOME <tag> <json>` line of a finished child */
 export const outcomeOf = (run: ChildRun): { readonly tag: string; readonly detail: Record<string, unknown> } => {
