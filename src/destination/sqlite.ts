@@ -130,8 +130,17 @@ const converters: Record<ColumnType, (cell: NonNullable<Cell>) => unknown> = {
   timestamp: (cell) => (cell instanceof Date || cell instanceof Timestamp ? formatSqliteTimestamp(cell) : String(cell)),
   decimal: (cell) => (BigDecimal.isBigDecimal(cell) ? BigDecimal.format(cell) : String(cell)),
   bytes: (cell) => (cell instanceof Uint8Array ? Buffer.from(cell.buffer, cell.byteOffset, cell.byteLength) : cell),
-  json: (cell) => JSON.stringify(cell)
+  json: (cell) => {
+    try {
+      return JSON.stringify(cell)
+    } catch (cause) {
+      throw new JsonCellError(cause instanceof Error ? cause.message : String(cause))
+    }
+  }
 }
+
+/** a json cell JSON cannot write (a bigint or a cycle inside it); the stager names where */
+class JsonCellError extends Error {}
 
 /**
  * Stages rows in a throwaway SQLite file in the load's spool directory; at commit the file is
@@ -197,10 +206,18 @@ export const makeStager = (
       const params: Array<unknown> = new Array(width)
       const statement = insert
       stage.transaction(() => {
-        for (const row of batch.rows) {
+        for (let r = 0; r < batch.rows.length; r++) {
+          const row = batch.rows[r]!
           for (let c = 0; c < width; c++) {
             const cell = row[c]
-            params[c] = cell === null || cell === undefined ? null : convert[c]!(cell)
+            try {
+              params[c] = cell === null || cell === undefined ? null : convert[c]!(cell)
+            } catch (error) {
+              if (!(error instanceof JsonCellError)) throw error
+              throw new Error(
+                `column ${batch.columns[c]!.name} of table ${table.name}, row ${r} of this batch: the value cannot be written as JSON (${error.message}); convert bigints to strings and remove cycles in the resource`
+              )
+            }
           }
           statement.run(params)
         }
