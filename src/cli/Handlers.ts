@@ -14,6 +14,7 @@ import * as History from "../pipeline/History.js"
 import * as Locate from "../internal/pipeline/Locate.js"
 import * as Pipeline from "../pipeline/Pipeline.js"
 import * as Schemas from "../internal/pipeline/Schemas.js"
+import * as StateSync from "../internal/pipeline/StateSync.js"
 import * as WorkingDir from "../internal/pipeline/WorkingDir.js"
 import { ConfirmationRequired, MissingPipelineName } from "./Errors.js"
 import * as Render from "./Render.js"
@@ -144,11 +145,26 @@ export const info = (
     const name = yield* requireName(pipelineName, "info")
     const located = yield* locate(name, options)
     const state = yield* Locate.requireLocal(located)
+    // the flags may name another target than the one the local state was committed to: say so, and
+    // show the state with its own target, never with the flags' location
+    const kind = StateSync.destinationKind(state)
+    const stateDataset = state.dataset_name ?? undefined
+    const elsewhere =
+      (stateDataset !== undefined && stateDataset !== located.dataset.value) ||
+      (kind !== undefined && kind !== located.destination.value)
+    const recorded = state._local.location
+    if (elsewhere) {
+      yield* Console.error(
+        `warning: the local state of ${name} belongs to ${kind ?? "?"} dataset ${stateDataset ?? "?"}${
+          typeof recorded === "string" ? ` (${recorded})` : ""
+        }, not to ${located.destination.value} dataset ${located.dataset.value}; shown below is that local state (\`pipestate pipeline ${name} history\` with the same flags lists the versions the other target holds)`
+      )
+    }
     const data: Render.Info = {
       name,
       workingDir: located.workingDir,
       state,
-      location: Locate.location(located),
+      location: elsewhere && typeof recorded === "string" ? recorded : Locate.location(located),
       options: [
         ...describeConfig(located.settings),
         { key: "target.destination", value: located.destination.value, origin: located.destination.from },
