@@ -97,7 +97,7 @@ export const prettyValue = (value: StateValue.StateValue, indent = ""): string =
  *
  * @example
  * ```ts
- * cut("x".repeat(12_345 + 10), 10) // "xxxxxxxxxx… (12,345 more chars)"
+ * cut("ab".repeat(6_000), 10) // "ababababab… (11,990 more chars)"
  * cut("[\n  1,\n  2,\n  3\n]", 10) // "[\n  1,\n  … (10 more chars)"
  * ```
  *

@@ -120,7 +120,7 @@ const snake = (stripped: string): string => {
  * normalizeIdentifier("firstName")                // "first_name"
  * normalizeIdentifier("na!e")                     // "na_e"
  * normalizeIdentifier("__dlt_id")                 // "_dlt_id"
- * normalizeIdentifier('x"; DROP TABLE y; --')     // "x_drop_table_yxxx"
+ * normalizeIdentifier('a"; DROP TABLE b; --')     // "a_drop_table_b" and one x per trailing underscore
  * ```
  *
  * @since 0.2.0
