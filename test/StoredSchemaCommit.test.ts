@@ -147,4 +147,28 @@ describe("the stored schema commits with the data", () => {
       expect(tables.size).toBe(0)
     })
   )
+
+  // the commit's transaction reads _dlt_version without looking the table up first (the system
+  // tables are made before it); a table dropped behind the process's back must still be re-made
+  it.scoped("a _dlt_version table dropped behind a running process is made again by the next run", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir()
+      const target = { dataset: "vec_data", pipelineDir: NodePath.join(dir, "vec") }
+      yield* Effect.gen(function* () {
+        yield* Pipeline.run(items([{ id: 1, name: "a" }]))
+        const Sqlite = (yield* Effect.promise(() => import("better-sqlite3"))).default
+        const db = new Sqlite(NodePath.join(target.pipelineDir, "vec_data.sqlite"))
+        try {
+          db.exec('DROP TABLE "_dlt_version"')
+        } finally {
+          db.close()
+        }
+        const summary = yield* Pipeline.run(items([{ id: 2, name: "b" }]))
+        expect(summary.tables.items).toBe(1)
+        const d = yield* Destination.Destination
+        const schema = Option.getOrThrow(yield* Schemas.newest(d, target, "items_source"))
+        expect(Object.keys(schema.tables.items?.columns ?? {})).toContain("name")
+      }).pipe(Effect.provide(layersIn(dir)))
+    })
+  )
 })

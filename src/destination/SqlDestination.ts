@@ -271,9 +271,17 @@ export const make = (options: SqlDestinationOptions): DestinationShape => {
       return Option.isSome(columns)
     })
 
-  const stateRowsWith = (sql: SqlClient.SqlClient, dataset: string, pipelineName: string, limit: number) =>
+  // `ensured`: inside a commit's transaction, which created the system tables first (a table dropped
+  // meanwhile fails the statement, and so the transaction, as the writes after it would)
+  const stateRowsWith = (
+    sql: SqlClient.SqlClient,
+    dataset: string,
+    pipelineName: string,
+    limit: number,
+    ensured = false
+  ) =>
     Effect.gen(function* () {
-      if (!(yield* hasStateTable(sql, dataset))) return []
+      if (!ensured && !(yield* hasStateTable(sql, dataset))) return []
       const state = dialect.table(sql, dataset, STATE_TABLE)
       const loads = dialect.table(sql, dataset, LOADS_TABLE)
       const rows =
@@ -301,9 +309,18 @@ export const make = (options: SqlDestinationOptions): DestinationShape => {
     readonly schema: string
   }
 
-  const readSchemaWith = (sql: SqlClient.SqlClient, dataset: string, schemaName: string, selector: SchemaSelector) =>
+  const readSchemaWith = (
+    sql: SqlClient.SqlClient,
+    dataset: string,
+    schemaName: string,
+    selector: SchemaSelector,
+    ensured = false
+  ) =>
     Effect.gen(function* () {
-      if (Option.isNone(yield* dialect.describeTable(sql, dataset, VERSION_TABLE))) return Option.none<SchemaRow>()
+      if (!ensured && Option.isNone(yield* dialect.describeTable(sql, dataset, VERSION_TABLE))) {
+        knownSystemTables(sql).delete(dataset)
+        return Option.none<SchemaRow>()
+      }
       const table = dialect.table(sql, dataset, VERSION_TABLE)
       // dlt's rule for the newest: the newest inserted_at
       const rows =
@@ -414,7 +431,8 @@ export const make = (options: SqlDestinationOptions): DestinationShape => {
         })
       }
       const tx: Transaction = {
-        stateRows: (pipelineName, limit) => as("read the state rows")(stateRowsWith(sql, dataset, pipelineName, limit)),
+        stateRows: (pipelineName, limit) =>
+          as("read the state rows")(stateRowsWith(sql, dataset, pipelineName, limit, true)),
         readState: (pipelineName, loadId) => as("read a state row")(readStateWith(sql, dataset, pipelineName, loadId)),
         dropTables: (tables) =>
           as("drop tables")(
@@ -445,7 +463,7 @@ export const make = (options: SqlDestinationOptions): DestinationShape => {
             sql`INSERT INTO ${dialect.table(sql, dataset, STATE_TABLE)} (version, engine_version, pipeline_name, state, created_at, version_hash, _dlt_load_id, _dlt_id) VALUES (${row.version}, ${row.engineVersion}, ${row.pipelineName}, ${row.state}, ${dialect.timestampParam(row.createdAt)}, ${row.versionHash}, ${row.loadId}, ${row.dltId})`
           ),
         readSchema: (schemaName, selector) =>
-          as("read the stored schema")(readSchemaWith(sql, dataset, schemaName, selector)),
+          as("read the stored schema")(readSchemaWith(sql, dataset, schemaName, selector, true)),
         insertSchema: (row) =>
           as("insert the schema version")(
             sql`INSERT INTO ${dialect.table(sql, dataset, VERSION_TABLE)} (version, engine_version, inserted_at, schema_name, version_hash, schema) VALUES (${row.version}, ${row.engineVersion}, ${dialect.timestampParam(row.insertedAt)}, ${row.schemaName}, ${row.versionHash}, ${row.schema})`

@@ -240,6 +240,24 @@ export const toText = (schema: StoredSchema): string => JSON.stringify(schema)
  * @since 0.2.0
  */
 export const fromText = (text: string): Either.Either<StoredSchema, InvalidStoredSchema> => {
+  const known = parsedTexts.get(text)
+  if (known !== undefined) return Either.right(known)
+  const read = parseText(text)
+  if (Either.isRight(read)) {
+    if (parsedTexts.size >= PARSED_TEXTS_KEPT) parsedTexts.delete(parsedTexts.keys().next().value as string)
+    parsedTexts.set(text, read.right)
+  }
+  return read
+}
+
+// Every commit reads the newest stored version of its source's schema, which is nearly always the
+// text the previous commit wrote: the documents of the last texts read are kept (they are never
+// changed in place: every change makes a new document), so an unchanged schema is parsed, checked
+// and hashed once per process.
+const PARSED_TEXTS_KEPT = 16
+const parsedTexts = new Map<string, StoredSchema>()
+
+const parseText = (text: string): Either.Either<StoredSchema, InvalidStoredSchema> => {
   let parsed: unknown
   try {
     parsed = JSON.parse(text)
@@ -408,6 +426,17 @@ const sortedJson = (value: unknown): string => {
  * @since 0.2.0
  */
 export const hash = (schema: StoredSchema): string => {
+  const known = hashes.get(schema)
+  if (known !== undefined) return known
+  const computed = computeHash(schema)
+  hashes.set(schema, computed)
+  return computed
+}
+
+// documents are never changed in place, so an object's content hash is computed once
+const hashes = new WeakMap<StoredSchema, string>()
+
+const computeHash = (schema: StoredSchema): string => {
   const { version: _v, version_hash: _h, imported_version_hash: _i, previous_hashes: _p, ...content } = schema
   const h = createHash("sha3-256").update(sortedJson(content), "utf8")
   for (const table of sortedKeys(schema.tables)) {
