@@ -28,11 +28,13 @@ import { postgresLoad } from "./postgresLoad.js"
 import { sourceState } from "./sourceState.js"
 import { sqliteLoad } from "./sqliteLoad.js"
 import { stateCodec } from "./stateCodec.js"
+import { stateSize } from "./stateSize.js"
 
 const BENCHMARKS: ReadonlyArray<Benchmark> = [
   postgresLoad,
   sqliteLoad,
   stateCodec,
+  stateSize,
   commitOverhead,
   memory,
   sourceState,
