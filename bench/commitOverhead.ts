@@ -120,7 +120,7 @@ const measure = async (
         unit: "ms",
         baseline: base,
         ratio: base / value,
-        target: { kind: "value<", value: label === "sqlite" ? 25 : 50 },
+        target: { kind: "value<", value: label === "sqlite" ? 15 : 35 },
         note: `baseline: a bare transaction inserting one row into a table of the same ${label === "sqlite" ? "SQLite file (better-sqlite3)" : "PostgreSQL database (pg: BEGIN, INSERT, COMMIT)"}; median of ${RUNS}`
       },
       part("restore"),

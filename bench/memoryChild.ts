@@ -1,7 +1,7 @@
 /**
  * The child process of the memory benchmark: loads n rows into a fresh PostgreSQL dataset through
  * `Pipeline.run`, then prints one JSON line with its RSS after startup (same imports, nothing run)
- * and its peak RSS. Usage: node --import tsx bench/memoryChild.ts <rows> <postgres url> [pipestate|copy]
+ * and its peak RSS. Usage (bundled by bench/lib/compiled.ts): node memoryChild.mjs <rows> <postgres url> [pipestate|copy]
  * (`copy`: the postgres load baseline instead, for comparison).
  */
 import * as NodeFs from "node:fs"
