@@ -18,6 +18,7 @@ interface ChildReport {
   readonly vmHwm: number | null
   readonly maxHeapUsed: number
   readonly maxExternal: number
+  readonly maxHeapTotal: number
   readonly heapUsedAfterGc: number
   readonly peakAtExtractEnd: number | null
 }
@@ -73,7 +74,7 @@ export const memory: Benchmark = {
           : `, ${(report.peakAtExtractEnd / MB).toFixed(1)} MB when extraction ended`
       return (
         `startup RSS ${(report.startupRss / MB).toFixed(1)} MB, peak RSS ${peak.toFixed(1)} MB${atExtractEnd}; ` +
-        `JS heap used max ${(report.maxHeapUsed / MB).toFixed(1)} MB (sampled), ${(report.heapUsedAfterGc / MB).toFixed(1)} MB after a full GC at the end; ` +
+        `JS heap used max ${(report.maxHeapUsed / MB).toFixed(1)} MB, heap total max ${(report.maxHeapTotal / MB).toFixed(1)} MB, external max ${(report.maxExternal / MB).toFixed(1)} MB (sampled), ${(report.heapUsedAfterGc / MB).toFixed(1)} MB after a full GC at the end; ` +
         `load ${(report.ms / 1000).toFixed(1)} s`
       )
     }

@@ -36,10 +36,12 @@ if (!Number.isInteger(n) || n <= 0 || url === undefined || (mode !== "pipestate"
 // sampled while loading, to tell a growing heap from a lazy collector
 let maxHeapUsed = 0
 let maxExternal = 0
+let maxHeapTotal = 0
 const sampler = setInterval(() => {
   const m = process.memoryUsage()
   maxHeapUsed = Math.max(maxHeapUsed, m.heapUsed)
   maxExternal = Math.max(maxExternal, m.external)
+  maxHeapTotal = Math.max(maxHeapTotal, m.heapTotal)
 }, 50)
 
 // the peak RSS so far at each phase boundary: tells whether extraction or the commit (COPY) peaks
@@ -110,6 +112,7 @@ try {
       vmHwm: vmHwm(),
       maxHeapUsed,
       maxExternal,
+      maxHeapTotal,
       heapUsedAfterGc: process.memoryUsage().heapUsed,
       peakAtExtractEnd: peakAt.commit ?? null
     })

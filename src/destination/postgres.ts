@@ -13,7 +13,13 @@ import { PgClient } from "@effect/sql-pg"
 import pg from "pg"
 import { Config, Duration, Effect, Either, Layer, Option, Redacted, type Scope } from "effect"
 import { type DatasetTarget, Destination, DestinationError } from "./Destination.js"
-import { copyCsvStatement, copyFromFile, formatCsvBytes, transactionPgClient } from "../internal/destination/PgCopy.js"
+import {
+  copyCsvStatement,
+  copyFromFile,
+  formatCsvInto,
+  makeCsvScratch,
+  transactionPgClient
+} from "../internal/destination/PgCopy.js"
 import * as SqlDestination from "./SqlDestination.js"
 import type { Column, ColumnType, TableSchema } from "../internal/destination/TableSchema.js"
 
@@ -128,33 +134,40 @@ export const makeStager = (
     })
     yield* Effect.addFinalizer(() => closeAll)
     const lock = yield* Effect.makeSemaphore(1)
+    const scratch = makeCsvScratch()
 
     const write: SqlDestination.Stager["write"] = (table, batch) =>
       Effect.gen(function* () {
         if (batch.rows.length === 0) return
-        const bytes = yield* Either.mapLeft(
-          formatCsvBytes(batch.columns, batch.rows, { table: table.name }),
-          fail(`format rows of ${table.name}`)
-        )
+        // formatted and written under the lock: one scratch buffer serves every batch of every table
         yield* lock.withPermits(1)(
-          Effect.try({
-            try: () => {
-              let list = segments.get(table.name)
-              if (list === undefined) {
-                list = []
-                segments.set(table.name, list)
-              }
-              let segment = list[list.length - 1]
-              if (segment === undefined || !sameColumns(segment.columns, batch.columns)) {
-                const path = NodePath.join(spoolDir, `${table.name}.${list.length}.csv`)
-                segment = { columns: batch.columns, path, fd: NodeFs.openSync(path, "a") }
-                list.push(segment)
-              }
-              // a synchronous append keeps the order of batches in the file without a queue
-              NodeFs.writeSync(segment.fd, bytes)
-            },
-            catch: fail(`spool rows of ${table.name}`)
-          })
+          Effect.flatMap(
+            Either.mapLeft(
+              formatCsvInto(batch.columns, batch.rows, scratch, { table: table.name }),
+              fail(`format rows of ${table.name}`)
+            ),
+            (used) =>
+              Effect.try({
+                try: () => {
+                  let list = segments.get(table.name)
+                  if (list === undefined) {
+                    list = []
+                    segments.set(table.name, list)
+                  }
+                  let segment = list[list.length - 1]
+                  if (segment === undefined || !sameColumns(segment.columns, batch.columns)) {
+                    const path = NodePath.join(spoolDir, `${table.name}.${list.length}.csv`)
+                    segment = { columns: batch.columns, path, fd: NodeFs.openSync(path, "a") }
+                    list.push(segment)
+                  }
+                  // a synchronous append keeps the order of batches in the file without a queue
+                  let written = 0
+                  while (written < used)
+                    written += NodeFs.writeSync(segment.fd, scratch.buffer, written, used - written)
+                },
+                catch: fail(`spool rows of ${table.name}`)
+              })
+          )
         )
       })
 
