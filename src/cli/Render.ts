@@ -411,9 +411,7 @@ export const historyJson = (versions: ReadonlyArray<History.StateVersion>): Stat
     load_id: v.loadId,
     created_at: isoOf(v.createdAt),
     engine_version: v.engineVersion,
-    ...(v.run === undefined
-      ? {}
-      : { run: { run_id: v.run.runId, checkpoint: v.run.checkpoint, final: v.run.final } })
+    ...(v.run === undefined ? {} : { run: { run_id: v.run.runId, checkpoint: v.run.checkpoint, final: v.run.final } })
   }))
 
 // ---------------------------------------------------------------------------------------------

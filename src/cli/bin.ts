@@ -16,11 +16,16 @@ import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodePath from "@effect/platform-node/NodePath"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as NodeTerminal from "@effect/platform-node/NodeTerminal"
+import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { run } from "./main.js"
+import * as PlainConsole from "./PlainConsole.js"
 
-run(process.argv).pipe(
+// help and usage errors without color codes in a pipe, a file or with NO_COLOR
+Console.consoleWith((console) =>
+  Effect.withConsole(run(process.argv), PlainConsole.make(console, PlainConsole.colorsOf()))
+).pipe(
   Effect.provide(Layer.mergeAll(NodeFileSystem.layer, NodePath.layer, NodeTerminal.layer)),
   NodeRuntime.runMain({ disableErrorReporting: true })
 )

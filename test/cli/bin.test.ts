@@ -33,6 +33,12 @@ describe("the pipestate executable", () => {
     }
     expect(version.status).toBe(0)
     expect(version.stdout).toContain(VERSION)
+    // stdout and stderr are pipes here: no terminal color codes in help or in a usage error
+    const usage = await cli(["pipeline", "nowhere", "restore", "--version", "0", "--dry-rn"])
+    expect(usage.status).toBe(1)
+    for (const text of [help.stdout, pipelineHelp.stdout, usage.stdout, usage.stderr]) {
+      expect(text).not.toContain("\u001b[")
+    }
   })
 
   it("--help and a bad flag load neither the pipeline nor a driver (the commands' work is imported when one runs)", async () => {

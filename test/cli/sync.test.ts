@@ -121,17 +121,19 @@ describe("pipestate pipeline <name> sync", () => {
     })
   )
 
-  it.scopedLive("info for another dataset than the local state's says so and shows the state with its own location", () =>
-    Effect.gen(function* () {
-      const dir = yield* tempDir()
-      const data = yield* tempDir()
-      yield* runShop(dir, Destination.sqlite({ directory: data }), { dataset: "b2" })
-      const info = yield* cli("pipeline", "shop_pipeline", "info", "--pipelines-dir", dir, "--dataset", "a")
-      expect(info.ok).toBe(true)
-      expect(info.err).toContain("warning: the local state of shop_pipeline belongs to sqlite dataset b2")
-      expect(info.out).toContain(`location:       ${NodePath.join(data, "b2.sqlite")}`)
-      expect(info.out).toContain("dataset:        b2")
-    })
+  it.scopedLive(
+    "info for another dataset than the local state's says so and shows the state with its own location",
+    () =>
+      Effect.gen(function* () {
+        const dir = yield* tempDir()
+        const data = yield* tempDir()
+        yield* runShop(dir, Destination.sqlite({ directory: data }), { dataset: "b2" })
+        const info = yield* cli("pipeline", "shop_pipeline", "info", "--pipelines-dir", dir, "--dataset", "a")
+        expect(info.ok).toBe(true)
+        expect(info.err).toContain("warning: the local state of shop_pipeline belongs to sqlite dataset b2")
+        expect(info.out).toContain(`location:       ${NodePath.join(data, "b2.sqlite")}`)
+        expect(info.out).toContain("dataset:        b2")
+      })
   )
 
   it.scopedLive("a SQLite directory chosen in code is what info, history and sync see", () =>
