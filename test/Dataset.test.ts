@@ -4,15 +4,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { BigDecimal, Effect, Either, Exit, Layer, Option, Schema, Stream, Tracer } from "effect"
-import {
-  Dataset,
-  Destination,
-  Pipeline,
-  PipelineContext,
-  Resource,
-  Source,
-  StateValue
-} from "../src/index.js"
+import { Dataset, Destination, Pipeline, PipelineContext, Resource, Source, StateValue } from "../src/index.js"
 import * as StoredSchema from "../src/internal/schema/StoredSchema.js"
 import { tempDir } from "./helpers.js"
 import { freshDataset, postgresAvailable, testDestination } from "./postgres.js"
@@ -50,7 +42,19 @@ const things = [
     raw: new Uint8Array([]),
     note: null
   },
-  { id: 3, name: "", big: 0, small: null, ratio: null, ok: null, at: null, amount: null, doc: null, raw: null, note: null }
+  {
+    id: 3,
+    name: "",
+    big: 0,
+    small: null,
+    ratio: null,
+    ok: null,
+    at: null,
+    amount: null,
+    doc: null,
+    raw: null,
+    note: null
+  }
 ]
 
 /**
@@ -142,7 +146,11 @@ const probe = Source.make({
           const dataset = yield* PipelineContext.dataset
           const rows = yield* dataset.query`SELECT big, ok, at FROM ${dataset.table("things")} WHERE id = ${1}`
           const row = rows[0] ?? {}
-          return { seen: Object.entries(row).map(([k, v]) => `${k}=${show(v)}`).join(" ") }
+          return {
+            seen: Object.entries(row)
+              .map(([k, v]) => `${k}=${show(v)}`)
+              .join(" ")
+          }
         })
       )
     )
@@ -183,13 +191,15 @@ const scenario = Effect.gen(function* () {
   const dataset = yield* Pipeline.dataset
   const things = dataset.table("things")
 
-  const all = yield* dataset.query`SELECT id, name, big, small, ratio, ok, at, amount, doc, raw, note FROM ${things} WHERE id >= ${1} ORDER BY id`
+  const all =
+    yield* dataset.query`SELECT id, name, big, small, ratio, ok, at, amount, doc, raw, note FROM ${things} WHERE id >= ${1} ORDER BY id`
   // parameters of every kind, bound per dialect
   const byParams = yield* dataset.query`SELECT id FROM ${things}
     WHERE ok = ${true} AND at >= ${ts("2024-02-29T12:34:56.789123+00:00")} AND big = ${9007199254740993n} AND name = ${"Ada"} ORDER BY id`
   const events = yield* dataset.query`SELECT id, day, at_time FROM ${dataset.table("events")} ORDER BY id`
   // expressions and aliases: the driver-neutral rule, and `types` for what SQLite cannot tell
-  const aggregates = yield* dataset.query`SELECT count(*) AS n, max(id) AS top, sum(small) AS total, min(name) AS first_name FROM ${things}`
+  const aggregates =
+    yield* dataset.query`SELECT count(*) AS n, max(id) AS top, sum(small) AS total, min(name) AS first_name FROM ${things}`
   const newest = yield* dataset.query({ types: { newest: "timestamp" } })`SELECT max(at) AS newest FROM ${things}`
   const aliased = yield* dataset.query`SELECT ok AS ok, at AS at FROM ${things} WHERE id = ${2}`
   // the table helper
@@ -197,7 +207,16 @@ const scenario = Effect.gen(function* () {
   const limited = yield* things.rows({ where: dataset.sql`id > ${1}`, orderBy: ["id"], limit: 1 })
   const probeRows = yield* dataset.table("probe").rows()
   const all2 = yield* things.rows({ orderBy: "id" })
+  // a limit both databases read alike, or a typed error (SQLite would read -1 as "no limit")
+  const none = yield* things.rows({ limit: 0 })
+  const badLimits = yield* Effect.forEach([-1, 1.5, Number.NaN], (limit) =>
+    Effect.flip(things.rows({ limit })).pipe(
+      Effect.map((error) => (error._tag === "InvalidRowsOptions" ? `${error.table}: ${error.reason}` : error._tag))
+    )
+  )
   return {
+    none: none.length,
+    badLimits,
     all: showRows(all),
     byParams: showRows(byParams),
     events: showRows(events),
@@ -213,6 +232,10 @@ const scenario = Effect.gen(function* () {
 })
 
 const expectedScenario = {
+  none: 0,
+  badLimits: [-1, 1.5, "NaN"].map(
+    (limit) => `things: limit must be a whole number of at least 0 (all rows: leave it out), not ${limit}`
+  ),
   all: expectedThings,
   byParams: [{ id: "number:1" }],
   events: [
@@ -225,7 +248,21 @@ const expectedScenario = {
   helper: [["number:2", "boolean:false"]],
   limited: ["number:2"],
   probe: ["big=bigint:9007199254740993 ok=boolean:true at=Timestamp:2024-02-29T12:34:56.789123+00:00"],
-  columns: ["_dlt_id", "_dlt_load_id", "amount", "at", "big", "doc", "id", "name", "note", "ok", "ratio", "raw", "small"],
+  columns: [
+    "_dlt_id",
+    "_dlt_load_id",
+    "amount",
+    "at",
+    "big",
+    "doc",
+    "id",
+    "name",
+    "note",
+    "ok",
+    "ratio",
+    "raw",
+    "small"
+  ],
   tables: ["events", "probe", "things"]
 }
 
@@ -254,7 +291,9 @@ describe("Dataset on SQLite", () => {
         yield* Pipeline.run(everyType)
         const dataset = yield* Pipeline.dataset
         const Thing = Schema.Struct({ id: Schema.Number, name: Schema.String, ok: Schema.NullOr(Schema.Boolean) })
-        const decoded = yield* dataset.query({ schema: Thing })`SELECT id, name, ok FROM ${dataset.table("things")} ORDER BY id`
+        const decoded = yield* dataset.query({
+          schema: Thing
+        })`SELECT id, name, ok FROM ${dataset.table("things")} ORDER BY id`
         expect(decoded).toEqual([
           { id: 1, name: "Ada", ok: true },
           { id: 2, name: "Grace", ok: false },
@@ -268,7 +307,9 @@ describe("Dataset on SQLite", () => {
         expect(refused).toMatchObject({ row: 2 })
         expect(refused.message).toContain("row 2")
         expect(refused.message).toContain("ok")
-        const helper = yield* dataset.table("things").rows({ schema: Schema.Struct({ id: Schema.Number }), where: { id: 2 } })
+        const helper = yield* dataset
+          .table("things")
+          .rows({ schema: Schema.Struct({ id: Schema.Number }), where: { id: 2 } })
         expect(helper).toEqual([{ id: 2 }])
       }).pipe(Effect.provide(sqliteLayers(dir)))
     })
@@ -283,7 +324,7 @@ describe("Dataset on SQLite", () => {
         expect(empty.tables).toEqual([])
         const early = yield* Effect.flip(empty.table("things").rows())
         expect(early._tag).toBe("TableNotFound")
-        expect(early.message).toContain("has no table \"things\"")
+        expect(early.message).toContain('has no table "things"')
 
         yield* Pipeline.run(everyType)
         const dataset = yield* Pipeline.dataset

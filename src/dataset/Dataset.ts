@@ -176,7 +176,23 @@ export class DatasetUnavailable extends Schema.TaggedError<DatasetUnavailable>()
  *
  * @since 0.2.0
  */
-export type QueryError = TableNotFound | QueryFailed | RowDecodeError
+export type QueryError = TableNotFound | QueryFailed | RowDecodeError | InvalidRowsOptions
+
+/**
+ * {@link Table.rows} was given an option no database would read the same way: a `limit` that is not
+ * a whole number of at least 0 (SQLite reads `LIMIT -1` as no limit, PostgreSQL refuses it).
+ *
+ * @since 0.2.0
+ */
+export class InvalidRowsOptions extends Schema.TaggedError<InvalidRowsOptions>()("InvalidRowsOptions", {
+  dataset: Schema.String,
+  table: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `dataset ${this.dataset}, table ${this.table}: ${this.reason}`
+  }
+}
 
 /**
  * The errors of opening a dataset.
@@ -384,12 +400,16 @@ export const make = (options: {
   }
 
   const decodeRows = <A, I>(
-    raw: { readonly rows: ReadonlyArray<Record<string, unknown>>; readonly fields: ReadonlyArray<FieldInfo> | undefined },
+    raw: {
+      readonly rows: ReadonlyArray<Record<string, unknown>>
+      readonly fields: ReadonlyArray<FieldInfo> | undefined
+    },
     types: ReadonlyMap<string, DataType | null>,
     queryOptions: QueryOptions<A, I> | undefined
   ): Effect.Effect<ReadonlyArray<A>, RowDecodeError> => {
     const fields: ReadonlyArray<FieldInfo> =
-      raw.fields ?? (raw.rows.length === 0 ? [] : Object.keys(raw.rows[0]!).map((name) => ({ name, pgType: undefined })))
+      raw.fields ??
+      (raw.rows.length === 0 ? [] : Object.keys(raw.rows[0]!).map((name) => ({ name, pgType: undefined })))
     const named = queryOptions?.types
     const decoders = fields.map((field): Values.Decoder => {
       const parsedJson = field.pgType !== undefined && Values.PG_JSON_TYPES.has(field.pgType)
@@ -513,6 +533,14 @@ export const make = (options: {
     )
     const rows = <A = Row, I = Row>(rowsOptions?: RowsOptions<A, I>): Effect.Effect<ReadonlyArray<A>, QueryError> =>
       Effect.gen(function* () {
+        const limit = rowsOptions?.limit
+        if (limit !== undefined && !(Number.isSafeInteger(limit) && limit >= 0)) {
+          return yield* new InvalidRowsOptions({
+            dataset: datasetName,
+            table: name,
+            reason: `limit must be a whole number of at least 0 (all rows: leave it out), not ${String(limit)}`
+          })
+        }
         if (!(yield* exists)) return yield* new TableNotFound({ dataset: datasetName, table: name, known: tables })
         const where = rowsOptions?.where
         const whereClause =
@@ -532,7 +560,7 @@ export const make = (options: {
         const order = rowsOptions?.orderBy === undefined ? [] : [rowsOptions.orderBy].flat()
         const orderClause =
           order.length === 0 ? sql.literal("") : sql` ORDER BY ${sql.csv(order.map((c) => sql`${sql(c)}`))}`
-        const limitClause = rowsOptions?.limit === undefined ? sql.literal("") : sql` LIMIT ${rowsOptions.limit}`
+        const limitClause = limit === undefined ? sql.literal("") : sql` LIMIT ${limit}`
         return yield* run(
           () => sql<Record<string, unknown>>`SELECT * FROM ${self}${whereClause}${orderClause}${limitClause}`,
           rowsOptions
@@ -582,7 +610,9 @@ export const open = (destination: DestinationShape, target: DatasetTarget): Effe
     const sql = access.sql.value
     const schemas: Array<StoredSchema.StoredSchema> = []
     if (yield* access.tableExists(StoredSchema.VERSION_TABLE)) {
-      const statement = sql<{ readonly schema_name: string }>`SELECT DISTINCT schema_name FROM ${sql.literal(access.table(StoredSchema.VERSION_TABLE))} ORDER BY schema_name`
+      const statement = sql<{
+        readonly schema_name: string
+      }>`SELECT DISTINCT schema_name FROM ${sql.literal(access.table(StoredSchema.VERSION_TABLE))} ORDER BY schema_name`
       const names = yield* statement.pipe(
         Effect.mapError(
           (error) =>
