@@ -7,6 +7,7 @@ import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Schema, Stream } from "effect"
 import * as ResourceState from "../src/context/ResourceState.js"
+import * as Render from "../src/cli/Render.js"
 import * as Destination from "../src/destination/index.js"
 import * as Drop from "../src/pipeline/Drop.js"
 import * as History from "../src/pipeline/History.js"
@@ -84,6 +85,14 @@ describe("restore never resurrects a state that claims dropped data", () => {
         const restored = yield* History.restore({ version: 0 })
         expect(restored._tag).toBe("Restored")
         expect(restored.preview.resetResources).toEqual([])
+        // the second run's rows stay: the restored state does not know them, and the preview says so
+        expect(restored.preview.laterRows).toEqual([
+          { table: "players_games", rows: 1, resources: ["players_games"] },
+          { table: "players_profiles", rows: 1, resources: ["players_profiles"] }
+        ])
+        expect(Render.restorePreviewText(restored.preview)).toContain(
+          "rows loaded after version 0 stay in the dataset: players_games (1 row), players_profiles (1 row)"
+        )
         const state = yield* Pipeline.currentState
         expect(state.sources.chess?.resources).toMatchObject({ players_games: { archives: ["2024/01"] } })
       }).pipe(Effect.provide(layers))

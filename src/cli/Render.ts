@@ -521,5 +521,16 @@ export const restorePreviewText = (preview: History.RestorePreview): string =>
       ? []
       : [
           `resource state reset, their tables are no longer in the dataset: ${preview.resetResources.join(", ")} (their next run loads them again)`
+        ]),
+    ...(preview.laterRows.length === 0
+      ? []
+      : [
+          `warning: rows loaded after version ${preview.from.version} stay in the dataset: ${preview.laterRows
+            .map((t) => `${t.table} (${t.rows} row${t.rows === 1 ? "" : "s"})`)
+            .join(
+              ", "
+            )}. The restored state does not know them, so the next run may load them again (an append table then holds them twice); to reload them cleanly, drop their resources after the restore (drop ${[
+            ...new Set(preview.laterRows.flatMap((t) => t.resources))
+          ].join(" ")}, with the same flags)`
         ])
   ].join("\n")

@@ -38,6 +38,7 @@ import * as PipelineState from "../internal/state/PipelineState.js"
 import * as Version from "../internal/state/StateVersion.js"
 import { Pipeline } from "./PipelineConfig.js"
 import * as Schemas from "../internal/pipeline/Schemas.js"
+import * as Dataset from "../dataset/Dataset.js"
 import * as Session from "../internal/pipeline/Session.js"
 import * as StateSync from "../internal/pipeline/StateSync.js"
 
@@ -253,9 +254,61 @@ const withoutMissingData = (
     return { state: next, reset }
   })
 
+/**
+ * The rows of `sources`' tables loaded after `loadId` (their `_dlt_load_id` sorts after it): data
+ * the restored state does not know of. Counted through the dataset; a destination that cannot be
+ * queried (not SQL) reports none.
+ */
+const rowsLoadedAfter = (
+  destination: DestinationShape,
+  target: DatasetTarget,
+  sources: ReadonlyArray<string>,
+  loadId: string
+): Effect.Effect<ReadonlyArray<LaterRows>> =>
+  Effect.gen(function* () {
+    const tables = new Map<string, Set<string>>()
+    for (const source of sources) {
+      const schema = yield* Schemas.newest(destination, target, source)
+      if (Option.isNone(schema)) continue
+      for (const table of StoredSchema.dataTables(schema.value)) {
+        if (table.columns[StoredSchema.C_DLT_LOAD_ID] === undefined) continue
+        const writers = tables.get(table.name) ?? new Set<string>()
+        for (const writer of StoredSchema.writersOf(schema.value, table)) writers.add(writer)
+        tables.set(table.name, writers)
+      }
+    }
+    if (tables.size === 0) return []
+    const dataset = yield* Dataset.open(destination, target)
+    const found: Array<LaterRows> = []
+    for (const [name, writers] of [...tables].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+      const table = dataset.table(name)
+      if (!(yield* table.exists)) continue
+      const rows =
+        yield* dataset.query`SELECT count(*) AS n FROM ${table} WHERE ${dataset.sql(StoredSchema.C_DLT_LOAD_ID)} > ${loadId}`
+      const n = Number(rows[0]?.n ?? 0)
+      if (n > 0) found.push({ table: name, rows: n, resources: [...writers].sort() })
+    }
+    return found
+  }).pipe(
+    // advisory: a count that cannot be made never stops a restore
+    Effect.catchAll(() => Effect.succeed([]))
+  )
+
 // ---------------------------------------------------------------------------------------------
 // Restore
 // ---------------------------------------------------------------------------------------------
+
+/**
+ * Rows of a table loaded after the version a restore brings back.
+ *
+ * @since 0.2.0
+ */
+export interface LaterRows {
+  readonly table: string
+  readonly rows: number
+  /** the resources that write the table */
+  readonly resources: ReadonlyArray<string>
+}
 
 /**
  * What a restore is about to do, for a confirmation.
@@ -278,6 +331,11 @@ export interface RestorePreview {
    * loaded, but their tables are no longer in the dataset (dropped since)
    */
   readonly resetResources: ReadonlyArray<string>
+  /**
+   * tables holding rows loaded after version N (newer `_dlt_load_id`): the restored state does not
+   * know them, so the next run may load them again (an `append` table then holds them twice)
+   */
+  readonly laterRows: ReadonlyArray<LaterRows>
 }
 
 /**
@@ -373,7 +431,13 @@ export const restore = <E = never, R = never>(
         from: toVersion(found),
         newest: toVersion(newest),
         nextVersion: next.state._state_version,
-        resetResources: reset
+        resetResources: reset,
+        laterRows: yield* rowsLoadedAfter(
+          destination,
+          datasetTarget,
+          [...new Set([...Object.keys(old.sources), ...Object.keys(session.state.sources)])],
+          found.loadId
+        )
       }
       if (!next.changed) return { _tag: "AlreadyNewest", preview } as const
       if (options.dryRun === true) return { _tag: "DryRun", preview } as const
