@@ -28,7 +28,7 @@ export default defineConfig({
     projects: [
       {
         extends: true,
-        test: { name: "fast", include: ["test/**/*.test.ts"], exclude: [...configDefaults.exclude, ...SLOW] }
+        test: { name: "fast", isolate: false, include: ["test/**/*.test.ts"], exclude: [...configDefaults.exclude, ...SLOW] }
       },
       { extends: true, test: { name: "slow", include: SLOW } }
     ]
