@@ -1483,13 +1483,16 @@ const writeArray = (value: ReadonlyArray<unknown>, ctx: EncodeContext): string |
 const writeRecord = (record: Record<string, unknown>, ctx: EncodeContext): string | TextPair | Fail => {
   if (ctx.ancestors.has(record)) return fail(ctx, "the object contains itself (a circular reference)")
   ctx.ancestors.add(record)
-  const keys: Array<string> = []
-  // "key":value of each key, as the sorted text has it
-  const entries: Array<string> = []
+  const all = orderedKeys(record)
+  const keys: Array<string> = new Array(all.length)
+  // `,"key":` and the sorted text of the value of each key, for the sorted text
+  const names: Array<string> = new Array(all.length)
+  const values: Array<string> = new Array(all.length)
   let doc = "{"
+  let n = 0
   let pairs = false
   let inOrder = true
-  for (const key of orderedKeys(record)) {
+  for (const key of all) {
     ctx.segments.push(key)
     const item = record[key]
     if (item === undefined) {
@@ -1500,33 +1503,30 @@ const writeRecord = (record: Record<string, unknown>, ctx: EncodeContext): strin
     const written = writeBoth(item, ctx)
     if (written === FAIL) return FAIL
     ctx.segments.pop()
-    const name = `${quote(key)}:`
-    const n = keys.length
     if (inOrder && n > 0 && compareKeys(keys[n - 1]!, key) > 0) inOrder = false
-    keys.push(key)
-    if (typeof written === "string") {
-      const entry = name + written
-      doc += n === 0 ? entry : `,${entry}`
-      entries.push(entry)
-    } else {
-      pairs = true
-      doc += n === 0 ? name + written.doc : `,${name}${written.doc}`
-      entries.push(name + written.sorted)
-    }
+    const name = NEEDS_ESCAPE.test(key) ? `,${JSON.stringify(key)}:` : `,"${key}":`
+    const value = typeof written === "string" ? written : written.sorted
+    if (typeof written !== "string") pairs = true
+    doc += (n === 0 ? name.slice(1) : name) + (typeof written === "string" ? written : written.doc)
+    keys[n] = key
+    names[n] = name
+    values[n] = value
+    n++
   }
   ctx.ancestors.delete(record)
   doc += "}"
   if (inOrder && !pairs) return doc
   let order: ReadonlyArray<number> | undefined
   if (!inOrder) {
+    keys.length = n
     const at = new Map<string, number>()
-    for (let i = 0; i < keys.length; i++) at.set(keys[i]!, i)
-    order = sortKeys(keys.slice()).map((key) => at.get(key)!)
+    for (let i = 0; i < n; i++) at.set(keys[i]!, i)
+    order = sortKeys(keys).map((key) => at.get(key)!)
   }
   let sorted = "{"
-  for (let i = 0; i < entries.length; i++) {
-    const entry = entries[order === undefined ? i : order[i]!]!
-    sorted += i === 0 ? entry : `,${entry}`
+  for (let i = 0; i < n; i++) {
+    const j = order === undefined ? i : order[i]!
+    sorted += (i === 0 ? names[j]!.slice(1) : names[j]!) + values[j]!
   }
   return new TextPair(doc, `${sorted}}`)
 }
