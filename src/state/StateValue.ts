@@ -590,7 +590,7 @@ const micros6 = (micro: number): string =>
 
 // The common case of the datetime mark (U+F027) + isoformat: UTC, `+00:00`, as one flat string
 // from char codes in one call (concatenations make ropes that JSON.stringify has to flatten)
-const markedUtc = (wall: number, micro: number): string => {
+const markedUtc = (wall: number, micro: number, quoted: boolean): string => {
   const days = Math.floor(wall / DAY)
   let rest = wall - days * DAY
   const z = days + 719_468
@@ -621,6 +621,39 @@ const markedUtc = (wall: number, micro: number): string => {
   const s0 = 48 + Math.floor(s / 10)
   const s1 = 48 + (s % 10)
   if (micro === 0) {
+    if (quoted) {
+      // prettier-ignore
+      return String.fromCharCode(
+        34,
+        0xf027,
+        y0,
+        y1,
+        y2,
+        y3,
+        45,
+        m0,
+        m1,
+        45,
+        d0,
+        d1,
+        84,
+        h0,
+        h1,
+        58,
+        i0,
+        i1,
+        58,
+        s0,
+        s1,
+        43,
+        48,
+        48,
+        58,
+        48,
+        48,
+        34
+      )
+    }
     // prettier-ignore
     return String.fromCharCode(
       0xf027,
@@ -649,6 +682,46 @@ const markedUtc = (wall: number, micro: number): string => {
       58,
       48,
       48
+    )
+  }
+  if (quoted) {
+    // prettier-ignore
+    return String.fromCharCode(
+      34,
+      0xf027,
+      y0,
+      y1,
+      y2,
+      y3,
+      45,
+      m0,
+      m1,
+      45,
+      d0,
+      d1,
+      84,
+      h0,
+      h1,
+      58,
+      i0,
+      i1,
+      58,
+      s0,
+      s1,
+      46,
+      48 + Math.floor(micro / 100_000),
+      48 + (Math.floor(micro / 10_000) % 10),
+      48 + (Math.floor(micro / 1000) % 10),
+      48 + (Math.floor(micro / 100) % 10),
+      48 + (Math.floor(micro / 10) % 10),
+      48 + (micro % 10),
+      43,
+      48,
+      48,
+      58,
+      48,
+      48,
+      34
     )
   }
   // prettier-ignore
@@ -695,13 +768,19 @@ const formatTimestampParts = (
   microsecond: number,
   offset: number | null,
   sep: number,
-  mark: number
+  mark: number,
+  quoted = false
 ): string => {
-  if (offset === 0 && mark === 0xf027 && sep === 84) return markedUtc(epochSecond, microsecond)
+  if (offset === 0 && mark === 0xf027 && sep === 84) return markedUtc(epochSecond, microsecond, quoted)
   const head = wallChars(epochSecond + (offset ?? 0), sep, mark)
   const fraction = microsecond === 0 ? "" : micros6(microsecond)
-  if (offset === null) return fraction === "" ? head : head + fraction
-  return head + fraction + (offset === 0 ? "+00:00" : formatOffset(offset))
+  const text =
+    offset === null
+      ? fraction === ""
+        ? head
+        : head + fraction
+      : head + fraction + (offset === 0 ? "+00:00" : formatOffset(offset))
+  return quoted ? `"${text}"` : text
 }
 
 const formatTimestamp = (t: Timestamp, sep: "T" | " "): string =>
@@ -1244,7 +1323,9 @@ const encodeBigInt = (value: bigint, ctx: EncodeContext): Encoded | Fail => {
   return ctx.mode === "text" ? new Written(`${value}`) : value
 }
 
-const encodeObject = (value: object, ctx: EncodeContext): Encoded | Fail => {
+// `quoted`: a Date or Timestamp is written as its JSON string (quotes included), as the text
+// writer wants it
+const encodeObject = (value: object, ctx: EncodeContext, quoted = false): Encoded | Fail => {
   if (Array.isArray(value)) return encodeArray(value, ctx)
   const proto: unknown = Object.getPrototypeOf(value)
   if (proto === Object.prototype || proto === null) return encodeRecord(value, ctx)
@@ -1259,14 +1340,14 @@ const encodeObject = (value: object, ctx: EncodeContext): Encoded | Fail => {
         `the Date is in year ${value.getUTCFullYear()}: only years 0001..9999 can be stored (dlt reads no others)`
       )
     }
-    return ctx.mode === "check" ? null : formatTimestampParts(seconds, ms * 1000, 0, 84, 0xf027)
+    return ctx.mode === "check" ? null : formatTimestampParts(seconds, ms * 1000, 0, 84, 0xf027, quoted)
   }
   if (value instanceof Timestamp) {
     const problem = timestampProblem(value)
     if (problem !== undefined) return fail(ctx, `the Timestamp is invalid: ${problem}`)
     return ctx.mode === "check"
       ? null
-      : formatTimestampParts(value.epochSecond, value.microsecond, value.offsetSeconds, 84, 0xf027)
+      : formatTimestampParts(value.epochSecond, value.microsecond, value.offsetSeconds, 84, 0xf027, quoted)
   }
   if (value instanceof Float) {
     const v = value.value
@@ -1424,10 +1505,12 @@ const writeBoth = (value: unknown, ctx: EncodeContext): string | TextPair | Fail
   if (Array.isArray(value)) return writeArray(value, ctx)
   const proto: unknown = Object.getPrototypeOf(value)
   if (proto !== Object.prototype && proto !== null) {
-    const encoded = encodeObject(value, ctx)
+    // dates come with their quotes (one string fewer each)
+    const quoted = value instanceof Date || value instanceof Timestamp
+    const encoded = encodeObject(value, ctx, quoted)
     if (encoded === FAIL) return FAIL
     // the strings of typed values (marked dates, decimals, bytes, UUIDs, ...) need no escaping
-    return typeof encoded === "string" ? `"${encoded}"` : leafText(encoded)
+    return typeof encoded === "string" ? (quoted ? encoded : `"${encoded}"`) : leafText(encoded)
   }
   return writeRecord(value as Record<string, unknown>, ctx)
 }
