@@ -1509,8 +1509,7 @@ const writeBoth = (value: unknown, ctx: EncodeContext): string | TextPair | Fail
     const quoted = value instanceof Date || value instanceof Timestamp
     const encoded = encodeObject(value, ctx, quoted)
     if (encoded === FAIL) return FAIL
-    // the strings of typed values (marked dates, decimals, bytes, UUIDs, ...) need no escaping
-    return typeof encoded === "string" ? (quoted ? encoded : `"${encoded}"`) : leafText(encoded)
+    return typeof encoded === "string" && quoted ? encoded : leafText(encoded)
   }
   return writeRecord(value as Record<string, unknown>, ctx)
 }
