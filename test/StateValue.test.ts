@@ -22,7 +22,10 @@ import {
   SpecialDecimal,
   type StateValue,
   StateValueFromJson,
+  record,
   stringify,
+  stringifyBoth,
+  stringifySorted,
   TimeOfDay,
   Timestamp,
   Uuid
@@ -190,6 +193,51 @@ describe("StateValue round trips", () => {
     expect(formatJson(Either.getOrThrow(parseJson(text)))).toBe(text)
     expect(Either.getOrThrow(stringify(value))).toBe(text)
   })
+
+  it.prop(
+    "stringifyBoth writes what stringify and stringifySorted write, and fails as stringify does",
+    [
+      fc.letrec<{ value: unknown }>((tie) => ({
+        value: fc.oneof(
+          { depthSize: "small", withCrossShrink: true },
+          stateValueArb,
+          fc.constantFrom(
+            undefined,
+            Number.NaN,
+            -0,
+            2 ** 60,
+            2n ** 70n,
+            new Map(),
+            "x\ud800",
+            "\uF0272024-01-01T00:00:00"
+          ),
+          fc.array(tie("value"), { maxLength: 5 }),
+          fc
+            .array(
+              fc.tuple(
+                fc.oneof(fc.string(), fc.constantFrom("10", "9", 'a"b', "\u0001", "\uffff", "\ud83d\ude00")),
+                tie("value")
+              ),
+              {
+                maxLength: 5
+              }
+            )
+            .map((entries) => record(entries))
+        )
+      })).value
+    ],
+    ([value]) => {
+      const both = stringifyBoth(value, "v")
+      const doc = stringify(value, { path: "v" })
+      if (Either.isLeft(doc)) {
+        expect(Either.isLeft(both) && both.left.path === doc.left.path && both.left.reason === doc.left.reason).toBe(
+          true
+        )
+        return
+      }
+      expect(Either.getOrThrow(both)).toEqual({ doc: doc.right, sorted: Either.getOrThrow(stringifySorted(value)) })
+    }
+  )
 
   it.prop("sorted pretty output has JSON.stringify's layout", [fc.jsonValue()], ([json]) => {
     const value = json as Json

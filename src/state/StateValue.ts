@@ -590,7 +590,7 @@ const micros6 = (micro: number): string =>
 
 // The common case of the datetime mark (U+F027) + isoformat: UTC, `+00:00`, as one flat string
 // from char codes in one call (concatenations make ropes that JSON.stringify has to flatten)
-const markedUtc = (wall: number, micro: number): string => {
+const markedUtc = (wall: number, micro: number, quoted: boolean): string => {
   const days = Math.floor(wall / DAY)
   let rest = wall - days * DAY
   const z = days + 719_468
@@ -621,6 +621,39 @@ const markedUtc = (wall: number, micro: number): string => {
   const s0 = 48 + Math.floor(s / 10)
   const s1 = 48 + (s % 10)
   if (micro === 0) {
+    if (quoted) {
+      // prettier-ignore
+      return String.fromCharCode(
+        34,
+        0xf027,
+        y0,
+        y1,
+        y2,
+        y3,
+        45,
+        m0,
+        m1,
+        45,
+        d0,
+        d1,
+        84,
+        h0,
+        h1,
+        58,
+        i0,
+        i1,
+        58,
+        s0,
+        s1,
+        43,
+        48,
+        48,
+        58,
+        48,
+        48,
+        34
+      )
+    }
     // prettier-ignore
     return String.fromCharCode(
       0xf027,
@@ -649,6 +682,46 @@ const markedUtc = (wall: number, micro: number): string => {
       58,
       48,
       48
+    )
+  }
+  if (quoted) {
+    // prettier-ignore
+    return String.fromCharCode(
+      34,
+      0xf027,
+      y0,
+      y1,
+      y2,
+      y3,
+      45,
+      m0,
+      m1,
+      45,
+      d0,
+      d1,
+      84,
+      h0,
+      h1,
+      58,
+      i0,
+      i1,
+      58,
+      s0,
+      s1,
+      46,
+      48 + Math.floor(micro / 100_000),
+      48 + (Math.floor(micro / 10_000) % 10),
+      48 + (Math.floor(micro / 1000) % 10),
+      48 + (Math.floor(micro / 100) % 10),
+      48 + (Math.floor(micro / 10) % 10),
+      48 + (micro % 10),
+      43,
+      48,
+      48,
+      58,
+      48,
+      48,
+      34
     )
   }
   // prettier-ignore
@@ -695,13 +768,19 @@ const formatTimestampParts = (
   microsecond: number,
   offset: number | null,
   sep: number,
-  mark: number
+  mark: number,
+  quoted = false
 ): string => {
-  if (offset === 0 && mark === 0xf027 && sep === 84) return markedUtc(epochSecond, microsecond)
+  if (offset === 0 && mark === 0xf027 && sep === 84) return markedUtc(epochSecond, microsecond, quoted)
   const head = wallChars(epochSecond + (offset ?? 0), sep, mark)
   const fraction = microsecond === 0 ? "" : micros6(microsecond)
-  if (offset === null) return fraction === "" ? head : head + fraction
-  return head + fraction + (offset === 0 ? "+00:00" : formatOffset(offset))
+  const text =
+    offset === null
+      ? fraction === ""
+        ? head
+        : head + fraction
+      : head + fraction + (offset === 0 ? "+00:00" : formatOffset(offset))
+  return quoted ? `"${text}"` : text
 }
 
 const formatTimestamp = (t: Timestamp, sep: "T" | " "): string =>
@@ -1244,7 +1323,9 @@ const encodeBigInt = (value: bigint, ctx: EncodeContext): Encoded | Fail => {
   return ctx.mode === "text" ? new Written(`${value}`) : value
 }
 
-const encodeObject = (value: object, ctx: EncodeContext): Encoded | Fail => {
+// `quoted`: a Date or Timestamp is written as its JSON string (quotes included), as the text
+// writer wants it
+const encodeObject = (value: object, ctx: EncodeContext, quoted = false): Encoded | Fail => {
   if (Array.isArray(value)) return encodeArray(value, ctx)
   const proto: unknown = Object.getPrototypeOf(value)
   if (proto === Object.prototype || proto === null) return encodeRecord(value, ctx)
@@ -1259,14 +1340,14 @@ const encodeObject = (value: object, ctx: EncodeContext): Encoded | Fail => {
         `the Date is in year ${value.getUTCFullYear()}: only years 0001..9999 can be stored (dlt reads no others)`
       )
     }
-    return ctx.mode === "check" ? null : formatTimestampParts(seconds, ms * 1000, 0, 84, 0xf027)
+    return ctx.mode === "check" ? null : formatTimestampParts(seconds, ms * 1000, 0, 84, 0xf027, quoted)
   }
   if (value instanceof Timestamp) {
     const problem = timestampProblem(value)
     if (problem !== undefined) return fail(ctx, `the Timestamp is invalid: ${problem}`)
     return ctx.mode === "check"
       ? null
-      : formatTimestampParts(value.epochSecond, value.microsecond, value.offsetSeconds, 84, 0xf027)
+      : formatTimestampParts(value.epochSecond, value.microsecond, value.offsetSeconds, 84, 0xf027, quoted)
   }
   if (value instanceof Float) {
     const v = value.value
@@ -1390,73 +1471,110 @@ export const stringifySorted = (value: unknown, path = ""): Either.Either<string
 const stringifyCompact = (value: unknown, path: string): Either.Either<string, NonSerializableStateValue> =>
   Either.map(encodeWith(value, path, "text", false), textOf)
 
-// Both texts from one walk: every value is checked and encoded once, and two output trees are
-// built from the encoded children, one in insertion order and one sorted.
-class Pair {
+// Both texts from one walk: every value is checked and written once. A value is written as one
+// string when both texts agree on it, else as a TextPair (its objects' keys in insertion order,
+// and sorted); no intermediate JSON tree is built.
+class TextPair {
   constructor(
-    readonly doc: Encoded,
-    readonly sorted: Encoded
+    readonly doc: string,
+    readonly sorted: string
   ) {}
 }
 
-const docOf = (e: Encoded | Pair): Encoded => (e instanceof Pair ? e.doc : e)
-const sortedOf = (e: Encoded | Pair): Encoded => (e instanceof Pair ? e.sorted : e)
+// the characters JSON.stringify escapes in a well-formed string
+// biome-ignore lint/suspicious/noControlCharactersInRegex: these are the characters JSON must escape
+const NEEDS_ESCAPE = /["\\\u0000-\u001f]/
 
-// the object of `keys` (in that order) and their encoded values, or written text where
-// JSON.stringify would write another order (array-index keys out of JS order)
-const objectOf = (keys: ReadonlyArray<string>, values: ReadonlyArray<Encoded>, index: boolean): Encoded => {
-  const out: Record<string, Encoded> = {}
-  let written = false
-  for (let i = 0; i < keys.length; i++) {
-    const value = values[i]!
-    defineKey(out, keys[i]!, value)
-    if (value instanceof Written) written = true
+// JSON.stringify(text) for a well-formed string
+const quote = (text: string): string => (NEEDS_ESCAPE.test(text) ? JSON.stringify(text) : `"${text}"`)
+
+// the text of an encoded leaf (a string, number, boolean, null or Written)
+const leafText = (encoded: Encoded): string =>
+  typeof encoded === "string" ? quote(encoded) : encoded instanceof Written ? encoded.text : JSON.stringify(encoded)
+
+// whether JSON.stringify may write this array itself (when its items are JSON primitives that
+// encode to themselves): a plain array, with no toJSON of its own or of a subclass
+const isPlainArray = (value: ReadonlyArray<unknown>): boolean =>
+  Object.getPrototypeOf(value) === Array.prototype && !Object.hasOwn(value, "toJSON")
+
+const writeBoth = (value: unknown, ctx: EncodeContext): string | TextPair | Fail => {
+  if (typeof value !== "object" || value === null) {
+    const encoded = encodeAny(value, ctx)
+    return encoded === FAIL ? FAIL : leafText(encoded)
   }
-  if (written || (index && !sameOrder(keys, Object.keys(out)))) {
-    const parts: Array<string> = new Array(keys.length)
-    for (let i = 0; i < keys.length; i++) parts[i] = `${JSON.stringify(keys[i]!)}:${textOf(values[i]!)}`
-    return new Written(`{${parts.join(",")}}`)
+  if (Array.isArray(value)) return writeArray(value, ctx)
+  const proto: unknown = Object.getPrototypeOf(value)
+  if (proto !== Object.prototype && proto !== null) {
+    // dates come with their quotes (one string fewer each)
+    const quoted = value instanceof Date || value instanceof Timestamp
+    const encoded = encodeObject(value, ctx, quoted)
+    if (encoded === FAIL) return FAIL
+    return typeof encoded === "string" && quoted ? encoded : leafText(encoded)
   }
-  return out as Record<string, Json>
+  return writeRecord(value as Record<string, unknown>, ctx)
 }
 
-const arrayOf = (items: ReadonlyArray<Encoded>): Encoded => {
-  for (const item of items) {
-    if (item instanceof Written) return new Written(`[${items.map(textOf).join(",")}]`)
-  }
-  return items as Array<Json>
-}
+// The texts are concatenated one part at a time: V8 keeps a long concatenation as a rope and
+// flattens it once, which is faster than joining an array of parts.
 
-const encodeBoth = (value: unknown, ctx: EncodeContext): Encoded | Pair | Fail => {
-  if (typeof value !== "object" || value === null) return encodeAny(value, ctx)
-  if (Array.isArray(value)) {
-    if (ctx.ancestors.has(value)) return fail(ctx, "the array contains itself (a circular reference)")
-    ctx.ancestors.add(value)
-    const n = value.length
-    const items: Array<Encoded | Pair> = new Array(n)
-    let pairs = false
-    for (let i = 0; i < n; i++) {
-      ctx.segments.push(i)
-      const item: unknown = value[i]
-      if (item === undefined) return fail(ctx, "undefined is not a state value inside an array: use null")
-      const encoded = encodeBoth(item, ctx)
+const writeArray = (value: ReadonlyArray<unknown>, ctx: EncodeContext): string | TextPair | Fail => {
+  if (ctx.ancestors.has(value)) return fail(ctx, "the array contains itself (a circular reference)")
+  ctx.ancestors.add(value)
+  const n = value.length
+  // as long as every item is a JSON primitive that encodes to itself, nothing is written: the
+  // text is then JSON.stringify's of the array
+  let native = isPlainArray(value)
+  let doc = "["
+  let sorted: string | undefined
+  for (let i = 0; i < n; i++) {
+    ctx.segments.push(i)
+    const item: unknown = value[i]
+    if (item === undefined) return fail(ctx, "undefined is not a state value inside an array: use null")
+    let written: string | TextPair | Fail
+    if (native && (typeof item !== "object" || item === null)) {
+      const encoded = encodeAny(item, ctx)
       if (encoded === FAIL) return FAIL
       ctx.segments.pop()
-      items[i] = encoded
-      if (encoded instanceof Pair) pairs = true
+      if (encoded === item) continue
+      written = leafText(encoded)
+    } else {
+      written = writeBoth(item, ctx)
+      if (written === FAIL) return FAIL
+      ctx.segments.pop()
     }
-    ctx.ancestors.delete(value)
-    if (!pairs) return arrayOf(items as Array<Encoded>)
-    return new Pair(arrayOf(items.map(docOf)), arrayOf(items.map(sortedOf)))
+    if (native) {
+      // the items before are JSON primitives, their own encoding
+      native = false
+      for (let j = 0; j < i; j++) doc += j === 0 ? leafText(value[j] as Encoded) : `,${leafText(value[j] as Encoded)}`
+    }
+    const comma = i === 0 ? "" : ","
+    if (typeof written === "string") {
+      doc += comma + written
+      if (sorted !== undefined) sorted += comma + written
+    } else {
+      if (sorted === undefined) sorted = doc
+      doc += comma + written.doc
+      sorted += comma + written.sorted
+    }
   }
-  const proto: unknown = Object.getPrototypeOf(value)
-  if (proto !== Object.prototype && proto !== null) return encodeObject(value, ctx)
-  if (ctx.ancestors.has(value)) return fail(ctx, "the object contains itself (a circular reference)")
-  ctx.ancestors.add(value)
-  const record = value as Record<string, unknown>
-  const keys: Array<string> = []
-  const values: Array<Encoded | Pair> = []
-  for (const key of orderedKeys(record)) {
+  ctx.ancestors.delete(value)
+  if (native) return JSON.stringify(value)
+  return sorted === undefined ? `${doc}]` : new TextPair(`${doc}]`, `${sorted}]`)
+}
+
+const writeRecord = (record: Record<string, unknown>, ctx: EncodeContext): string | TextPair | Fail => {
+  if (ctx.ancestors.has(record)) return fail(ctx, "the object contains itself (a circular reference)")
+  ctx.ancestors.add(record)
+  const all = orderedKeys(record)
+  const keys: Array<string> = new Array(all.length)
+  // `,"key":` and the sorted text of the value of each key, for the sorted text
+  const names: Array<string> = new Array(all.length)
+  const values: Array<string> = new Array(all.length)
+  let doc = "{"
+  let n = 0
+  let pairs = false
+  let inOrder = true
+  for (const key of all) {
     ctx.segments.push(key)
     const item = record[key]
     if (item === undefined) {
@@ -1464,28 +1582,35 @@ const encodeBoth = (value: unknown, ctx: EncodeContext): Encoded | Pair | Fail =
       continue
     }
     if (!isWellFormed(key)) return fail(ctx, `the key ${LONE_SURROGATE}`)
-    const encoded = encodeBoth(item, ctx)
-    if (encoded === FAIL) return FAIL
+    const written = writeBoth(item, ctx)
+    if (written === FAIL) return FAIL
     ctx.segments.pop()
-    keys.push(key)
-    values.push(encoded)
+    if (inOrder && n > 0 && compareKeys(keys[n - 1]!, key) > 0) inOrder = false
+    const name = NEEDS_ESCAPE.test(key) ? `,${JSON.stringify(key)}:` : `,"${key}":`
+    const value = typeof written === "string" ? written : written.sorted
+    if (typeof written !== "string") pairs = true
+    doc += (n === 0 ? name.slice(1) : name) + (typeof written === "string" ? written : written.doc)
+    keys[n] = key
+    names[n] = name
+    values[n] = value
+    n++
   }
-  ctx.ancestors.delete(value)
-  const index = hasArrayIndex(keys)
-  const positions = keys.map((_, i) => i)
-  const sorted = sortKeys([...keys])
-  if (!sameOrder(sorted, keys)) {
-    const at = new Map(keys.map((key, i) => [key, i]))
-    for (let i = 0; i < sorted.length; i++) positions[i] = at.get(sorted[i]!)!
+  ctx.ancestors.delete(record)
+  doc += "}"
+  if (inOrder && !pairs) return doc
+  let order: ReadonlyArray<number> | undefined
+  if (!inOrder) {
+    keys.length = n
+    const at = new Map<string, number>()
+    for (let i = 0; i < n; i++) at.set(keys[i]!, i)
+    order = sortKeys(keys).map((key) => at.get(key)!)
   }
-  return new Pair(
-    objectOf(keys, values.map(docOf), index),
-    objectOf(
-      sorted,
-      positions.map((i) => sortedOf(values[i]!)),
-      index
-    )
-  )
+  let sorted = "{"
+  for (let i = 0; i < n; i++) {
+    const j = order === undefined ? i : order[i]!
+    sorted += (i === 0 ? names[j]!.slice(1) : names[j]!) + values[j]!
+  }
+  return new TextPair(doc, `${sorted}}`)
 }
 
 /**
@@ -1506,12 +1631,13 @@ export const stringifyBoth = (
 ): Either.Either<{ readonly doc: string; readonly sorted: string }, NonSerializableStateValue> => {
   const ctx: EncodeContext = { segments: [], ancestors: new Set(), mode: "text", sort: false, reason: "" }
   try {
-    const encoded = encodeBoth(value, ctx)
-    if (encoded === FAIL) {
+    const written = writeBoth(value, ctx)
+    if (written === FAIL) {
       return Either.left(new NonSerializableStateValue({ path: renderPath(path, ctx.segments), reason: ctx.reason }))
     }
-    const doc = textOf(docOf(encoded))
-    return Either.right({ doc, sorted: encoded instanceof Pair ? textOf(encoded.sorted) : doc })
+    return Either.right(
+      typeof written === "string" ? { doc: written, sorted: written } : { doc: written.doc, sorted: written.sorted }
+    )
   } catch (error) {
     const reason =
       error instanceof RangeError
