@@ -28,7 +28,7 @@ import {
 import { formatSqliteTimestamp, parseSqliteTimestamp, Timestamp } from "../state/StateValue.js"
 import { type DatasetTarget, Destination, DestinationError, LOADS_TABLE } from "./Destination.js"
 import * as SqlDestination from "./SqlDestination.js"
-import type { Cell, ColumnType, RowBatch, TableSchema } from "../internal/destination/TableSchema.js"
+import type { Cell, Column, ColumnType, RowBatch, TableSchema } from "../internal/destination/TableSchema.js"
 
 const TYPES: Record<ColumnType, string> = {
   text: "TEXT",
@@ -211,28 +211,66 @@ const converters: Record<ColumnType, ((cell: NonNullable<Cell>) => unknown) | nu
   json: (cell) => JSON.stringify(cell)
 }
 
+/** rows per multi-row INSERT: one statement run per row costs a call and a VDBE start each */
+const ROWS_PER_INSERT = 16
+/** bound parameters per statement, well under SQLite's limit (32,766) */
+const PARAMS_PER_INSERT = 8_000
+
+/** the INSERTs of one column list into one table: one row, and `rows` rows per statement */
+interface Inserts {
+  readonly one: Sqlite.Statement
+  readonly many: Sqlite.Statement | undefined
+  readonly rows: number
+}
+
+const prepareInserts = (db: Sqlite.Database, into: string, columns: ReadonlyArray<Column>): Inserts => {
+  const list = SqlDestination.columnList(columns)
+  const values = `(${columns.map(() => "?").join(", ")})`
+  const rows = Math.max(1, Math.min(ROWS_PER_INSERT, Math.floor(PARAMS_PER_INSERT / Math.max(1, columns.length))))
+  return {
+    one: db.prepare(`INSERT INTO ${into} (${list}) VALUES ${values}`),
+    many:
+      rows > 1 ? db.prepare(`INSERT INTO ${into} (${list}) VALUES ${Array(rows).fill(values).join(", ")}`) : undefined,
+    rows
+  }
+}
+
 /**
- * Runs `statement` once per row of `batch`, each cell converted for better-sqlite3. Throws (inside
- * `Effect.try`) what better-sqlite3 throws, and for a json cell JSON cannot write, where it is.
+ * Inserts the rows of `batch` in order, `inserts.rows` rows per statement, each cell converted
+ * for better-sqlite3. Throws (inside `Effect.try`) what better-sqlite3 throws, and for a json cell
+ * JSON cannot write, where it is.
  */
-const bindRows = (statement: Sqlite.Statement, table: TableSchema, batch: RowBatch): void => {
+const bindRows = (inserts: Inserts, table: TableSchema, batch: RowBatch): void => {
   const width = batch.columns.length
   const convert = batch.columns.map((c) => converters[c.type])
-  const params: Array<unknown> = new Array(width)
   const rows = batch.rows
+  const group = inserts.many === undefined ? 1 : inserts.rows
+  const many: Array<unknown> = new Array(width * group)
+  const one: Array<unknown> = new Array(width)
   // where a conversion threw (JSON.stringify on a bigint or a cycle), for the message
   let r = 0
   let c = 0
+  const fill = (params: Array<unknown>, at: number): void => {
+    const row = rows[r]!
+    for (c = 0; c < width; c++) {
+      const cell = row[c]
+      const f = convert[c]!
+      params[at + c] = cell === null || cell === undefined ? null : f === null ? cell : f(cell)
+    }
+    c = -1
+  }
   try {
-    for (r = 0; r < rows.length; r++) {
-      const row = rows[r]!
-      for (c = 0; c < width; c++) {
-        const cell = row[c]
-        const f = convert[c]!
-        params[c] = cell === null || cell === undefined ? null : f === null ? cell : f(cell)
+    const whole = group > 1 ? rows.length - (rows.length % group) : 0
+    for (r = 0; r < whole; ) {
+      for (let at = 0; at < many.length; at += width) {
+        fill(many, at)
+        r++
       }
-      c = -1
-      statement.run(params)
+      inserts.many!.run(many)
+    }
+    for (; r < rows.length; r++) {
+      fill(one, 0)
+      inserts.one.run(one)
     }
   } catch (error) {
     const column = batch.columns[c]
@@ -275,7 +313,7 @@ export const makeStager = (
       return db
     }
     const staged = new Map<string, Map<string, ColumnType>>()
-    const inserts = new Map<string, Sqlite.Statement>()
+    const inserts = new Map<string, Inserts>()
     const lock = yield* Effect.makeSemaphore(1)
     const alias = `stage_${randomBytes(6).toString("hex")}`
 
@@ -298,12 +336,11 @@ export const makeStager = (
       const key = `${table.name}\u0000${list}`
       let insert = inserts.get(key)
       if (insert === undefined) {
-        const marks = batch.columns.map(() => "?").join(", ")
-        insert = stage.prepare(`INSERT INTO ${q(table.name)} (${list}) VALUES (${marks})`)
+        insert = prepareInserts(stage, q(table.name), batch.columns)
         inserts.set(key, insert)
       }
-      const statement = insert
-      stage.transaction(() => bindRows(statement, table, batch))()
+      const statements = insert
+      stage.transaction(() => bindRows(statements, table, batch))()
     }
 
     const write: SqlDestination.Stager["write"] = (table, batch) =>
@@ -538,7 +575,7 @@ const makeDirectStager = (options: {
     let db: Sqlite.Database | undefined
     let client: SqlClient.SqlClient | undefined
     const tables = new Map<string, DirectTable>()
-    const inserts = new Map<string, Sqlite.Statement>()
+    const inserts = new Map<string, Inserts>()
     const emptied = new Set<string>()
     const writeLock = yield* Effect.makeSemaphore(1)
     const prefix = `pipestate_stage_${randomBytes(6).toString("hex")}_`
@@ -641,7 +678,7 @@ const makeDirectStager = (options: {
       const key = `${into.into}\u0000${list}`
       let insert = inserts.get(key)
       if (insert === undefined) {
-        insert = db!.prepare(`INSERT INTO ${into.into} (${list}) VALUES (${batch.columns.map(() => "?").join(", ")})`)
+        insert = prepareInserts(db!, into.into, batch.columns)
         inserts.set(key, insert)
       }
       bindRows(insert, table, batch)
