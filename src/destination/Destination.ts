@@ -194,6 +194,16 @@ export interface Stage {
 }
 
 /**
+ * How a stage may hold its rows (see {@link DestinationShape.stage}).
+ *
+ * @since 0.3.0
+ */
+export interface StageOptions {
+  /** whether the rows may go straight into their tables inside a transaction open until the commit (default true) */
+  readonly direct?: boolean
+}
+
+/**
  * What pipestate can do inside the one commit transaction of a driver. Every effect runs in the
  * same transaction; a failure of the body rolls all of it back.
  *
@@ -346,8 +356,17 @@ export interface DestinationShape {
     target: DatasetTarget,
     tables: ReadonlyArray<string>
   ) => Effect.Effect<ReadonlyMap<string, ReadonlyArray<ExistingColumn>>, DestinationError>
-  /** a place for a load's rows until its commit; `spoolDir` is the load's private directory */
-  readonly stage: (target: DatasetTarget, spoolDir: string) => Effect.Effect<Stage, DestinationError, Scope.Scope>
+  /**
+   * a place for a load's rows until its commit; `spoolDir` is the load's private directory. With
+   * `direct` (default true) a driver may write the rows straight into their tables inside a
+   * transaction it opens at the first row and the stage's commit joins (SQLite): pass `false` for a
+   * stage that commits after another stage of the same dataset opened while it was open.
+   */
+  readonly stage: (
+    target: DatasetTarget,
+    spoolDir: string,
+    options?: StageOptions
+  ) => Effect.Effect<Stage, DestinationError, Scope.Scope>
   /**
    * Runs `body` in ONE transaction holding the pipeline's commit lock: everything it writes
    * commits together or not at all.

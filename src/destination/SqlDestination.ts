@@ -24,7 +24,7 @@
  * @since 0.1.0
  */
 import type { SqlClient, SqlError, Statement } from "@effect/sql"
-import { Cause, Effect, Option, type Scope } from "effect"
+import { Cause, Effect, identity, Option, type Scope } from "effect"
 import {
   type DatasetAccess,
   type DatasetTarget,
@@ -108,6 +108,26 @@ export interface Stager {
     table: TableSchema,
     qualified: Statement.Fragment
   ) => Effect.Effect<void, DestinationError | SqlError.SqlError>
+  /**
+   * The connection a stage that writes its rows straight into their tables holds its transaction
+   * open on, once it has: the commit runs on it and joins that transaction (its BEGIN opens none),
+   * so rows and state commit together. None: the commit runs on the destination's client.
+   */
+  readonly connection?: () => Option.Option<SqlClient.SqlClient>
+  /** whether the stage already emptied the `replace` table `table` (before writing its rows into it) */
+  readonly emptied?: (table: string) => boolean
+}
+
+/**
+ * What a stager gets from the destination it stages for.
+ *
+ * @since 0.3.0
+ */
+export interface StagerContext {
+  /** whether the stage may write straight into the tables (see `Destination.StageOptions`) */
+  readonly direct: boolean
+  /** creates or widens a table of the dataset to `table`'s columns */
+  readonly ensureTable: (sql: SqlClient.SqlClient, table: TableSchema) => Effect.Effect<void, SqlError.SqlError>
 }
 
 /**
@@ -126,10 +146,17 @@ export interface SqlDestinationOptions {
   readonly stager: (
     target: DatasetTarget,
     client: SqlClient.SqlClient,
-    spoolDir: string
+    spoolDir: string,
+    context: StagerContext
   ) => Effect.Effect<Stager, DestinationError, Scope.Scope>
   /** turns a driver failure into a message a user can act on (e.g. host and port of an unreachable server) */
   readonly describeError?: (error: unknown) => string
+  /**
+   * Runs a commit that does not join a stage's open transaction (and a dataset drop) once the
+   * stages of this process holding one on the same place committed: they hold its write lock
+   * (SQLite). Default: as it is.
+   */
+  readonly serialize?: (target: DatasetTarget) => <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
 }
 
 const CONNECTION_LOST = /57P0[1-3]|^08|Connection terminated|ECONNRESET|EPIPE|terminating connection/
@@ -406,18 +433,18 @@ export const make = (options: SqlDestinationOptions): DestinationShape => {
       }
     })
 
-  const stage = (target: DatasetTarget, spoolDir: string): Effect.Effect<Stage, DestinationError, Scope.Scope> =>
+  const stage: DestinationShape["stage"] = (target, spoolDir, stageOptions) =>
     Effect.gen(function* () {
       const sql = yield* options.client(target)
-      const stager = yield* options.stager(target, sql, spoolDir)
+      const stager = yield* options.stager(target, sql, spoolDir, {
+        direct: stageOptions?.direct ?? true,
+        ensureTable: (client, table) => ensureTable(client, target.dataset, table)
+      })
       return { write: stager.write, [STAGER]: { owner, stager } } satisfies Staged
     })
 
   const transaction: DestinationShape["transaction"] = (target, txOptions, body) =>
     Effect.gen(function* () {
-      const sql = yield* options.client(target)
-      const dataset = target.dataset
-      yield* systemTables(sql, dataset)
       const stager = Option.flatMap(txOptions.stage, (s) => {
         // the stager travels with the stage (a wrapper that spreads the stage keeps it)
         const own = (s as Partial<Staged>)[STAGER]
@@ -430,6 +457,27 @@ export const make = (options: SqlDestinationOptions): DestinationShape => {
           reason: "the stage was not made by this destination"
         })
       }
+      // a stage that wrote straight into the tables holds their transaction open on its own
+      // connection: the commit joins it there, and creates the system tables inside it (a
+      // transaction of their own would commit the rows early)
+      const joined = Option.flatMap(stager, (s) => (s.connection === undefined ? Option.none() : s.connection()))
+      if (Option.isNone(joined) && options.serialize !== undefined) {
+        return yield* options.serialize(target)(commit(target, txOptions, body, stager, Option.none()))
+      }
+      return yield* commit(target, txOptions, body, stager, joined)
+    })
+
+  const commit = <A, E, R>(
+    target: DatasetTarget,
+    txOptions: { readonly pipelineName: string },
+    body: (tx: Transaction) => Effect.Effect<A, E, R>,
+    stager: Option.Option<Stager>,
+    joined: Option.Option<SqlClient.SqlClient>
+  ): Effect.Effect<A, E | DestinationError, R> =>
+    Effect.gen(function* () {
+      const dataset = target.dataset
+      const sql = Option.isSome(joined) ? joined.value : yield* options.client(target)
+      if (Option.isNone(joined)) yield* systemTables(sql, dataset)
       const tx: Transaction = {
         stateRows: (pipelineName, limit) =>
           as("read the state rows")(stateRowsWith(sql, dataset, pipelineName, limit, true)),
@@ -448,7 +496,8 @@ export const make = (options: SqlDestinationOptions): DestinationShape => {
                 Effect.gen(function* () {
                   yield* ensureTable(sql, dataset, table)
                   const qualified = dialect.table(sql, dataset, table.name)
-                  if (table.writeDisposition === "replace") yield* sql`DELETE FROM ${qualified}`
+                  const emptied = Option.isSome(stager) && stager.value.emptied?.(table.name) === true
+                  if (table.writeDisposition === "replace" && !emptied) yield* sql`DELETE FROM ${qualified}`
                   if (Option.isSome(stager)) yield* stager.value.apply(sql, table, qualified)
                 }),
               { discard: true }
@@ -495,6 +544,7 @@ export const make = (options: SqlDestinationOptions): DestinationShape => {
       const run = Effect.sync(() => {
         begun = true
       }).pipe(
+        Effect.zipRight(Option.isSome(joined) ? systemTables(sql, dataset) : Effect.void),
         Effect.zipRight(as("lock the pipeline's commits")(dialect.lockPipeline(sql, dataset, txOptions.pipelineName))),
         Effect.zipRight(body(tx))
       )
@@ -598,10 +648,12 @@ export const make = (options: SqlDestinationOptions): DestinationShape => {
         })
       ),
     dropDataset: (target) =>
-      withClient(target, "drop the dataset", (sql) =>
-        Effect.ensuring(
-          dialect.dropDataset(sql, target.dataset),
-          Effect.sync(() => knownSystemTables(sql).delete(target.dataset))
+      (options.serialize?.(target) ?? identity)(
+        withClient(target, "drop the dataset", (sql) =>
+          Effect.ensuring(
+            dialect.dropDataset(sql, target.dataset),
+            Effect.sync(() => knownSystemTables(sql).delete(target.dataset))
+          )
         )
       )
   }

@@ -8,14 +8,27 @@ import { randomBytes } from "node:crypto"
 import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
 import * as Reactivity from "@effect/experimental/Reactivity"
-import type { SqlClient, Statement } from "@effect/sql"
+import { SqlClient, type SqlConnection, SqlError, Statement } from "@effect/sql"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import Sqlite from "better-sqlite3"
-import { BigDecimal, Effect, Either, Layer, Option, Scope } from "effect"
+import {
+  BigDecimal,
+  Context,
+  Deferred,
+  Effect,
+  Either,
+  Exit,
+  FiberId,
+  identity,
+  Layer,
+  Option,
+  Scope,
+  Stream
+} from "effect"
 import { formatSqliteTimestamp, parseSqliteTimestamp, Timestamp } from "../state/StateValue.js"
 import { type DatasetTarget, Destination, DestinationError, LOADS_TABLE } from "./Destination.js"
 import * as SqlDestination from "./SqlDestination.js"
-import type { Cell, ColumnType, RowBatch, TableSchema } from "../internal/destination/TableSchema.js"
+import type { Cell, Column, ColumnType, RowBatch, TableSchema } from "../internal/destination/TableSchema.js"
 
 const TYPES: Record<ColumnType, string> = {
   text: "TEXT",
@@ -120,27 +133,153 @@ const singleFileDialect = (file: string): SqlDestination.SqlDialect => ({
     })
 })
 
-/** how each column type is bound by better-sqlite3, which takes no Date, boolean or object */
-const converters: Record<ColumnType, (cell: NonNullable<Cell>) => unknown> = {
-  text: (cell) => cell,
-  bigint: (cell) => cell,
-  double: (cell) => cell,
+const DAY_SECONDS = 86_400
+// 9999-12-31T23:59:59.999Z: the last instant with a four-digit year
+const LAST_FOUR_DIGIT_MS = 253_402_300_799_999
+
+/**
+ * dlt's SQLite text of a Date (`2026-11-29 16:28:54.191000`, naive UTC), as `formatSqliteTimestamp`
+ * writes it, built as one flat string from char codes: the hot path of every timestamp cell.
+ * Dates before 1970 or after year 9999 go through `formatSqliteTimestamp`.
+ */
+const dateText = (date: Date): string => {
+  const time = date.getTime()
+  if (!(time >= 0 && time <= LAST_FOUR_DIGIT_MS)) return formatSqliteTimestamp(date)
+  const ms = time % 1000
+  const wall = (time - ms) / 1000
+  const days = Math.floor(wall / DAY_SECONDS)
+  let rest = wall - days * DAY_SECONDS
+  // Howard Hinnant's civil_from_days
+  const z = days + 719_468
+  const era = Math.floor(z / 146_097)
+  const doe = z - era * 146_097
+  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36_524) - Math.floor(doe / 146_096)) / 365)
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100))
+  const mp = Math.floor((5 * doy + 2) / 153)
+  const d = doy - Math.floor((153 * mp + 2) / 5) + 1
+  const m = mp < 10 ? mp + 3 : mp - 9
+  const y = yoe + era * 400 + (m <= 2 ? 1 : 0)
+  const s = rest % 60
+  rest = (rest - s) / 60
+  const mi = rest % 60
+  const h = (rest - mi) / 60
+  return String.fromCharCode(
+    48 + Math.floor(y / 1000),
+    48 + (Math.floor(y / 100) % 10),
+    48 + (Math.floor(y / 10) % 10),
+    48 + (y % 10),
+    45,
+    48 + Math.floor(m / 10),
+    48 + (m % 10),
+    45,
+    48 + Math.floor(d / 10),
+    48 + (d % 10),
+    32,
+    48 + Math.floor(h / 10),
+    48 + (h % 10),
+    58,
+    48 + Math.floor(mi / 10),
+    48 + (mi % 10),
+    58,
+    48 + Math.floor(s / 10),
+    48 + (s % 10),
+    46,
+    48 + Math.floor(ms / 100),
+    48 + (Math.floor(ms / 10) % 10),
+    48 + (ms % 10),
+    48,
+    48,
+    48
+  )
+}
+
+/**
+ * How each column type is bound by better-sqlite3, which takes no Date, boolean or object; `null`
+ * where the cell is bound as it is (text, bigint, double), so the hot loop calls nothing for them.
+ */
+const converters: Record<ColumnType, ((cell: NonNullable<Cell>) => unknown) | null> = {
+  text: null,
+  bigint: null,
+  double: null,
   boolean: (cell) => (cell ? 1 : 0),
   // dlt's text: naive UTC, six fraction digits (2026-11-29 16:28:54.191953)
-  timestamp: (cell) => (cell instanceof Date || cell instanceof Timestamp ? formatSqliteTimestamp(cell) : String(cell)),
+  timestamp: (cell) =>
+    cell instanceof Date ? dateText(cell) : cell instanceof Timestamp ? formatSqliteTimestamp(cell) : String(cell),
   decimal: (cell) => (BigDecimal.isBigDecimal(cell) ? BigDecimal.format(cell) : String(cell)),
   bytes: (cell) => (cell instanceof Uint8Array ? Buffer.from(cell.buffer, cell.byteOffset, cell.byteLength) : cell),
-  json: (cell) => {
-    try {
-      return JSON.stringify(cell)
-    } catch (cause) {
-      throw new JsonCellError(cause instanceof Error ? cause.message : String(cause))
-    }
+  // JSON.stringify throws on a bigint or a cycle inside the cell: the stager names where
+  json: (cell) => JSON.stringify(cell)
+}
+
+/** rows per multi-row INSERT: one statement run per row costs a call and a VDBE start each */
+const ROWS_PER_INSERT = 16
+/** bound parameters per statement, well under SQLite's limit (32,766) */
+const PARAMS_PER_INSERT = 8_000
+
+/** the INSERTs of one column list into one table: one row, and `rows` rows per statement */
+interface Inserts {
+  readonly one: Sqlite.Statement
+  readonly many: Sqlite.Statement | undefined
+  readonly rows: number
+}
+
+const prepareInserts = (db: Sqlite.Database, into: string, columns: ReadonlyArray<Column>): Inserts => {
+  const list = SqlDestination.columnList(columns)
+  const values = `(${columns.map(() => "?").join(", ")})`
+  const rows = Math.max(1, Math.min(ROWS_PER_INSERT, Math.floor(PARAMS_PER_INSERT / Math.max(1, columns.length))))
+  return {
+    one: db.prepare(`INSERT INTO ${into} (${list}) VALUES ${values}`),
+    many:
+      rows > 1 ? db.prepare(`INSERT INTO ${into} (${list}) VALUES ${Array(rows).fill(values).join(", ")}`) : undefined,
+    rows
   }
 }
 
-/** a json cell JSON cannot write (a bigint or a cycle inside it); the stager names where */
-class JsonCellError extends Error {}
+/**
+ * Inserts the rows of `batch` in order, `inserts.rows` rows per statement, each cell converted
+ * for better-sqlite3. Throws (inside `Effect.try`) what better-sqlite3 throws, and for a json cell
+ * JSON cannot write, where it is.
+ */
+const bindRows = (inserts: Inserts, table: TableSchema, batch: RowBatch): void => {
+  const width = batch.columns.length
+  const convert = batch.columns.map((c) => converters[c.type])
+  const rows = batch.rows
+  const group = inserts.many === undefined ? 1 : inserts.rows
+  const many: Array<unknown> = new Array(width * group)
+  const one: Array<unknown> = new Array(width)
+  // where a conversion threw (JSON.stringify on a bigint or a cycle), for the message
+  let r = 0
+  let c = 0
+  const fill = (params: Array<unknown>, at: number): void => {
+    const row = rows[r]!
+    for (c = 0; c < width; c++) {
+      const cell = row[c]
+      const f = convert[c]!
+      params[at + c] = cell === null || cell === undefined ? null : f === null ? cell : f(cell)
+    }
+    c = -1
+  }
+  try {
+    const whole = group > 1 ? rows.length - (rows.length % group) : 0
+    for (r = 0; r < whole; ) {
+      for (let at = 0; at < many.length; at += width) {
+        fill(many, at)
+        r++
+      }
+      inserts.many!.run(many)
+    }
+    for (; r < rows.length; r++) {
+      fill(one, 0)
+      inserts.one.run(one)
+    }
+  } catch (error) {
+    const column = batch.columns[c]
+    if (c < 0 || column === undefined || column.type !== "json") throw error
+    throw new Error(
+      `column ${column.name} of table ${table.name}, row ${r} of this batch: the value cannot be written as JSON (${error instanceof Error ? error.message : String(error)}); convert bigints to strings and remove cycles in the resource`
+    )
+  }
+}
 
 /**
  * Stages rows in a throwaway SQLite file in the load's spool directory; at commit the file is
@@ -174,7 +313,7 @@ export const makeStager = (
       return db
     }
     const staged = new Map<string, Map<string, ColumnType>>()
-    const inserts = new Map<string, Sqlite.Statement>()
+    const inserts = new Map<string, Inserts>()
     const lock = yield* Effect.makeSemaphore(1)
     const alias = `stage_${randomBytes(6).toString("hex")}`
 
@@ -197,31 +336,11 @@ export const makeStager = (
       const key = `${table.name}\u0000${list}`
       let insert = inserts.get(key)
       if (insert === undefined) {
-        const marks = batch.columns.map(() => "?").join(", ")
-        insert = stage.prepare(`INSERT INTO ${q(table.name)} (${list}) VALUES (${marks})`)
+        insert = prepareInserts(stage, q(table.name), batch.columns)
         inserts.set(key, insert)
       }
-      const width = batch.columns.length
-      const convert = batch.columns.map((c) => converters[c.type])
-      const params: Array<unknown> = new Array(width)
-      const statement = insert
-      stage.transaction(() => {
-        for (let r = 0; r < batch.rows.length; r++) {
-          const row = batch.rows[r]!
-          for (let c = 0; c < width; c++) {
-            const cell = row[c]
-            try {
-              params[c] = cell === null || cell === undefined ? null : convert[c]!(cell)
-            } catch (error) {
-              if (!(error instanceof JsonCellError)) throw error
-              throw new Error(
-                `column ${batch.columns[c]!.name} of table ${table.name}, row ${r} of this batch: the value cannot be written as JSON (${error.message}); convert bigints to strings and remove cycles in the resource`
-              )
-            }
-          }
-          statement.run(params)
-        }
-      })()
+      const statements = insert
+      stage.transaction(() => bindRows(statements, table, batch))()
     }
 
     const write: SqlDestination.Stager["write"] = (table, batch) =>
@@ -264,6 +383,356 @@ export const makeStager = (
       apply
     })
     return { attachTo }
+  })
+
+// ---------------------------------------------------------------------------------------------
+// Direct writes: the rows go straight into their tables, inside a transaction opened at the first
+// row on a connection of the stage's own and committed by the load's commit, which joins it there
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Who in this process holds a database file's write transaction for a stage, and who waits to
+ * commit after it. A stage only ever claims the lock without waiting (else it stages to a file); a
+ * commit that does not join a stage's transaction waits here rather than in SQLite's busy handler,
+ * which would block the event loop and with it the stage that holds the lock.
+ */
+interface FileLock {
+  holder: symbol | undefined
+  readonly waiters: Array<{ readonly owner: symbol; readonly wake: Deferred.Deferred<void> }>
+}
+
+const fileLocks = new Map<string, FileLock>()
+
+const fileLock = (filename: string): FileLock => {
+  let lock = fileLocks.get(filename)
+  if (lock === undefined) {
+    lock = { holder: undefined, waiters: [] }
+    fileLocks.set(filename, lock)
+  }
+  return lock
+}
+
+const tryClaim = (lock: FileLock, owner: symbol): boolean => {
+  if (lock.holder === undefined) lock.holder = owner
+  return lock.holder === owner
+}
+
+const release = (lock: FileLock, owner: symbol): void => {
+  if (lock.holder !== owner) return
+  const next = lock.waiters.shift()
+  lock.holder = next?.owner
+  if (next !== undefined) Deferred.unsafeDone(next.wake, Exit.void)
+}
+
+const acquire = (lock: FileLock, owner: symbol): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    if (tryClaim(lock, owner)) return Effect.void
+    const waiter = { owner, wake: Deferred.unsafeMake<void>(FiberId.none) }
+    lock.waiters.push(waiter)
+    return Effect.onInterrupt(Deferred.await(waiter.wake), () =>
+      Effect.sync(() => {
+        const at = lock.waiters.indexOf(waiter)
+        if (at >= 0) lock.waiters.splice(at, 1)
+        else release(lock, owner)
+      })
+    )
+  })
+
+const withFileLock =
+  (lock: FileLock) =>
+  <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    Effect.suspend(() => {
+      const owner = Symbol("commit")
+      return Effect.uninterruptibleMask((restore) =>
+        Effect.zipRight(
+          restore(acquire(lock, owner)),
+          Effect.ensuring(
+            restore(self),
+            Effect.sync(() => release(lock, owner))
+          )
+        )
+      )
+    })
+
+const BEGIN = "BEGIN IMMEDIATE"
+
+const sqlError = (cause: unknown) => new SqlError.SqlError({ cause, message: "Failed to execute statement" })
+
+/**
+ * An @effect/sql client over a better-sqlite3 connection of the stage's own (as
+ * @effect/sql-sqlite-node makes one), whose BEGIN joins the transaction the stage opened.
+ */
+const joiningClient = (db: Sqlite.Database): Effect.Effect<SqlClient.SqlClient> => {
+  const statements = new Map<string, Sqlite.Statement>()
+  const prepare = (text: string): Sqlite.Statement => {
+    let statement = statements.get(text)
+    if (statement === undefined) {
+      statement = db.prepare(text)
+      statements.set(text, statement)
+    }
+    return statement
+  }
+  const run = (
+    text: string,
+    params: ReadonlyArray<unknown>,
+    raw: boolean,
+    prepared: boolean
+  ): Effect.Effect<ReadonlyArray<unknown>, SqlError.SqlError> =>
+    Effect.withFiberRuntime((fiber) => {
+      try {
+        const statement = prepared ? prepare(text) : db.prepare(text)
+        if (Context.get(fiber.currentContext, SqlClient.SafeIntegers)) statement.safeIntegers(true)
+        if (statement.reader) return Effect.succeed(statement.all(...params))
+        const result = statement.run(...params)
+        return Effect.succeed(raw ? [result] : [])
+      } catch (cause) {
+        return Effect.fail(sqlError(cause))
+      }
+    })
+  type Rows = <A extends object>(rows: ReadonlyArray<A>) => ReadonlyArray<A>
+  const transform = (effect: Effect.Effect<ReadonlyArray<unknown>, SqlError.SqlError>, rows: Rows | undefined) =>
+    rows === undefined ? effect : Effect.map(effect, (r) => rows(r as ReadonlyArray<object>))
+  const connection: SqlConnection.Connection = {
+    execute: (text, params, rows) => transform(run(text, params, false, true), rows),
+    executeRaw: (text, params) => Effect.map(run(text, params, true, true), (r) => r[0]),
+    executeValues: (text, params) =>
+      Effect.try({
+        try: () => {
+          const statement = prepare(text)
+          if (!statement.reader) {
+            statement.run(...params)
+            return []
+          }
+          statement.raw(true)
+          try {
+            return statement.all(...params) as ReadonlyArray<ReadonlyArray<unknown>>
+          } finally {
+            statement.raw(false)
+          }
+        },
+        catch: sqlError
+      }),
+    executeUnprepared: (text, params, rows) =>
+      // the transaction is open since the first row: the commit's BEGIN joins it
+      text === BEGIN && db.inTransaction ? Effect.succeed([]) : transform(run(text, params, false, false), rows),
+    executeStream: () => Stream.dieMessage("executeStream not implemented")
+  }
+  const semaphore = Effect.unsafeMakeSemaphore(1)
+  return SqlClient.make({
+    acquirer: semaphore.withPermits(1)(Effect.succeed(connection)),
+    transactionAcquirer: Effect.uninterruptibleMask((restore) =>
+      Effect.as(
+        Effect.zipRight(
+          restore(semaphore.take(1)),
+          Effect.tap(Effect.scope, (scope) => Scope.addFinalizer(scope, semaphore.release(1)))
+        ),
+        connection
+      )
+    ),
+    compiler: Statement.makeCompilerSqlite(),
+    spanAttributes: [["db.system.name", "sqlite"]],
+    beginTransaction: BEGIN
+  }).pipe(Effect.provide(Reactivity.layer))
+}
+
+interface DirectTable {
+  /** the quoted table the rows go into: the dataset's own, or a temporary one for `merge` */
+  readonly into: string
+  /** `merge` rows wait in a temporary table (private to the connection) for the upsert */
+  readonly merge: boolean
+  readonly columns: Set<string>
+}
+
+/**
+ * A stage that writes rows straight into their tables: at the first row it claims the file's
+ * write lock in this process (without waiting), opens a connection of its own and `BEGIN
+ * IMMEDIATE` (without waiting for another process either); then every batch is inserted into its
+ * table (created or widened first, and emptied first for `replace`) inside that transaction, which
+ * readers (other connections) do not see. The load's commit joins the transaction on this
+ * connection, so rows and state commit together; a failure rolls it back, and a killed process
+ * leaves only uncommitted WAL frames, which SQLite ignores. `merge` rows wait in a temporary
+ * table and are upserted at the commit. When the lock or the file is taken, or `direct` is off,
+ * the rows go to the file stage (`fallback`) as before.
+ */
+const makeDirectStager = (options: {
+  readonly destination: string
+  readonly filename: string
+  readonly fallback: SqlDestination.Stager
+  readonly context: SqlDestination.StagerContext
+}): Effect.Effect<SqlDestination.Stager, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const { fallback, context } = options
+    const fail = (operation: string) => (cause: unknown) =>
+      new DestinationError({
+        destination: options.destination,
+        operation,
+        reason: cause instanceof Error ? cause.message : String((cause as { message?: unknown })?.message ?? cause),
+        cause
+      })
+    const owner = Symbol("stage")
+    const lock = fileLock(options.filename)
+    let mode: "undecided" | "direct" | "file" = "undecided"
+    let db: Sqlite.Database | undefined
+    let client: SqlClient.SqlClient | undefined
+    const tables = new Map<string, DirectTable>()
+    const inserts = new Map<string, Inserts>()
+    const emptied = new Set<string>()
+    const writeLock = yield* Effect.makeSemaphore(1)
+    const prefix = `pipestate_stage_${randomBytes(6).toString("hex")}_`
+
+    const reset = () => {
+      tables.clear()
+      inserts.clear()
+      emptied.clear()
+      mode = "undecided"
+      release(lock, owner)
+    }
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        if (db !== undefined) {
+          // a load that never committed leaves nothing
+          if (db.inTransaction) db.exec("ROLLBACK")
+          db.close()
+        }
+        reset()
+      })
+    )
+
+    /** direct when the lock and the file's write lock are free now, else the file stage */
+    const decide = Effect.suspend(() => {
+      if (mode !== "undecided") return Effect.void
+      if (!tryClaim(lock, owner)) {
+        mode = "file"
+        return Effect.void
+      }
+      return Effect.gen(function* () {
+        if (db === undefined) {
+          db = yield* Effect.try({ try: () => new Sqlite(options.filename), catch: fail("open the load's connection") })
+          client = yield* joiningClient(db)
+        }
+        const opened = db
+        const begun = yield* Effect.try({
+          try: () => {
+            // another process writing now: stage to a file and wait at the commit only, as before
+            opened.pragma("busy_timeout = 0")
+            try {
+              opened.exec(BEGIN)
+              return true
+            } catch (error) {
+              if ((error as { code?: unknown }).code === "SQLITE_BUSY") return false
+              throw error
+            } finally {
+              opened.pragma("busy_timeout = 5000")
+            }
+          },
+          catch: fail("begin the load's transaction")
+        })
+        if (begun) {
+          mode = "direct"
+        } else {
+          release(lock, owner)
+          mode = "file"
+        }
+      })
+    })
+
+    const ensure = (table: TableSchema, batch: RowBatch): Effect.Effect<DirectTable, DestinationError> =>
+      Effect.gen(function* () {
+        const sql = client!
+        const raw = db!
+        const exec = (statement: string) => Effect.try({ try: () => void raw.exec(statement), catch: (e) => e })
+        let t = tables.get(table.name)
+        const fresh = batch.columns.filter((c) => t === undefined || !t.columns.has(c.name))
+        if (t !== undefined && fresh.length === 0) return t
+        if (table.writeDisposition === "merge" && table.primaryKey.length > 0) {
+          if (t === undefined) {
+            const into = `temp.${q(`${prefix}${tables.size}`)}`
+            const defs = batch.columns.map((c) => `${q(c.name)} ${TYPES[c.type]}`).join(", ")
+            yield* exec(`CREATE TEMP TABLE ${into.slice(5)} (${defs})`)
+            t = { into, merge: true, columns: new Set(batch.columns.map((c) => c.name)) }
+            tables.set(table.name, t)
+          } else {
+            for (const c of fresh) {
+              yield* exec(`ALTER TABLE ${t.into} ADD COLUMN ${q(c.name)} ${TYPES[c.type]}`)
+              t.columns.add(c.name)
+            }
+          }
+          return t
+        }
+        yield* context.ensureTable(sql, table)
+        if (t === undefined) {
+          const into = `main.${q(table.name)}`
+          if (table.writeDisposition === "replace") {
+            yield* exec(`DELETE FROM ${into}`)
+            emptied.add(table.name)
+          }
+          t = { into, merge: false, columns: new Set() }
+          tables.set(table.name, t)
+        }
+        for (const c of table.columns) t.columns.add(c.name)
+        return t
+      }).pipe(Effect.mapError(fail(`write the rows of ${table.name}`)))
+
+    const insertBatch = (table: TableSchema, into: DirectTable, batch: RowBatch): void => {
+      const list = SqlDestination.columnList(batch.columns)
+      const key = `${into.into}\u0000${list}`
+      let insert = inserts.get(key)
+      if (insert === undefined) {
+        insert = prepareInserts(db!, into.into, batch.columns)
+        inserts.set(key, insert)
+      }
+      bindRows(insert, table, batch)
+    }
+
+    const write: SqlDestination.Stager["write"] = (table, batch) =>
+      batch.rows.length === 0
+        ? Effect.void
+        : writeLock.withPermits(1)(
+            Effect.gen(function* () {
+              yield* decide
+              if (mode !== "direct") return yield* fallback.write(table, batch)
+              const into = yield* ensure(table, batch)
+              yield* Effect.try({
+                try: () => insertBatch(table, into, batch),
+                catch: fail(`write the rows of ${table.name}`)
+              })
+            })
+          )
+
+    const apply = (sql: SqlClient.SqlClient, table: TableSchema, qualified: Statement.Fragment) =>
+      Effect.gen(function* () {
+        if (mode !== "direct") return yield* fallback.apply(sql, table, qualified)
+        const t = tables.get(table.name)
+        if (t === undefined || !t.merge) return
+        const ids = (names: Iterable<string>) => sql.csv([...names].map((name) => sql`${sql(name)}`))
+        const list = ids(t.columns)
+        const key = ids(table.primaryKey)
+        const source = sql.literal(t.into)
+        yield* sql`DELETE FROM ${qualified} WHERE (${key}) IN (SELECT ${key} FROM ${source})`
+        // the last record of a key wins, as when the rows were upserted one by one
+        yield* sql`INSERT INTO ${qualified} (${list}) SELECT ${list} FROM ${source} WHERE rowid IN (SELECT max(rowid) FROM ${source} GROUP BY ${key}) ORDER BY rowid`
+        yield* sql`DROP TABLE ${source}`
+      })
+
+    return {
+      write,
+      connection: () =>
+        mode === "direct" && db !== undefined && db.inTransaction && client !== undefined
+          ? Option.some(client)
+          : Option.none(),
+      emptied: (table) => mode === "direct" && emptied.has(table),
+      beforeCommit: Effect.suspend(() => (mode === "direct" ? Effect.void : fallback.beforeCommit)),
+      afterCommit: Effect.suspend(() =>
+        mode === "direct"
+          ? Effect.sync(() => {
+              // committed or rolled back by the commit's transaction; what is left of it goes
+              if (db?.inTransaction === true) db.exec("ROLLBACK")
+              reset()
+            })
+          : fallback.afterCommit
+      ),
+      apply
+    } satisfies SqlDestination.Stager
   })
 
 /**
@@ -350,8 +819,18 @@ const makeSqlite = (options: {
       location: options.location,
       dialect: file === undefined ? dialect : singleFileDialect(file),
       client,
-      stager: (_target, sql, spoolDir) =>
-        Effect.map(makeStager(options.name, spoolDir), (stager) => stager.attachTo(sql))
+      stager: (target, sql, spoolDir, context) =>
+        Effect.flatMap(makeStager(options.name, spoolDir), (stager) => {
+          const filename = options.filenameFor(target)
+          // an in-memory database has no second connection
+          return filename === ":memory:" || !context.direct
+            ? Effect.succeed(stager.attachTo(sql))
+            : makeDirectStager({ destination: options.name, filename, fallback: stager.attachTo(sql), context })
+        }),
+      serialize: (target) => {
+        const filename = options.filenameFor(target)
+        return filename === ":memory:" ? identity : withFileLock(fileLock(filename))
+      }
     })
   })
 

@@ -71,7 +71,21 @@
  *
  * @since 0.1.0
  */
-import { Chunk, Clock, Duration, Effect, Either, ExecutionStrategy, Exit, type Layer, Option, Ref, Schema, Scope, Stream } from "effect"
+import {
+  Chunk,
+  Clock,
+  Duration,
+  Effect,
+  Either,
+  ExecutionStrategy,
+  Exit,
+  type Layer,
+  Option,
+  Ref,
+  Schema,
+  Scope,
+  Stream
+} from "effect"
 import { readResource, writeResource } from "../context/Slots.js"
 import type { Slot } from "../context/StateSlot.js"
 import type { DestinationError, Stage } from "../../destination/Destination.js"
@@ -243,22 +257,26 @@ export const run = <E, R>(
     // a unit of records between two state changes longer than this goes to the final commit
     const holdLimit = batchSize * 10
 
-    const openInterval = (loadId: string, spoolName: string) =>
+    // the final interval commits after checkpoints opened while it was open: it may not hold the
+    // dataset's write transaction open (a stage that writes straight into the tables does)
+    const openInterval = (loadId: string, spoolName: string, direct = true) =>
       Effect.gen(function* () {
         const scope = yield* Scope.fork(runScope, ExecutionStrategy.sequential)
         const spool = yield* Scope.extend(workingDir.makeSpool(spoolName), scope)
-        const stage = yield* Scope.extend(destination.stage(datasetTarget, spool), scope)
+        const stage = yield* Scope.extend(destination.stage(datasetTarget, spool, { direct }), scope)
         return { loadId, stage, scope, rows: new Map<string, number>() } satisfies Interval
       })
 
     let current = yield* openInterval(runId, runId)
     // rows held for the final commit: `replace` resources, resources without cuts
     const replacing = input.plans.some((p) => p.resource.writeDisposition === "replace")
-    let finalInterval: Interval | undefined = replacing ? yield* openInterval(runId, `${runId}.final`) : undefined
+    let finalInterval: Interval | undefined = replacing
+      ? yield* openInterval(runId, `${runId}.final`, false)
+      : undefined
     const finalStage = Effect.suspend(() =>
       finalInterval !== undefined
         ? Effect.succeed(finalInterval)
-        : Effect.tap(openInterval(runId, `${runId}.final`), (interval) =>
+        : Effect.tap(openInterval(runId, `${runId}.final`, false), (interval) =>
             Effect.sync(() => {
               finalInterval = interval
             })
@@ -361,9 +379,7 @@ export const run = <E, R>(
       current = yield* openInterval(loadId, loadId)
       for (const lane of lanes) lane.sinceRows = 0
       lastAt = yield* Clock.currentTimeMillis
-    }).pipe(
-      Effect.withSpan("pipestate.checkpoint", { attributes: { "pipestate.run_id": runId } })
-    )
+    }).pipe(Effect.withSpan("pipestate.checkpoint", { attributes: { "pipestate.run_id": runId } }))
 
     const due = (lane: Lane) =>
       Effect.map(

@@ -35,7 +35,8 @@ export interface IdsShape {
 const ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 // ids are cut from a pooled block of random bytes: one getRandomValues call per 4,096 ids instead
 // of one per row (it was the single largest cost of a bulk load)
-const ID_LENGTH = 14
+const ID_LENGTH = 14 // rowId spells out its 14 characters
+const ID_CODES = Uint8Array.from(ID_ALPHABET, (c) => c.charCodeAt(0))
 const POOL_IDS = 4096
 
 /**
@@ -52,10 +53,25 @@ export const make = (): IdsShape => {
       globalThis.crypto.getRandomValues(pool)
       offset = 0
     }
-    let out = ""
-    for (let i = offset; i < offset + ID_LENGTH; i++) out += ID_ALPHABET[pool[i]! & 63]
+    // one flat string from char codes (a += per character allocates a string per character)
+    const p = offset
     offset += ID_LENGTH
-    return out
+    return String.fromCharCode(
+      ID_CODES[pool[p]! & 63]!,
+      ID_CODES[pool[p + 1]! & 63]!,
+      ID_CODES[pool[p + 2]! & 63]!,
+      ID_CODES[pool[p + 3]! & 63]!,
+      ID_CODES[pool[p + 4]! & 63]!,
+      ID_CODES[pool[p + 5]! & 63]!,
+      ID_CODES[pool[p + 6]! & 63]!,
+      ID_CODES[pool[p + 7]! & 63]!,
+      ID_CODES[pool[p + 8]! & 63]!,
+      ID_CODES[pool[p + 9]! & 63]!,
+      ID_CODES[pool[p + 10]! & 63]!,
+      ID_CODES[pool[p + 11]! & 63]!,
+      ID_CODES[pool[p + 12]! & 63]!,
+      ID_CODES[pool[p + 13]! & 63]!
+    )
   }
   const loadId = (after: Option.Option<string>): Effect.Effect<string> =>
     Effect.map(Clock.currentTimeNanos, (nanos) => {

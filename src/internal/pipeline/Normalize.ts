@@ -421,6 +421,8 @@ export class TableNormalizer {
   private readonly index = new Map<string, number>()
   /** field → column, for fields already accepted */
   private readonly names = new Map<string, string>()
+  /** field → position of its column, once a value of the field went there (the hot path's one lookup) */
+  private readonly fieldPositions = new Map<string, number>()
   /** positions of the primary-key columns (-1: not created yet), in `primaryKey` order */
   private readonly keyPositions: Array<number>
   private readonly stored: StoredSchema.Table | undefined
@@ -662,6 +664,17 @@ export class TableNormalizer {
         const value = record[key]
         const type = infer(value)
         if (type === null) continue
+        // the common case: a field seen before, whose value has its column's type (JS bigints
+        // are range-checked, and keys coerced: the path below)
+        const known = this.fieldPositions.get(key)
+        if (known !== undefined && typeof type === "string" && typeof value !== "bigint") {
+          const column = this.columns[known]!
+          if (column.type === type && !column.primaryKey) {
+            while (row.length < known) row.push(null)
+            row[known] = value as Cell
+            continue
+          }
+        }
         const name = this.columnName(key, resource, offset + rows.length)
         if (typeof name !== "string") return Either.left(name)
         if (typeof type === "object") {
@@ -684,6 +697,7 @@ export class TableNormalizer {
           }
           position = this.newColumn(name, key, type)
         }
+        this.fieldPositions.set(key, position)
         const column = this.columns[position]!
         let cell: Cell | undefined
         if (column.primaryKey) {
