@@ -5,7 +5,7 @@ import { configDefaults, defineConfig } from "vitest/config"
  * every test file that starts no child process and injects no fault (killed processes, terminated
  * connections). "slow" holds the rest: fault injection, the soak test, the examples run with tsx,
  * the built binary and package (bin.test.ts, PublicFace.test.ts, Package.test.ts), the tests that
- * start pipeline processes (ParallelProcesses, ClusterOrchestrator), and the
+ * start pipeline processes (ParallelProcesses, SqliteProcesses, ClusterOrchestrator), and the
  * property-based fuzzing (Fuzz.test.ts: thousands of generated cases, half a minute alone).
  */
 const SLOW = [
@@ -16,6 +16,7 @@ const SLOW = [
   "test/PublicFace.test.ts",
   "test/Package.test.ts",
   "test/ParallelProcesses.test.ts",
+  "test/SqliteProcesses.test.ts",
   "test/ClusterOrchestrator.test.ts",
   "test/Fuzz.test.ts"
 ]

@@ -38,7 +38,8 @@ const layerIn = (dir: string) =>
 const rowsIn = (dir: string) =>
   Effect.gen(function* () {
     const d = yield* Pipeline.dataset
-    const rows = yield* d.query`SELECT src, count(*) AS n, max(seq) AS mx FROM ${d.table("shared")} GROUP BY src ORDER BY src`
+    const rows =
+      yield* d.query`SELECT src, count(*) AS n, max(seq) AS mx FROM ${d.table("shared")} GROUP BY src ORDER BY src`
     return rows.map((r) => [r.src, Number(r.n), Number(r.mx)])
   }).pipe(Effect.provide(layerIn(dir)))
 

@@ -16,7 +16,10 @@ const source = Source.make({
   resources: [
     Resource.make(
       { name: "events", writeDisposition: "append" },
-      Stream.fromIterable([{ id: 1, payload: { ok: 1 } }, { id: 2, payload: { big: 2n ** 60n } }])
+      Stream.fromIterable([
+        { id: 1, payload: { ok: 1 } },
+        { id: 2, payload: { big: 2n ** 60n } }
+      ])
     )
   ]
 })

@@ -344,7 +344,9 @@ describe("Pipeline.run", () => {
             const ctx = yield* PipelineContext.PipelineContext
             const dataset = yield* ctx.dataset
             const exists = yield* dataset.table("probe").exists
-            const count = exists ? Number((yield* dataset.query`SELECT count(*) AS c FROM ${dataset.table("probe")}`)[0]?.c) : 0
+            const count = exists
+              ? Number((yield* dataset.query`SELECT count(*) AS c FROM ${dataset.table("probe")}`)[0]?.c)
+              : 0
             return {
               first_run: ctx.firstRun,
               pipeline: ctx.pipelineName,

@@ -386,7 +386,8 @@ describe.skipIf(!postgresAvailable)("Destination.postgres", () => {
               let maxId = 0
               if (!pipeline.firstRun) {
                 const data = yield* pipeline.dataset
-                const rows = yield* data.query`SELECT max(_id) AS max_id FROM ${data.table("user_comments")} WHERE user_id = ${userId}`
+                const rows =
+                  yield* data.query`SELECT max(_id) AS max_id FROM ${data.table("user_comments")} WHERE user_id = ${userId}`
                 maxId = Number(rows[0]?.max_id ?? 0)
               }
               return Stream.fromIterable(

@@ -24,7 +24,7 @@
  * @since 0.1.0
  */
 import type { SqlClient, SqlError, Statement } from "@effect/sql"
-import { Cause, Effect, identity, Option, type Scope } from "effect"
+import { Cause, Duration, Effect, identity, Option, Schedule, type Scope } from "effect"
 import {
   type DatasetAccess,
   type DatasetTarget,
@@ -157,6 +157,18 @@ export interface SqlDestinationOptions {
    * (SQLite). Default: as it is.
    */
   readonly serialize?: (target: DatasetTarget) => <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+  /**
+   * Waiting for a write lock another process holds (SQLite: a load of another process writes its
+   * rows inside one transaction until its commit). `isBusy` tells the driver's "locked" failure of
+   * the dialect's `lockPipeline` (the transaction's first statement, so nothing was done yet); the
+   * commit then tries again every `interval` (a few ms, without blocking the event loop) until
+   * `timeout` has passed, and fails with a `DestinationError` saying what held it. Default: no wait.
+   */
+  readonly lockWait?: {
+    readonly isBusy: (error: unknown) => boolean
+    readonly timeout: Duration.DurationInput
+    readonly interval?: Duration.DurationInput
+  }
 }
 
 const CONNECTION_LOST = /57P0[1-3]|^08|Connection terminated|ECONNRESET|EPIPE|terminating connection/
@@ -241,6 +253,32 @@ export const make = (options: SqlDestinationOptions): DestinationShape => {
   /** datasets whose system tables this destination has seen or created, per client */
   // per client: one dataset name can live in several places (SQLite files in different directories)
   const knownByClient = new WeakMap<SqlClient.SqlClient, Set<string>>()
+  const lockWait = options.lockWait
+  const isBusy = (error: unknown): boolean => lockWait?.isBusy(error) === true
+  /** tries `self` again while `retryable` says its failure was a write lock held elsewhere */
+  const waitForLock =
+    (retryable: (error: unknown) => boolean) =>
+    <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | DestinationError, R> => {
+      if (lockWait === undefined) return self
+      const timeout = Duration.decode(lockWait.timeout)
+      return self.pipe(
+        Effect.retry({
+          while: retryable,
+          schedule: Schedule.spaced(lockWait.interval ?? "20 millis").pipe(Schedule.upTo(timeout))
+        }),
+        Effect.mapError((error) =>
+          retryable(error)
+            ? new DestinationError({
+                destination: options.name,
+                operation: "take the write lock",
+                reason: `another writer held the database's write lock for ${Duration.format(timeout)} (on SQLite, a load of another process holds it from its first row to its commit); try again when it committed`,
+                cause: error
+              })
+            : error
+        )
+      )
+    }
+
   const knownSystemTables = (sql: SqlClient.SqlClient): Set<string> => {
     let known = knownByClient.get(sql)
     if (known === undefined) {
@@ -268,6 +306,8 @@ export const make = (options: SqlDestinationOptions): DestinationShape => {
       ? Effect.void
       : sql.withTransaction(Effect.zipRight(dialect.lockDataset(sql, dataset), ensureSystemTables(sql, dataset))).pipe(
           Effect.retry({ times: 1, while: isConnectionLost }),
+          // its own transaction, nothing kept of a failed try
+          waitForLock(isBusy),
           as("create the system tables"),
           Effect.tap(() => Effect.sync(() => knownSystemTables(sql).add(dataset)))
         )
@@ -541,11 +581,22 @@ export const make = (options: SqlDestinationOptions): DestinationShape => {
       // a pool can hand out a connection the server terminated a moment ago: BEGIN then fails with
       // nothing done, and the transaction gets one more try on a fresh connection
       let begun = false
+      // set once the dialect's lock is held: a "locked" failure before that did nothing yet
+      let locked = false
       const run = Effect.sync(() => {
         begun = true
+        locked = false
       }).pipe(
         Effect.zipRight(Option.isSome(joined) ? systemTables(sql, dataset) : Effect.void),
-        Effect.zipRight(as("lock the pipeline's commits")(dialect.lockPipeline(sql, dataset, txOptions.pipelineName))),
+        Effect.zipRight(
+          as("lock the pipeline's commits")(dialect.lockPipeline(sql, dataset, txOptions.pipelineName)).pipe(
+            Effect.tap(() =>
+              Effect.sync(() => {
+                locked = true
+              })
+            )
+          )
+        ),
         Effect.zipRight(body(tx))
       )
       if (Option.isSome(stager)) yield* stager.value.beforeCommit
@@ -558,6 +609,7 @@ export const make = (options: SqlDestinationOptions): DestinationShape => {
         })
       return yield* sql.withTransaction(run).pipe(
         Effect.retry({ times: 1, while: (error) => !begun && isSqlError(error) && isConnectionLost(error) }),
+        waitForLock((error) => !locked && error instanceof DestinationError && isBusy(error.cause)),
         // a SqlError here is BEGIN itself; COMMIT and ROLLBACK on a connection the server killed are
         // raised as defects
         Effect.catchIf(
@@ -651,7 +703,8 @@ export const make = (options: SqlDestinationOptions): DestinationShape => {
       (options.serialize?.(target) ?? identity)(
         withClient(target, "drop the dataset", (sql) =>
           Effect.ensuring(
-            dialect.dropDataset(sql, target.dataset),
+            // each table's drop is idempotent: a try that met a lock held elsewhere is tried again
+            waitForLock(isBusy)(dialect.dropDataset(sql, target.dataset)),
             Effect.sync(() => knownSystemTables(sql).delete(target.dataset))
           )
         )

@@ -23,7 +23,15 @@ import type { PostgresOptions } from "./postgres.js"
 import type { SqliteOptions } from "./sqlite.js"
 
 export * from "./Destination.js"
-export type { Cell, Column, ColumnType, JsonCell, RowBatch, TableSchema, WriteDisposition } from "../internal/destination/TableSchema.js"
+export type {
+  Cell,
+  Column,
+  ColumnType,
+  JsonCell,
+  RowBatch,
+  TableSchema,
+  WriteDisposition
+} from "../internal/destination/TableSchema.js"
 export type { PostgresOptions, SqliteOptions }
 
 /** a driver module, imported when its layer is built */

@@ -15,6 +15,7 @@ import {
   BigDecimal,
   Context,
   Deferred,
+  Duration,
   Effect,
   Either,
   Exit,
@@ -75,9 +76,11 @@ export const dialect: SqlDestination.SqlDialect = {
       for (const { name } of tables) yield* sql`DROP TABLE IF EXISTS main.${sql(name)}`
     }),
   lockDataset: () => Effect.void,
-  // one connection per database file serializes this process's commits; other processes meet
-  // SQLite's own write lock
-  lockPipeline: () => Effect.void,
+  // one connection per database file serializes this process's commits; another process's commit,
+  // or its load writing rows straight into the file, holds SQLite's write lock: a write that
+  // changes nothing takes it as the transaction's first statement (SQLITE_BUSY there: nothing done
+  // yet, and the commit waits for it, see `lockWait`)
+  lockPipeline: (sql) => sql`UPDATE main.${sql(LOADS_TABLE)} SET status = status WHERE 0`,
   // dlt's text: naive UTC with six fraction digits; older pipestate datasets hold ISO text
   timestampParam: (date) => formatSqliteTimestamp(date),
   parseTimestamp: (value) =>
@@ -769,6 +772,9 @@ const clientCache = (
                     })
                 })
           return Effect.zipRight(directory, SqliteClient.make({ filename })).pipe(
+            // a write lock held by another process fails a statement after 50 ms rather than
+            // blocking the event loop for better-sqlite3's 5 s: commits wait for it asynchronously
+            Effect.tap((client) => Effect.ignore(client`PRAGMA busy_timeout = 50`)),
             Effect.provide(Reactivity.layer),
             Scope.extend(scope),
             Effect.catchAllDefect((defect) =>
@@ -791,6 +797,20 @@ const clientCache = (
     }
   })
 
+/** how long a commit waits for SQLite's write lock held by another process, by default */
+const DEFAULT_LOCK_TIMEOUT = Duration.minutes(10)
+
+/** SQLite's "database is locked" (`SQLITE_BUSY` and its extended codes), anywhere in a cause chain */
+const isSqliteBusy = (error: unknown): boolean => {
+  let current: unknown = error
+  for (let depth = 0; depth < 5 && typeof current === "object" && current !== null; depth++) {
+    const code = (current as { code?: unknown }).code
+    if (typeof code === "string" && code.startsWith("SQLITE_BUSY")) return true
+    current = (current as { cause?: unknown }).cause
+  }
+  return false
+}
+
 const makeSqlite = (options: {
   readonly name: string
   readonly type: string
@@ -799,6 +819,7 @@ const makeSqlite = (options: {
   readonly location: (target: DatasetTarget) => string
   /** the one file every dataset is addressed to (`path`), which then holds one dataset */
   readonly singleFile?: string
+  readonly lockTimeout?: Duration.DurationInput | undefined
 }) =>
   Effect.gen(function* () {
     const cached = yield* clientCache(options.name, options.filenameFor)
@@ -813,6 +834,7 @@ const makeSqlite = (options: {
               )
             )
     return SqlDestination.make({
+      lockWait: { isBusy: isSqliteBusy, timeout: options.lockTimeout ?? DEFAULT_LOCK_TIMEOUT },
       name: options.name,
       type: options.type,
       identity: options.identity,
@@ -846,6 +868,13 @@ export interface SqliteOptions {
   readonly path?: string
   /** where `<dataset>.sqlite` files go; by default the pipeline's working directory */
   readonly directory?: string
+  /**
+   * how long a commit waits for the file's write lock while another process holds it (another
+   * process's commit, or its load, which writes rows straight into the file from its first row to
+   * its commit); then it fails with a `DestinationError`. Default 10 minutes. Commits of one
+   * process wait for each other without a limit.
+   */
+  readonly lockTimeout?: Duration.DurationInput
 }
 
 /**
@@ -871,6 +900,7 @@ export const layer = (options: SqliteOptions = {}): Layer.Layer<Destination> => 
       filenameFor,
       identity: filenameFor,
       location: filenameFor,
+      lockTimeout: options.lockTimeout,
       ...(options.path === undefined ? {} : { singleFile: NodePath.resolve(options.path) })
     })
   )

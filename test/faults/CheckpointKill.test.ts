@@ -144,7 +144,10 @@ const killLoop = async (
     }
     const { code } = await child.exited
     // every run starts from the page of the last checkpoint
-    expect(child.lines.find((l) => l.startsWith("START ")), child.stderr()).toBe(`START ${before.next}`)
+    expect(
+      child.lines.find((l) => l.startsWith("START ")),
+      child.stderr()
+    ).toBe(`START ${before.next}`)
     const after = await factsOf(layer, name, dataset, dir)
     expectConsistent(after, `seed ${seed}, after attempt ${attempt} (${reached ? `killed at ${target}` : "completed"})`)
     expect(after.rows).toBeGreaterThanOrEqual(before.rows)
