@@ -487,12 +487,20 @@ export const open = (
           newestLoadId: Option.some(loadId)
         })
         yield* write(persisted)
+        // the working dir's copy of each schema follows the destination's newest version; a commit
+        // that left a schema as it was rewrites the copy only when it differs (or is missing)
         yield* Effect.forEach(
           schemas,
-          ({ schema }) => workingDir.writeSchema(schema.name, StoredSchema.toText(schema)),
-          {
-            discard: true
-          }
+          ({ schema, inserted }) =>
+            Effect.gen(function* () {
+              const text = StoredSchema.toText(schema)
+              if (!inserted) {
+                const local = yield* workingDir.readSchema(schema.name)
+                if (Option.isSome(local) && local.value === text) return
+              }
+              yield* workingDir.writeSchema(schema.name, text)
+            }),
+          { discard: true }
         )
         return {
           loadId,
