@@ -38,6 +38,21 @@ export class UnknownCommand extends Schema.TaggedError<UnknownCommand>()("Unknow
 }
 
 /**
+ * An argument `pipestate pipeline list` does not take (@effect/cli lets them through there).
+ *
+ * @since 0.2.0
+ */
+export class UnknownArgument extends Schema.TaggedError<UnknownArgument>()("UnknownArgument", {
+  command: Schema.String,
+  argument: Schema.String,
+  takes: Schema.String
+}) {
+  override get message(): string {
+    return `${this.command} does not take ${JSON.stringify(this.argument)}; it takes ${this.takes}`
+  }
+}
+
+/**
  * A change needs confirmation and there is no terminal to ask on.
  *
  * @since 0.1.0

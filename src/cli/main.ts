@@ -38,7 +38,7 @@ import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as PipestateConfig from "../config/PipestateConfig.js"
-import { describeFailure, UnknownCommand } from "./Errors.js"
+import { describeFailure, UnknownArgument, UnknownCommand } from "./Errors.js"
 
 /** @since 0.1.0 */
 export const VERSION = "0.1.0"
@@ -257,14 +257,35 @@ export const normalizeArgv = (argv: ReadonlyArray<string>): ReadonlyArray<string
 
 const BUILT_IN = /^(-h|--help|--version|--wizard|--completions|--log-level)(=|$)/
 
+// `pipeline list` takes only its options: @effect/cli would ignore anything else (a typo included)
+const checkListArguments = (args: ReadonlyArray<string>): Option.Option<UnknownArgument> => {
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!
+    if (arg === "--json" || BUILT_IN.test(arg) || arg.startsWith("--pipelines-dir=")) continue
+    if (arg === "--pipelines-dir") {
+      i++
+      continue
+    }
+    return Option.some(
+      new UnknownArgument({
+        command: "pipestate pipeline list",
+        argument: arg,
+        takes: "--json and --pipelines-dir <dir> (and --help)"
+      })
+    )
+  }
+  return Option.none()
+}
+
 /**
  * @effect/cli reports a `pipeline` with no known command as "Invalid subcommand for pipestate - use
  * 'pipeline'", which points nowhere useful; this names the problem and the commands instead.
  */
-const checkCommand = (argv: ReadonlyArray<string>): Option.Option<UnknownCommand> => {
+const checkCommand = (argv: ReadonlyArray<string>): Option.Option<UnknownCommand | UnknownArgument> => {
   const pipelineAt = argv.indexOf("pipeline", 2)
   if (pipelineAt < 0) return Option.none()
   const rest = argv.slice(pipelineAt + 1)
+  if (rest[0] === "list") return checkListArguments(rest.slice(1))
   if (rest.length === 0 || rest.some((arg) => SUBCOMMANDS.has(arg) || BUILT_IN.test(arg))) return Option.none()
   const words = rest.filter((arg) => !arg.startsWith("-"))
   return Option.some(

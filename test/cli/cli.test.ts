@@ -132,6 +132,11 @@ describe("pipestate CLI on SQLite", () => {
       "a command is missing: use `pipestate pipeline list` or `pipestate pipeline shop_pipeline info|"
     )
     expectFailure(badCommand, 'unknown command "infos"')
+    // `list` takes only its options: a typo is an error, not ignored
+    expectFailure(
+      await run(["pipeline", "list", "--jsn"]),
+      'pipestate pipeline list does not take "--jsn"; it takes --json and --pipelines-dir <dir>'
+    )
     // a bad flag is reported by the parser, once, with exit code 1
     expect(bad.status).toBe(1)
     expect(bad.stderr).toContain("many")
