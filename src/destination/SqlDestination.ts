@@ -185,6 +185,35 @@ const isConnectionLost = (error: unknown): boolean => {
   return false
 }
 
+// PostgreSQL's `CREATE ... IF NOT EXISTS` is not safe against a concurrent creator even under the
+// dataset's advisory lock: a connection that looked the name up before (and found nothing) keeps
+// that answer in its catalog cache until its next transaction, so after waiting for the lock it
+// creates again what the lock holder just committed ("duplicate key value violates unique
+// constraint pg_namespace_nspname_index", "relation ... already exists"). Such a transaction did
+// nothing else yet, or only what it rolled back: it is tried again, in a new transaction that sees
+// the committed objects.
+const CONCURRENT_DDL = /pg_namespace_nspname_index|pg_class_relname_nsp_index|pg_type_typname_nsp_index/
+const DUPLICATE_OBJECT = new Set(["42P06", "42P07", "42710"])
+
+const isConcurrentDdl = (error: unknown): boolean => {
+  let current: unknown = error
+  for (let depth = 0; depth < 5 && typeof current === "object" && current !== null; depth++) {
+    const code = (current as { code?: unknown }).code
+    const message = (current as { message?: unknown }).message
+    if (typeof code === "string" && DUPLICATE_OBJECT.has(code)) return true
+    if (typeof message === "string" && CONCURRENT_DDL.test(message)) return true
+    if (typeof code === "string" && code === "23505") {
+      const constraint = (current as { constraint?: unknown }).constraint
+      if (typeof constraint === "string" && CONCURRENT_DDL.test(constraint)) return true
+    }
+    current = (current as { cause?: unknown }).cause
+  }
+  return false
+}
+
+/** how often a transaction that met a concurrent creator's DDL is tried again */
+const DDL_RETRIES = 3
+
 const causeText = (error: unknown): string => {
   if (typeof error === "object" && error !== null) {
     const cause = (error as { cause?: unknown }).cause
@@ -306,6 +335,7 @@ export const make = (options: SqlDestinationOptions): DestinationShape => {
       ? Effect.void
       : sql.withTransaction(Effect.zipRight(dialect.lockDataset(sql, dataset), ensureSystemTables(sql, dataset))).pipe(
           Effect.retry({ times: 1, while: isConnectionLost }),
+          Effect.retry({ times: DDL_RETRIES, while: isConcurrentDdl }),
           // its own transaction, nothing kept of a failed try
           waitForLock(isBusy),
           as("create the system tables"),
@@ -609,6 +639,10 @@ export const make = (options: SqlDestinationOptions): DestinationShape => {
         })
       return yield* sql.withTransaction(run).pipe(
         Effect.retry({ times: 1, while: (error) => !begun && isSqlError(error) && isConnectionLost(error) }),
+        // a table the commit creates (a data table, _pipestate_group_runs) that a concurrent commit
+        // created meanwhile: the rolled-back transaction is tried again
+        // (never a transaction joined from a stage: rolling it back dropped the stage's rows)
+        Effect.retry({ times: DDL_RETRIES, while: (error) => Option.isNone(joined) && isConcurrentDdl(error) }),
         waitForLock((error) => !locked && error instanceof DestinationError && isBusy(error.cause)),
         // a SqlError here is BEGIN itself; COMMIT and ROLLBACK on a connection the server killed are
         // raised as defects
