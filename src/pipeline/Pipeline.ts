@@ -239,24 +239,39 @@ const runIn = <E, R>(progress: Progress.ProgressShape, source: Source<E, R>) =>
         .reduce((s, p) => removeResource(s, source.name, p.resource.name), state)
     )
 
-    const existing = yield* destination.describeTables(
-      datasetTarget,
-      plans.map((p) => p.table)
+    // what the destination knows of the tables (their columns, and the source's stored schema: the
+    // field → column map, types and keys of the tables loaded before), read once, when a table
+    // first needs its normalizer: a run that loads no rows reads neither
+    const tableInfo = yield* Effect.cached(
+      Effect.all({
+        existing: destination.describeTables(
+          datasetTarget,
+          plans.map((p) => p.table)
+        ),
+        stored: Schemas.newest(destination, datasetTarget, source.name)
+      })
     )
-    // the source's stored schema: the field → column map, types and keys of the tables loaded before
-    const stored = yield* Schemas.newest(destination, datasetTarget, source.name)
     // a state restored from the destination brings its schema along into the working dir
-    if (Option.isSome(stored) && session.decision.from === "remote") {
-      yield* session.workingDir.writeSchema(stored.value.name, StoredSchema.toText(stored.value))
+    if (session.decision.from === "remote") {
+      const { stored } = yield* tableInfo
+      if (Option.isSome(stored)) {
+        yield* session.workingDir.writeSchema(stored.value.name, StoredSchema.toText(stored.value))
+      }
     }
     const loadId = yield* session.newLoadId
 
+    // one normalizer per table, made as the first plan that writes the table says
     const normalizers = new Map<string, TableNormalizer>()
-    for (const { resource, table } of plans) {
-      if (!normalizers.has(table)) {
-        normalizers.set(
-          table,
-          new TableNormalizer({
+    const normalizerOf = (table: string) =>
+      Effect.suspend(() => {
+        const known = normalizers.get(table)
+        if (known !== undefined) return Effect.succeed(known)
+        return Effect.map(tableInfo, ({ existing, stored }) => {
+          // another resource of the table may have made it meanwhile
+          const made = normalizers.get(table)
+          if (made !== undefined) return made
+          const { resource } = plans.find((p) => p.table === table)!
+          const normalizer = new TableNormalizer({
             name: table,
             writeDisposition: resource.writeDisposition,
             primaryKey: resource.primaryKey,
@@ -271,9 +286,13 @@ const runIn = <E, R>(progress: Progress.ProgressShape, source: Source<E, R>) =>
               }
             )
           })
-        )
-      }
-    }
+          normalizers.set(table, normalizer)
+          return normalizer
+        })
+      })
+    // `replace` tables are emptied even when their resource yields nothing
+    const allNormalizers = (which: ReadonlyArray<ResourcePlan>) =>
+      Effect.forEach(which, (p) => normalizerOf(p.table), { discard: true })
 
     yield* progress.phase(config.name, "extract")
     const servicesOf = (resource: Resource<unknown, unknown>) =>
@@ -296,7 +315,7 @@ const runIn = <E, R>(progress: Progress.ProgressShape, source: Source<E, R>) =>
         loadId,
         firstRun,
         origin: session.decision.origin,
-        tables: Object.fromEntries([...normalizers.values()].map((t) => [t.name, t.rows])),
+        tables: Object.fromEntries(plans.map((p) => [p.table, normalizers.get(p.table)?.rows ?? 0])),
         stateVersionBefore: start._state_version,
         stateVersionAfter: committed.state._state_version,
         stateHashAfter: committed.state._version_hash ?? "",
@@ -312,6 +331,7 @@ const runIn = <E, R>(progress: Progress.ProgressShape, source: Source<E, R>) =>
       Option.isNone(groupRun) &&
       (Checkpoint.isEnabled(config.checkpoint) || plans.some((p) => Checkpoint.isEnabled(p.resource.checkpoint)))
     ) {
+      yield* allNormalizers(plans)
       const outcome = yield* Checkpoint.run({
         session,
         progress,
@@ -338,19 +358,20 @@ const runIn = <E, R>(progress: Progress.ProgressShape, source: Source<E, R>) =>
     const spoolDir = yield* session.workingDir.makeSpool(loadId)
     const stage = yield* destination.stage(datasetTarget, spoolDir)
     const extract = ({ resource, table }: ResourcePlan) => {
-      const normalizer = normalizers.get(table)!
       let extracted = 0
       const services = servicesOf(resource)
       return (resource.stream as Stream.Stream<unknown, E, R | ResourceServices>).pipe(
         Stream.rechunk(config.batchSize),
         Stream.provideSomeLayer(services),
         Stream.runForEachChunk((chunk) =>
-          Effect.flatMap(
-            normalizer.normalize(chunk, loadId, session.rowId, { resource: resource.name, offset: extracted }),
-            (batch) => {
-              extracted += batch.rows.length
-              return Effect.zipRight(stage.write(normalizer.schema(), batch), progress.rows(resource.name, extracted))
-            }
+          Effect.flatMap(normalizerOf(table), (normalizer) =>
+            Effect.flatMap(
+              normalizer.normalize(chunk, loadId, session.rowId, { resource: resource.name, offset: extracted }),
+              (batch) => {
+                extracted += batch.rows.length
+                return Effect.zipRight(stage.write(normalizer.schema(), batch), progress.rows(resource.name, extracted))
+              }
+            )
           ).pipe(
             Effect.withSpan("pipestate.normalize", {
               attributes: { "pipestate.resource": resource.name, "pipestate.rows": chunk.length }
@@ -365,8 +386,13 @@ const runIn = <E, R>(progress: Progress.ProgressShape, source: Source<E, R>) =>
       )
     }
     yield* Effect.forEach(plans, extract, { concurrency: config.concurrency, discard: true })
+    yield* allNormalizers(plans.filter((p) => p.resource.writeDisposition === "replace"))
 
-    const tables = [...normalizers.values()]
+    // in the plans' order (the stored schema lists new tables in it), whichever chunk came first
+    const tables = [...new Set(plans.map((p) => p.table))].flatMap((table) => {
+      const normalizer = normalizers.get(table)
+      return normalizer === undefined ? [] : [normalizer]
+    })
     const loaded = tables.filter((t) => t.rows > 0 || t.writeDisposition === "replace")
     yield* progress.phase(config.name, "commit")
     const committed = yield* session.commit({
