@@ -8,8 +8,8 @@
 import * as NodePath from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import Sqlite from "better-sqlite3"
-import { Effect, Exit, type Layer, Stream } from "effect"
-import { Destination, Pipeline, Resource, Source } from "../src/index.js"
+import { Cause, type Duration, Effect, Exit, type Layer, Option, Stream } from "effect"
+import { Destination, Pipeline, PipelineContext, Resource, Source } from "../src/index.js"
 import { tempDir } from "./helpers.js"
 
 type Row = Record<string, unknown>
@@ -183,6 +183,55 @@ describe("SQLite direct write", () => {
       })
       expect(read(file, "SELECT count(*) AS n FROM t1")[0]!.n).toBe(20)
       expect(read(file, "SELECT count(*) AS n FROM t2")[0]!.n).toBe(20)
+    })
+  )
+
+  it.scopedLive("a resource writing through its dataset during its own load gets an error naming the open load", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir()
+      const destination = Destination.sqlite({ directory: dir })
+      const records = Stream.concat(
+        Stream.make({ id: 1 }, { id: 2 }, { id: 3 }),
+        Stream.fromEffect(
+          Effect.gen(function* () {
+            const dataset = yield* PipelineContext.dataset
+            // reading works: only committed data (nothing yet)
+            expect(dataset.tables).toEqual([])
+            yield* dataset.query`CREATE TABLE IF NOT EXISTS audit (note TEXT)`
+            return { id: 4 }
+          })
+        )
+      )
+      const exit = yield* Effect.exit(
+        Pipeline.run(Source.make({ name: "src", resources: [Resource.make({ name: "items" }, records)] })).pipe(
+          Effect.provide(Pipeline.layerNode({ name: "p", dataset: "ds", pipelinesDir: dir, batchSize: 2 })),
+          Effect.provide(destination)
+        )
+      )
+      expect(Exit.isFailure(exit)).toBe(true)
+      const text = String(exit)
+      expect(text).toContain("QueryFailed")
+      expect(text).toContain("a load in progress (this run's own, or another's) holds it from its first row to its commit")
+      expect(tableExists(NodePath.join(dir, "ds.sqlite"), "items")).toBe(false)
+    })
+  )
+
+  it.scopedLive("a lockTimeout that is not a duration >= 0 fails the commit with a DestinationError naming it", () =>
+    Effect.gen(function* () {
+      for (const lockTimeout of ["banana", -5, "-5 seconds"] as const) {
+        const dir = yield* tempDir()
+        const exit = yield* Effect.exit(
+          run(
+            Destination.sqlite({ directory: dir, lockTimeout: lockTimeout as Duration.DurationInput }),
+            dir,
+            "p",
+            Resource.make({ name: "items" }, Stream.make({ id: 1 }))
+          )
+        )
+        const error = Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined
+        expect(error?._tag).toBe("DestinationError")
+        expect(error?.message).toContain(`lockTimeout ${JSON.stringify(String(lockTimeout))} is not a duration`)
+      }
     })
   )
 })

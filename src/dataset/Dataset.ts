@@ -293,7 +293,20 @@ const HELPER_TAGS = new Set([
 const isHelper = (u: unknown): boolean =>
   typeof u === "object" && u !== null && HELPER_TAGS.has((u as { readonly _tag?: unknown })._tag as string)
 
+const isSqliteBusy = (error: unknown): boolean => {
+  let current: unknown = error
+  for (let depth = 0; depth < 4 && typeof current === "object" && current !== null; depth++) {
+    const code = (current as { readonly code?: unknown }).code
+    if (typeof code === "string" && code.startsWith("SQLITE_BUSY")) return true
+    current = (current as { readonly cause?: unknown }).cause
+  }
+  return false
+}
+
 const errorText = (error: unknown): string => {
+  if (isSqliteBusy(error)) {
+    return "the SQLite file's write lock is held: a load in progress (this run's own, or another's) holds it from its first row to its commit. Reading works during a load; write to the dataset before or after a run, not from a resource while its rows load"
+  }
   const cause = (error as { readonly cause?: unknown }).cause
   if (cause instanceof Error) return cause.message
   return error instanceof Error ? error.message : String(error)

@@ -289,7 +289,21 @@ export const make = (options: SqlDestinationOptions): DestinationShape => {
     (retryable: (error: unknown) => boolean) =>
     <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | DestinationError, R> => {
       if (lockWait === undefined) return self
-      const timeout = Duration.decode(lockWait.timeout)
+      const given: unknown = lockWait.timeout
+      // Duration reads a negative or NaN amount as zero: refused here, as a typo would be
+      const negative =
+        (typeof given === "number" && !(given >= 0)) || (typeof given === "string" && given.trim().startsWith("-"))
+      const decoded = Duration.decodeUnknown(given)
+      if (negative || Option.isNone(decoded)) {
+        return Effect.fail(
+          new DestinationError({
+            destination: options.name,
+            operation: "take the write lock",
+            reason: `lockTimeout ${JSON.stringify(String(lockWait.timeout))} is not a duration of at least 0 (give one like "10 minutes", or milliseconds as a number)`
+          })
+        )
+      }
+      const timeout = decoded.value
       return self.pipe(
         Effect.retry({
           while: retryable,
