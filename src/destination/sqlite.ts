@@ -8,27 +8,14 @@ import { randomBytes } from "node:crypto"
 import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
 import * as Reactivity from "@effect/experimental/Reactivity"
-import { SqlClient, type SqlConnection, SqlError, Statement } from "@effect/sql"
+import type { SqlClient, Statement } from "@effect/sql"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import Sqlite from "better-sqlite3"
-import {
-  BigDecimal,
-  Context,
-  Deferred,
-  Duration,
-  Effect,
-  Either,
-  Exit,
-  FiberId,
-  identity,
-  Layer,
-  Option,
-  Scope,
-  Stream
-} from "effect"
+import { BigDecimal, Deferred, Duration, Effect, Either, Exit, FiberId, identity, Layer, Option, Scope } from "effect"
 import { formatSqliteTimestamp, parseSqliteTimestamp, Timestamp } from "../state/StateValue.js"
 import { type DatasetTarget, Destination, DestinationError, LOADS_TABLE } from "./Destination.js"
 import * as SqlDestination from "./SqlDestination.js"
+import { BEGIN, joiningClient } from "../internal/destination/JoiningSqliteClient.js"
 import type { Cell, Column, ColumnType, RowBatch, TableSchema } from "../internal/destination/TableSchema.js"
 
 const TYPES: Record<ColumnType, string> = {
@@ -456,87 +443,6 @@ const withFileLock =
         )
       )
     })
-
-const BEGIN = "BEGIN IMMEDIATE"
-
-const sqlError = (cause: unknown) => new SqlError.SqlError({ cause, message: "Failed to execute statement" })
-
-/**
- * An @effect/sql client over a better-sqlite3 connection of the stage's own (as
- * @effect/sql-sqlite-node makes one), whose BEGIN joins the transaction the stage opened.
- */
-const joiningClient = (db: Sqlite.Database): Effect.Effect<SqlClient.SqlClient> => {
-  const statements = new Map<string, Sqlite.Statement>()
-  const prepare = (text: string): Sqlite.Statement => {
-    let statement = statements.get(text)
-    if (statement === undefined) {
-      statement = db.prepare(text)
-      statements.set(text, statement)
-    }
-    return statement
-  }
-  const run = (
-    text: string,
-    params: ReadonlyArray<unknown>,
-    raw: boolean,
-    prepared: boolean
-  ): Effect.Effect<ReadonlyArray<unknown>, SqlError.SqlError> =>
-    Effect.withFiberRuntime((fiber) => {
-      try {
-        const statement = prepared ? prepare(text) : db.prepare(text)
-        if (Context.get(fiber.currentContext, SqlClient.SafeIntegers)) statement.safeIntegers(true)
-        if (statement.reader) return Effect.succeed(statement.all(...params))
-        const result = statement.run(...params)
-        return Effect.succeed(raw ? [result] : [])
-      } catch (cause) {
-        return Effect.fail(sqlError(cause))
-      }
-    })
-  type Rows = <A extends object>(rows: ReadonlyArray<A>) => ReadonlyArray<A>
-  const transform = (effect: Effect.Effect<ReadonlyArray<unknown>, SqlError.SqlError>, rows: Rows | undefined) =>
-    rows === undefined ? effect : Effect.map(effect, (r) => rows(r as ReadonlyArray<object>))
-  const connection: SqlConnection.Connection = {
-    execute: (text, params, rows) => transform(run(text, params, false, true), rows),
-    executeRaw: (text, params) => Effect.map(run(text, params, true, true), (r) => r[0]),
-    executeValues: (text, params) =>
-      Effect.try({
-        try: () => {
-          const statement = prepare(text)
-          if (!statement.reader) {
-            statement.run(...params)
-            return []
-          }
-          statement.raw(true)
-          try {
-            return statement.all(...params) as ReadonlyArray<ReadonlyArray<unknown>>
-          } finally {
-            statement.raw(false)
-          }
-        },
-        catch: sqlError
-      }),
-    executeUnprepared: (text, params, rows) =>
-      // the transaction is open since the first row: the commit's BEGIN joins it
-      text === BEGIN && db.inTransaction ? Effect.succeed([]) : transform(run(text, params, false, false), rows),
-    executeStream: () => Stream.dieMessage("executeStream not implemented")
-  }
-  const semaphore = Effect.unsafeMakeSemaphore(1)
-  return SqlClient.make({
-    acquirer: semaphore.withPermits(1)(Effect.succeed(connection)),
-    transactionAcquirer: Effect.uninterruptibleMask((restore) =>
-      Effect.as(
-        Effect.zipRight(
-          restore(semaphore.take(1)),
-          Effect.tap(Effect.scope, (scope) => Scope.addFinalizer(scope, semaphore.release(1)))
-        ),
-        connection
-      )
-    ),
-    compiler: Statement.makeCompilerSqlite(),
-    spanAttributes: [["db.system.name", "sqlite"]],
-    beginTransaction: BEGIN
-  }).pipe(Effect.provide(Reactivity.layer))
-}
 
 interface DirectTable {
   /** the quoted table the rows go into: the dataset's own, or a temporary one for `merge` */
