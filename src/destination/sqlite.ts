@@ -123,66 +123,6 @@ const singleFileDialect = (file: string): SqlDestination.SqlDialect => ({
     })
 })
 
-const DAY_SECONDS = 86_400
-// 9999-12-31T23:59:59.999Z: the last instant with a four-digit year
-const LAST_FOUR_DIGIT_MS = 253_402_300_799_999
-
-/**
- * dlt's SQLite text of a Date (`2026-11-29 16:28:54.191000`, naive UTC), as `formatSqliteTimestamp`
- * writes it, built as one flat string from char codes: the hot path of every timestamp cell.
- * Dates before 1970 or after year 9999 go through `formatSqliteTimestamp`.
- */
-const dateText = (date: Date): string => {
-  const time = date.getTime()
-  if (!(time >= 0 && time <= LAST_FOUR_DIGIT_MS)) return formatSqliteTimestamp(date)
-  const ms = time % 1000
-  const wall = (time - ms) / 1000
-  const days = Math.floor(wall / DAY_SECONDS)
-  let rest = wall - days * DAY_SECONDS
-  // Howard Hinnant's civil_from_days
-  const z = days + 719_468
-  const era = Math.floor(z / 146_097)
-  const doe = z - era * 146_097
-  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36_524) - Math.floor(doe / 146_096)) / 365)
-  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100))
-  const mp = Math.floor((5 * doy + 2) / 153)
-  const d = doy - Math.floor((153 * mp + 2) / 5) + 1
-  const m = mp < 10 ? mp + 3 : mp - 9
-  const y = yoe + era * 400 + (m <= 2 ? 1 : 0)
-  const s = rest % 60
-  rest = (rest - s) / 60
-  const mi = rest % 60
-  const h = (rest - mi) / 60
-  return String.fromCharCode(
-    48 + Math.floor(y / 1000),
-    48 + (Math.floor(y / 100) % 10),
-    48 + (Math.floor(y / 10) % 10),
-    48 + (y % 10),
-    45,
-    48 + Math.floor(m / 10),
-    48 + (m % 10),
-    45,
-    48 + Math.floor(d / 10),
-    48 + (d % 10),
-    32,
-    48 + Math.floor(h / 10),
-    48 + (h % 10),
-    58,
-    48 + Math.floor(mi / 10),
-    48 + (mi % 10),
-    58,
-    48 + Math.floor(s / 10),
-    48 + (s % 10),
-    46,
-    48 + Math.floor(ms / 100),
-    48 + (Math.floor(ms / 10) % 10),
-    48 + (ms % 10),
-    48,
-    48,
-    48
-  )
-}
-
 /**
  * How each column type is bound by better-sqlite3, which takes no Date, boolean or object; `null`
  * where the cell is bound as it is (text, bigint, double), so the hot loop calls nothing for them.
@@ -194,7 +134,7 @@ const converters: Record<ColumnType, ((cell: NonNullable<Cell>) => unknown) | nu
   boolean: (cell) => (cell ? 1 : 0),
   // dlt's text: naive UTC, six fraction digits (2026-11-29 16:28:54.191953)
   timestamp: (cell) =>
-    cell instanceof Date ? dateText(cell) : cell instanceof Timestamp ? formatSqliteTimestamp(cell) : String(cell),
+    cell instanceof Date || cell instanceof Timestamp ? formatSqliteTimestamp(cell) : String(cell),
   decimal: (cell) => (BigDecimal.isBigDecimal(cell) ? BigDecimal.format(cell) : String(cell)),
   bytes: (cell) => (cell instanceof Uint8Array ? Buffer.from(cell.buffer, cell.byteOffset, cell.byteLength) : cell),
   // JSON.stringify throws on a bigint or a cycle inside the cell: the stager names where

@@ -534,10 +534,11 @@ const formatOffset = (offset: number): string => {
 
 const DAY = 86_400
 
-// The wall date and time of a timestamp as chars `YYYY-MM-DD?HH:MM:SS` (sep at 10), from a mark
-// (0: none): one flat string from char codes (concatenations make ropes that JSON.stringify has to
-// flatten). The civil date is Howard Hinnant's days_from_civil inverse.
-const wallChars = (wall: number, sep: number, mark: number): string => {
+// The civil date and time of `wall` (seconds since the epoch, no offset) into CIVIL as year, month,
+// day, hour, minute, second: Howard Hinnant's days_from_civil inverse, written into one reused array
+// (the formatters below run once per datetime of a state or a load, and allocate nothing else)
+const CIVIL = new Int32Array(6)
+const civilInto = (wall: number): Int32Array => {
   const days = Math.floor(wall / DAY)
   let rest = wall - days * DAY
   const z = days + 719_468
@@ -546,13 +547,28 @@ const wallChars = (wall: number, sep: number, mark: number): string => {
   const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36_524) - Math.floor(doe / 146_096)) / 365)
   const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100))
   const mp = Math.floor((5 * doy + 2) / 153)
-  const d = doy - Math.floor((153 * mp + 2) / 5) + 1
   const m = mp < 10 ? mp + 3 : mp - 9
-  const y = yoe + era * 400 + (m <= 2 ? 1 : 0)
-  const s = rest % 60
-  rest = (rest - s) / 60
-  const mi = rest % 60
-  const h = (rest - mi) / 60
+  CIVIL[0] = yoe + era * 400 + (m <= 2 ? 1 : 0)
+  CIVIL[1] = m
+  CIVIL[2] = doy - Math.floor((153 * mp + 2) / 5) + 1
+  CIVIL[5] = rest % 60
+  rest = (rest - CIVIL[5]) / 60
+  CIVIL[4] = rest % 60
+  CIVIL[3] = (rest - CIVIL[4]) / 60
+  return CIVIL
+}
+
+// The wall date and time of a timestamp as chars `YYYY-MM-DD?HH:MM:SS` (sep at 10), from a mark
+// (0: none): one flat string from char codes (concatenations make ropes that JSON.stringify has to
+// flatten).
+const wallChars = (wall: number, sep: number, mark: number): string => {
+  const c = civilInto(wall)
+  const y = c[0]!
+  const m = c[1]!
+  const d = c[2]!
+  const h = c[3]!
+  const mi = c[4]!
+  const s = c[5]!
   const core = String.fromCharCode(
     48 + Math.floor(y / 1000),
     48 + (Math.floor(y / 100) % 10),
@@ -591,21 +607,13 @@ const micros6 = (micro: number): string =>
 // The common case of the datetime mark (U+F027) + isoformat: UTC, `+00:00`, as one flat string
 // from char codes in one call (concatenations make ropes that JSON.stringify has to flatten)
 const markedUtc = (wall: number, micro: number, quoted: boolean): string => {
-  const days = Math.floor(wall / DAY)
-  let rest = wall - days * DAY
-  const z = days + 719_468
-  const era = Math.floor(z / 146_097)
-  const doe = z - era * 146_097
-  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36_524) - Math.floor(doe / 146_096)) / 365)
-  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100))
-  const mp = Math.floor((5 * doy + 2) / 153)
-  const d = doy - Math.floor((153 * mp + 2) / 5) + 1
-  const m = mp < 10 ? mp + 3 : mp - 9
-  const y = yoe + era * 400 + (m <= 2 ? 1 : 0)
-  const s = rest % 60
-  rest = (rest - s) / 60
-  const mi = rest % 60
-  const h = (rest - mi) / 60
+  const c = civilInto(wall)
+  const y = c[0]!
+  const m = c[1]!
+  const d = c[2]!
+  const h = c[3]!
+  const mi = c[4]!
+  const s = c[5]!
   const y0 = 48 + Math.floor(y / 1000)
   const y1 = 48 + (Math.floor(y / 100) % 10)
   const y2 = 48 + (Math.floor(y / 10) % 10)
@@ -813,8 +821,11 @@ const timestampProblem = (t: Timestamp): string | undefined => {
  * @since 0.1.0
  */
 export const formatSqliteTimestamp = (value: Date | Timestamp): string => {
-  const t = value instanceof Date ? Timestamp.fromDate(value) : value
-  return wallChars(t.epochSecond, 32, 0) + micros6(t.microsecond)
+  if (value instanceof Timestamp) return wallChars(value.epochSecond, 32, 0) + micros6(value.microsecond)
+  // a Date (a load's timestamp cells): no Timestamp made on the way
+  const time = value.getTime()
+  const ms = ((time % 1000) + 1000) % 1000
+  return wallChars((time - ms) / 1000, 32, 0) + micros6(ms * 1000)
 }
 
 /**
