@@ -8,6 +8,7 @@ import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
 import { fileURLToPath } from "node:url"
 import { buildSync } from "esbuild"
+import { nodeBundleOptions } from "../scripts/nodeBundle.js"
 
 const ROOT = NodePath.resolve(NodePath.dirname(fileURLToPath(import.meta.url)), "..")
 const OUT_DIR = NodePath.join(ROOT, "node_modules", ".cache", "pipestate-test")
@@ -25,15 +26,10 @@ export const compiledFixture = (entry: string): string => {
   // one file per test process: workers bundling at once never read each other's half-written output
   const outfile = NodePath.join(OUT_DIR, `${NodePath.basename(entry, ".ts")}-${process.pid}.mjs`)
   buildSync({
+    ...nodeBundleOptions,
     entryPoints: [entry],
-    bundle: true,
-    platform: "node",
-    format: "esm",
-    target: "node20",
-    packages: "external",
     sourcemap: "inline",
-    outfile,
-    logLevel: "error"
+    outfile
   })
   removeAtExit(outfile)
   built.set(entry, outfile)

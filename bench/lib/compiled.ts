@@ -10,6 +10,7 @@ import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
 import { fileURLToPath } from "node:url"
 import { build } from "esbuild"
+import { nodeBundleOptions } from "../../scripts/nodeBundle.js"
 
 const ROOT = NodePath.resolve(NodePath.dirname(fileURLToPath(import.meta.url)), "..", "..")
 const DIST_INDEX = NodePath.join(ROOT, "dist", "index.js")
@@ -45,14 +46,9 @@ export const compiledChild = async (entry: string, log: (line: string) => void):
   NodeFs.mkdirSync(outDir, { recursive: true })
   const outfile = NodePath.join(outDir, `${NodePath.basename(entry, ".ts")}-${process.pid}.mjs`)
   await build({
+    ...nodeBundleOptions,
     entryPoints: [entry],
-    bundle: true,
-    platform: "node",
-    format: "esm",
-    target: "node20",
-    packages: "external",
     outfile,
-    logLevel: "error",
     plugins: [
       {
         name: "pipestate-dist",
