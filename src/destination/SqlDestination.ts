@@ -24,7 +24,7 @@
  * @since 0.1.0
  */
 import type { SqlClient, SqlError, Statement } from "@effect/sql"
-import { Cause, Duration, Effect, identity, Option, Schedule, type Scope } from "effect"
+import { Cause, Duration, Effect, Either, identity, Option, Schedule, type Scope } from "effect"
 import {
   type DatasetAccess,
   type DatasetTarget,
@@ -284,26 +284,32 @@ export const make = (options: SqlDestinationOptions): DestinationShape => {
   const knownByClient = new WeakMap<SqlClient.SqlClient, Set<string>>()
   const lockWait = options.lockWait
   const isBusy = (error: unknown): boolean => lockWait?.isBusy(error) === true
+  // the wait's limit, read once: Duration reads a negative or NaN amount as zero, refused here as a
+  // typo would be (every commit then fails naming it)
+  const lockTimeout: Either.Either<Duration.Duration, DestinationError> | undefined =
+    lockWait === undefined
+      ? undefined
+      : Either.fromOption(
+          Option.filter(
+            Duration.decodeUnknown(lockWait.timeout),
+            () =>
+              !(typeof lockWait.timeout === "number" && !(lockWait.timeout >= 0)) &&
+              !(typeof lockWait.timeout === "string" && lockWait.timeout.trim().startsWith("-"))
+          ),
+          () =>
+            new DestinationError({
+              destination: options.name,
+              operation: "take the write lock",
+              reason: `lockTimeout ${JSON.stringify(String(lockWait.timeout))} is not a duration of at least 0 (give one like "10 minutes", or milliseconds as a number)`
+            })
+        )
   /** tries `self` again while `retryable` says its failure was a write lock held elsewhere */
   const waitForLock =
     (retryable: (error: unknown) => boolean) =>
     <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | DestinationError, R> => {
-      if (lockWait === undefined) return self
-      const given: unknown = lockWait.timeout
-      // Duration reads a negative or NaN amount as zero: refused here, as a typo would be
-      const negative =
-        (typeof given === "number" && !(given >= 0)) || (typeof given === "string" && given.trim().startsWith("-"))
-      const decoded = Duration.decodeUnknown(given)
-      if (negative || Option.isNone(decoded)) {
-        return Effect.fail(
-          new DestinationError({
-            destination: options.name,
-            operation: "take the write lock",
-            reason: `lockTimeout ${JSON.stringify(String(lockWait.timeout))} is not a duration of at least 0 (give one like "10 minutes", or milliseconds as a number)`
-          })
-        )
-      }
-      const timeout = decoded.value
+      if (lockWait === undefined || lockTimeout === undefined) return self
+      if (Either.isLeft(lockTimeout)) return Effect.fail(lockTimeout.left)
+      const timeout = lockTimeout.right
       return self.pipe(
         Effect.retry({
           while: retryable,

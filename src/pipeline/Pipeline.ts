@@ -290,7 +290,6 @@ const runIn = <E, R>(progress: Progress.ProgressShape, source: Source<E, R>) =>
           return normalizer
         })
       })
-    // `replace` tables are emptied even when their resource yields nothing
     const allNormalizers = (which: ReadonlyArray<ResourcePlan>) =>
       Effect.forEach(which, (p) => normalizerOf(p.table), { discard: true })
 
@@ -386,6 +385,7 @@ const runIn = <E, R>(progress: Progress.ProgressShape, source: Source<E, R>) =>
       )
     }
     yield* Effect.forEach(plans, extract, { concurrency: config.concurrency, discard: true })
+    // `replace` tables are emptied even when their resource yielded nothing
     yield* allNormalizers(plans.filter((p) => p.resource.writeDisposition === "replace"))
 
     // in the plans' order (the stored schema lists new tables in it), whichever chunk came first
