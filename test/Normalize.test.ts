@@ -149,14 +149,47 @@ describe("TableNormalizer: no two fields in one column", () => {
     Either.getOrThrow(run1.normalize([{ userId: "a" }], "l", ids))
     const stored = storedAfter(run1)
     expect(stored.columns.user_id).toMatchObject({ data_type: "text", [StoredSchema.FIELD_HINT]: "userId" })
-    // run 2: the same field still lands in its column; another spelling of it is refused
+    // run 2: the same field still lands in its column; a third spelling of it is refused
     const run2 = new TableNormalizer({ name: "t", writeDisposition: "append", stored })
     const ok = Either.getOrThrow(run2.normalize([{ userId: "b" }], "l", ids))
     expect(ok.rows[0]![ok.columns.findIndex((c) => c.name === "user_id")]).toBe("b")
-    expect(failure(run2.normalize([{ user_id: "c" }], "l", ids))).toMatchObject({
+    expect(failure(run2.normalize([{ UserId: "c" }], "l", ids))).toMatchObject({
+      _tag: "ColumnNameCollision",
+      fields: ["userId", "UserId"]
+    })
+    // in that same run, the column's own spelling is a second field too
+    expect(failure(run2.normalize([{ user_id: "d" }], "l", ids))).toMatchObject({
       _tag: "ColumnNameCollision",
       fields: ["userId", "user_id"]
     })
+  })
+
+  it("does not depend on the order of runs: a field spelled like its column and one other spelling share it either way", () => {
+    const across = (first: string, second: string) => {
+      const run1 = new TableNormalizer({ name: "t", writeDisposition: "append" })
+      Either.getOrThrow(run1.normalize([{ [first]: "a" }], "l", ids))
+      const run2 = new TableNormalizer({ name: "t", writeDisposition: "append", stored: storedAfter(run1) })
+      const batch = run2.normalize([{ [second]: "b" }], "l", ids)
+      const run3 = new TableNormalizer({ name: "t", writeDisposition: "append", stored: run2.storedTable() })
+      return { second: batch, third: run3.normalize([{ [first]: "c" }], "l", ids) }
+    }
+    for (const [a, b] of [
+      ["name", "Name"],
+      ["Name", "name"],
+      ["user_id", "userId"],
+      ["userId", "user_id"]
+    ] as const) {
+      const { second, third } = across(a, b)
+      expect(Either.isRight(second), `${a} then ${b}`).toBe(true)
+      expect(Either.isRight(third), `${a}, ${b}, then ${a} again`).toBe(true)
+    }
+    // two spellings that both differ from the column are refused in either order
+    for (const [a, b] of [
+      ["userId", "UserId"],
+      ["UserId", "userId"]
+    ] as const) {
+      expect(failure(across(a, b).second)).toMatchObject({ _tag: "ColumnNameCollision", fields: [a, b] })
+    }
   })
 
   it("follows the stored map even where today's naming would give another name", () => {

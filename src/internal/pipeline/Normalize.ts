@@ -12,10 +12,12 @@
  *   which fields first arrive, so the same data could land in different columns on different runs
  *   or machines, and the names would no longer be dlt's.
  * - **The mapping is stable across runs.** A column made from a field spelled differently records
- *   that field in the stored schema (`x-pipestate-field`), and only that field maps to it later; a
- *   field spelled like its column maps to itself under any naming rule. A column whose field is
- *   not recorded (dlt created it, or its field is spelled like it) accepts the first field that
- *   maps to it in a run.
+ *   that field in the stored schema (`x-pipestate-field`); later runs map that field, and a field
+ *   spelled like the column itself, to it, and refuse any other spelling. A column whose field is
+ *   not recorded (dlt created it, or its field is spelled like it, which dlt's schema shows as is)
+ *   accepts the first field that maps to it in a run, and records it when spelled differently. So
+ *   the order of runs does not matter: `name` then `Name` loads both into `name`, as `Name` then
+ *   `name` does (dlt's rule), while `userId` then `UserId` is refused either way.
  * - **dlt's own columns.** A field whose column name starts with `_dlt` (`_dlt_id`, `__dlt_load_id`,
  *   ...) is refused with `ReservedColumnName`.
  * - **Keys.** Primary-key columns are NOT NULL (`nullable: false`). A record whose key is missing
@@ -388,8 +390,10 @@ export interface RecordOrigin {
 interface ColumnInfo {
   /** the stored schema's column, when the table was stored before */
   readonly stored: StoredSchema.Column | undefined
-  /** the field the column holds, when known (`undefined`: unclaimed) */
+  /** the field the column holds across runs, when known (`undefined`: unclaimed) */
   field: string | undefined
+  /** the field that mapped to the column in this run (`undefined`: none yet) */
+  runField: string | undefined
   readonly variant: boolean
 }
 
@@ -421,6 +425,8 @@ export class TableNormalizer {
   private readonly index = new Map<string, number>()
   /** field → column, for fields already accepted */
   private readonly names = new Map<string, string>()
+  /** field → column of the stored schema's recorded fields (`x-pipestate-field`) */
+  private readonly recorded = new Map<string, string>()
   /** field → position of its column, once a value of the field went there (the hot path's one lookup) */
   private readonly fieldPositions = new Map<string, number>()
   /** positions of the primary-key columns (-1: not created yet), in `primaryKey` order */
@@ -452,7 +458,7 @@ export class TableNormalizer {
     this.writeDisposition = options.writeDisposition
     this.stored = options.stored
     // columns of the stored schema first (their order is the table's), then any the destination adds
-    const recorded = new Map<string, string>()
+    const recorded = this.recorded
     for (const column of Object.values(options.stored?.columns ?? {})) {
       const field = StoredSchema.fieldOf(column)
       if (field !== undefined) recorded.set(field, column.name)
@@ -465,13 +471,18 @@ export class TableNormalizer {
       this.addColumn(column.name, type === undefined || type._tag === "None" ? "text" : type.value, {
         stored: column,
         field: StoredSchema.fieldOf(column),
+        runField: undefined,
         variant: column.variant === true
       })
     }
     for (const column of options.existing ?? []) {
-      this.addColumn(column.name, column.type ?? "text", { stored: undefined, field: undefined, variant: false })
+      this.addColumn(column.name, column.type ?? "text", {
+        stored: undefined,
+        field: undefined,
+        runField: undefined,
+        variant: false
+      })
     }
-    for (const [field, column] of recorded) this.names.set(field, column)
   }
 
   /** rows normalized so far */
@@ -481,7 +492,7 @@ export class TableNormalizer {
 
   // a table always has dlt's columns, even before its first row (a `replace` table with none)
   private ensureDltColumns(): void {
-    const none: ColumnInfo = { stored: undefined, field: undefined, variant: false }
+    const none: ColumnInfo = { stored: undefined, field: undefined, runField: undefined, variant: false }
     this.addColumn(StoredSchema.C_DLT_LOAD_ID, "text", none)
     this.addColumn(StoredSchema.C_DLT_ID, "text", { ...none })
   }
@@ -591,7 +602,7 @@ export class TableNormalizer {
   private columnName(field: string, resource: string, position: number): string | NormalizeError {
     let name = this.names.get(field)
     if (name !== undefined) return name
-    name = Naming.normalizeIdentifier(field)
+    name = this.recorded.get(field) ?? Naming.normalizeIdentifier(field)
     if (Naming.isDltName(name)) {
       return new ReservedColumnName({ resource, table: this.name, field, column: name, position })
     }
@@ -602,29 +613,33 @@ export class TableNormalizer {
         // a variant column is never a field's own column (snake_case never yields "__")
         return new ColumnNameCollision({ resource, table: this.name, column: name, fields: [name, field], position })
       }
-      if (info.field !== undefined && info.field !== field) {
-        return new ColumnNameCollision({
-          resource,
-          table: this.name,
-          column: name,
-          fields: [info.field, field],
-          position
-        })
+      // in one run, a column holds one field
+      const holder =
+        info.runField !== undefined && info.runField !== field
+          ? info.runField
+          : // across runs: the field recorded for it, or a field spelled like the column itself
+            info.field !== undefined && info.field !== field && field !== name
+            ? info.field
+            : undefined
+      if (holder !== undefined) {
+        return new ColumnNameCollision({ resource, table: this.name, column: name, fields: [holder, field], position })
       }
-      info.field = field
+      info.runField = field
+      if (info.field === undefined && field !== name) info.field = field
     }
     this.names.set(field, name)
     return name
   }
 
   private newColumn(name: string, field: string, type: ColumnType): number {
-    return this.addColumn(name, type, { stored: undefined, field, variant: false })
+    return this.addColumn(name, type, { stored: undefined, field, runField: field, variant: false })
   }
 
   private variant(base: string, field: string, type: ColumnType): number {
     return this.addColumn(Naming.variantColumn(base, DataType.fromColumnType(type)), type, {
       stored: undefined,
       field,
+      runField: field,
       variant: true
     })
   }
@@ -735,6 +750,7 @@ export class TableNormalizer {
         loadIdColumn = this.addColumn(StoredSchema.C_DLT_LOAD_ID, "text", {
           stored: undefined,
           field: undefined,
+          runField: undefined,
           variant: false
         })
       }
@@ -742,6 +758,7 @@ export class TableNormalizer {
         idColumn = this.addColumn(StoredSchema.C_DLT_ID, "text", {
           stored: undefined,
           field: undefined,
+          runField: undefined,
           variant: false
         })
       }
