@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import { Prompt } from "@effect/cli"
+import * as Prompt from "@effect/cli/Prompt"
 import { Console, Effect, Option, type Redacted } from "effect"
 import * as PipestateConfig from "../config/PipestateConfig.js"
 import * as Drop from "../pipeline/Drop.js"

@@ -50,7 +50,8 @@
  *
  * @since 0.1.0
  */
-import { FileSystem, Path } from "@effect/platform"
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as Path from "@effect/platform/Path"
 import { Config, ConfigError, ConfigProvider, Effect, Either, Option, Redacted, Schema } from "effect"
 import { parse as parseToml, TomlError, type TomlTable, type TomlValue } from "smol-toml"
 import { defaults } from "../pipeline/PipelineConfig.js"

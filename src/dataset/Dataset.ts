@@ -63,7 +63,9 @@
  *
  * @since 0.2.0
  */
-import { SqlClient, type SqlError, Statement } from "@effect/sql"
+import * as SqlClient from "@effect/sql/SqlClient"
+import type * as SqlError from "@effect/sql/SqlError"
+import * as Statement from "@effect/sql/Statement"
 import { Effect, Option, ParseResult, Schema } from "effect"
 import type { DatasetAccess, DatasetTarget, DestinationError, DestinationShape } from "../destination/Destination.js"
 import type { DataType } from "../internal/schema/DataType.js"

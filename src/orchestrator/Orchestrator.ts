@@ -24,7 +24,8 @@
  *
  * @since 0.1.0
  */
-import { type FileSystem, Path } from "@effect/platform"
+import type * as FileSystem from "@effect/platform/FileSystem"
+import * as Path from "@effect/platform/Path"
 import { Cause, Context, Effect, Layer, Option, Schema } from "effect"
 import { Destination } from "../destination/Destination.js"
 import { GroupRun } from "../internal/pipeline/GroupRun.js"

@@ -220,7 +220,11 @@ export const layer = (config: PipelineConfig): Layer.Layer<Pipeline, ConfigError
 export const layerNode = (config: PipelineConfig): Layer.Layer<Pipeline, ConfigError> =>
   Layer.unwrapEffect(
     Effect.map(
-      Effect.promise(() => import("@effect/platform-node/NodeContext")),
-      (node) => layer(config).pipe(Layer.provide(node.layer))
+      // the two services it needs, not NodeContext (which also loads a command executor, a terminal
+      // and workers)
+      Effect.promise(() =>
+        Promise.all([import("@effect/platform-node/NodeFileSystem"), import("@effect/platform-node/NodePath")])
+      ),
+      ([fs, path]) => layer(config).pipe(Layer.provide(Layer.merge(fs.layer, path.layer)))
     )
   )

@@ -7,7 +7,10 @@
  * @since 0.2.0
  */
 import * as Reactivity from "@effect/experimental/Reactivity"
-import { SqlClient, type SqlConnection, SqlError, Statement } from "@effect/sql"
+import * as SqlClient from "@effect/sql/SqlClient"
+import type * as SqlConnection from "@effect/sql/SqlConnection"
+import * as SqlError from "@effect/sql/SqlError"
+import * as Statement from "@effect/sql/Statement"
 import type Sqlite from "better-sqlite3"
 import { Chunk, Context, Effect, Option, Scope, Stream } from "effect"
 

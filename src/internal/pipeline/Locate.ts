@@ -22,7 +22,8 @@
  * @since 0.1.0
  */
 import * as NodePath from "node:path"
-import { FileSystem, Path } from "@effect/platform"
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as Path from "@effect/platform/Path"
 import { Effect, Either, Layer, Option, Redacted, Schema } from "effect"
 import * as PipestateConfig from "../../config/PipestateConfig.js"
 import { type Destination, type DestinationError, STATE_TABLE } from "../../destination/Destination.js"

@@ -7,7 +7,8 @@
  */
 import { randomBytes } from "node:crypto"
 import { homedir, hostname } from "node:os"
-import { FileSystem, Path } from "@effect/platform"
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as Path from "@effect/platform/Path"
 import type { PlatformError } from "@effect/platform/Error"
 import { Config, Effect, Either, Option, Schema, type Scope } from "effect"
 import * as PipelineState from "../state/PipelineState.js"
