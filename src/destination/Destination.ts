@@ -26,7 +26,7 @@
  *
  * @since 0.1.0
  */
-import type { SqlClient } from "@effect/sql"
+import type * as SqlClient from "@effect/sql/SqlClient"
 import { Context, type Effect, type Option, Schema, type Scope } from "effect"
 import type { ColumnType, RowBatch, TableSchema } from "../internal/destination/TableSchema.js"
 

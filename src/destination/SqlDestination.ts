@@ -23,7 +23,9 @@
  *
  * @since 0.1.0
  */
-import type { SqlClient, SqlError, Statement } from "@effect/sql"
+import type * as SqlClient from "@effect/sql/SqlClient"
+import type * as SqlError from "@effect/sql/SqlError"
+import type * as Statement from "@effect/sql/Statement"
 import { Cause, Duration, Effect, Either, identity, Option, Schedule, type Scope } from "effect"
 import {
   type DatasetAccess,

@@ -15,7 +15,8 @@
  *
  * @since 0.1.0
  */
-import type { FileSystem, Path } from "@effect/platform"
+import type * as FileSystem from "@effect/platform/FileSystem"
+import type * as Path from "@effect/platform/Path"
 import { Effect, Layer, Option } from "effect"
 import * as PipestateConfig from "../config/PipestateConfig.js"
 import { type Destination, DestinationError } from "./Destination.js"

@@ -16,7 +16,8 @@
  *
  * @since 0.1.0
  */
-import type { FileSystem, Path } from "@effect/platform"
+import type * as FileSystem from "@effect/platform/FileSystem"
+import type * as Path from "@effect/platform/Path"
 import { Clock, Context, Effect, Layer, Option, Schema } from "effect"
 import * as PipestateConfig from "../config/PipestateConfig.js"
 import type { CheckpointOptions } from "../internal/pipeline/Checkpoint.js"
