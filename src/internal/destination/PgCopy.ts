@@ -601,7 +601,8 @@ const formatInto = (
       const value = c < length ? row[c] : null
       if (value !== null && value !== undefined) {
         const failed = writers[c]!(value, out)
-        if (failed !== undefined) return Either.left(copyError(failed.reason, { table, column: columns[c]!.name, row: r }))
+        if (failed !== undefined)
+          return Either.left(copyError(failed.reason, { table, column: columns[c]!.name, row: r }))
       }
     }
     ensure(out, 1)
