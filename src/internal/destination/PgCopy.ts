@@ -483,7 +483,7 @@ const writeBoolean: CellWriter = (value, out) => {
 const makeTimestampWriter = (): CellWriter => {
   const encoder = makeTimestampEncoder()
   let cachedDay = Number.NaN
-  let prefix: Buffer = Buffer.alloc(0)
+  let prefix = ""
   let bc = false
   return (value, out) => {
     if (!(value instanceof Date)) return viaEncoder(encoder)(value, out)
@@ -494,13 +494,13 @@ const makeTimestampWriter = (): CellWriter => {
     if (day !== cachedDay) {
       cachedDay = day
       const date = datePrefix(day)
-      prefix = Buffer.from(date.prefix, "latin1")
+      prefix = date.prefix
       bc = date.bc
     }
     ensure(out, prefix.length + 16)
     const buffer = out.buffer
     let at = out.used
-    at += prefix.copy(buffer, at)
+    for (let i = 0; i < prefix.length; i++) buffer[at++] = prefix.charCodeAt(i)
     const hours = (rest / 3_600_000) | 0
     rest -= hours * 3_600_000
     const minutes = (rest / 60_000) | 0
