@@ -85,6 +85,31 @@ describe("formatCsvRows", () => {
     expect(lines).toBe('plain\n spaced \n"a,b"\n"say ""hi"""\n"two\nlines"\n"cr\rhere"\n"\\."\n"\\N"\nemoji 🙂\n')
   })
 
+  it("writes any integer and any well-formed text as they read (ASCII, non-ASCII at any position, short and long)", () => {
+    FastCheck.assert(
+      FastCheck.property(
+        FastCheck.integer({ min: Number.MIN_SAFE_INTEGER, max: Number.MAX_SAFE_INTEGER }),
+        FastCheck.boolean(),
+        (n, b) => {
+          expect(csv([col("i", "bigint"), col("b", "boolean")], [[n, b]])).toBe(`${n},${b ? "t" : "f"}\n`)
+        }
+      ),
+      { numRuns: 2000 }
+    )
+    FastCheck.assert(
+      FastCheck.property(
+        FastCheck.string({
+          unit: FastCheck.oneof(FastCheck.constantFrom("a", "Z", "9", " ", "é", "ü", "→", "🙂"), FastCheck.char()),
+          maxLength: 120
+        }).filter((t) => t.length > 0 && !/[",\n\r\0]/.test(t) && !t.startsWith("\\")),
+        (t) => {
+          expect(csv([col("t", "text"), col("u", "text")], [[t, t]])).toBe(`${t},${t}\n`)
+        }
+      ),
+      { numRuns: 2000 }
+    )
+  })
+
   it("formats every scalar type", () => {
     const columns = [
       col("i", "bigint"),
