@@ -8,8 +8,8 @@
  * same door as a run's commit (`Session.commit`: the rows staged since the previous checkpoint, a
  * `_dlt_loads` row, a `_dlt_pipeline_state` row, the stored schema, with the same optimistic check),
  * and the local `state.json` follows it. Each checkpoint stages into a spool of its own, removed
- * once it committed: the spool on disk holds at most one checkpoint interval (plus the rows of
- * `replace` resources, below). Every load of such a run is recorded in `_pipestate_loads` with the
+ * once it committed: the spool on disk holds at most one checkpoint interval, also for the rows
+ * that wait for the final commit (below). Every load of such a run is recorded in `_pipestate_loads` with the
  * run's id (the load id of its first load), its checkpoint number and whether it was the final
  * commit; `pipestate pipeline <name> history` shows them.
  *
@@ -44,15 +44,30 @@
  *   ahead of the records it describes; keep them upstream of the state update.
  * - a resource whose state does not change for 10 batches (`batchSize`) in a row (no cut: a
  *   stateless resource, a unit larger than that) holds its further records and its state for the
- *   final commit, as `replace` resources do; its spool is then the rest of its extract. So do the
- *   records of a resource that did not change its state at all in the run: a later run could not
- *   skip them, so committing them early would load them twice after a kill.
+ *   final commit, as `replace` resources do (below). So do the records of a resource that did not
+ *   change its state at all in the run: a later run could not skip them, so committing them early
+ *   would load them twice after a kill.
  *
- * ## `replace` resources
+ * ## `replace` resources, and rows held for the final commit
  *
- * Their rows and their state wait for the run's final commit (they stage into a spool of their own
- * for the whole run): readers never see a half-replaced table, and a killed run leaves the old table
- * and the old state in place.
+ * The rows and the state of `replace` resources wait for the run's final commit, and so do the held
+ * rows of resources without a cut. Where the rows wait depends on the destination:
+ *
+ * - with hold tables (`DestinationShape.holdTable` and `Transaction.holds`; SQLite and PostgreSQL):
+ *   they stage with the checkpoint interval, and each checkpoint moves them, inside its
+ *   transaction, into a hold table of the dataset per table and run
+ *   (`_pipestate_hold_<hash of pipeline, run id, table>_<table>`, recorded in `_pipestate_holds`).
+ *   Held records count towards `rows` like cut ones (any point is a cut for them), so a run of only
+ *   such resources checkpoints too. The local spool never holds more than one interval. The final
+ *   commit moves the held rows into their tables in its one transaction, as the write disposition
+ *   says (`replace`: the old rows go; `append`; `merge`: upserted, the last row of a key wins), and
+ *   drops the hold tables. A run's first commit drops the hold tables that unfinished runs of the
+ *   same pipeline left (never another pipeline's). Hold tables never enter the stored schema, so
+ *   readers (`Dataset`, the CLI, dlt) do not list them.
+ * - without: they stage into a spool of their own for the whole run, moved in by the final commit.
+ *
+ * Either way readers never see a half-replaced table, and a killed run leaves the old table and the
+ * old state in place (with hold tables: and its hold tables, dropped by the pipeline's next run).
  *
  * ## What resumes
  *
