@@ -32,6 +32,8 @@ interface Reader {
   readonly holdTables: Effect.Effect<ReadonlyArray<{ readonly name: string; readonly rows: number }>>
   /** `_pipestate_holds` rows of a pipeline */
   readonly registry: (pipeline: string) => Effect.Effect<number>
+  /** rows of `table` where `condition` (SQL) holds */
+  readonly count: (table: string, condition: string) => Effect.Effect<number>
   /** every value `column` takes in `table`, by `id` */
   readonly values: (table: string, column: string) => Effect.Effect<ReadonlyMap<number, number>>
 }
@@ -89,6 +91,8 @@ const sqliteKind: Kind = {
             all<{ n: number }>(`SELECT count(*) AS n FROM _pipestate_holds WHERE pipeline_name = ?`, [pipeline])[0]
               ?.n ?? 0
         ),
+      count: (table, condition) =>
+        Effect.sync(() => all<{ n: number }>(`SELECT count(*) AS n FROM "${table}" WHERE ${condition}`)[0]?.n ?? 0),
       values: (table, column) =>
         Effect.sync(
           () =>
@@ -157,6 +161,10 @@ const postgresKind: Kind = {
               ).pipe(Effect.map(([row]) => Number(row?.n ?? 0)))
             : Effect.succeed(0)
         ),
+      count: (table, condition) =>
+        Effect.promise(() =>
+          query<{ n: string }>(`SELECT count(*) AS n FROM "${dataset}"."${table}" WHERE ${condition}`)
+        ).pipe(Effect.map(([row]) => Number(row?.n ?? 0))),
       values: (table, column) =>
         Effect.promise(() =>
           query<{ id: string; v: string }>(`SELECT id, "${column}" AS v FROM "${dataset}"."${table}"`)
@@ -222,31 +230,31 @@ const pages = (p: Pages) =>
     )
   )
 
-const suite = (kind: Kind) => {
-  const runWith = <E, R>(
-    setup: {
-      readonly dir: string
-      readonly dataset: string
-      readonly destination: Layer.Layer<Destination.Destination>
-    },
-    source: Source.Source<E, R>,
-    config: Partial<Pipeline.PipelineConfig> = {}
-  ) =>
-    Pipeline.run(source).pipe(
-      Effect.provide(
-        Pipeline.layerNode({
-          name: "p",
-          dataset: setup.dataset,
-          pipelinesDir: setup.dir,
-          batchSize: 1_000,
-          concurrency: 1,
-          checkpoint: { rows: 10_000 },
-          ...config
-        })
-      ),
-      Effect.provide(setup.destination)
-    )
+const runWith = <E, R>(
+  setup: {
+    readonly dir: string
+    readonly dataset: string
+    readonly destination: Layer.Layer<Destination.Destination>
+  },
+  source: Source.Source<E, R>,
+  config: Partial<Pipeline.PipelineConfig> = {}
+) =>
+  Pipeline.run(source).pipe(
+    Effect.provide(
+      Pipeline.layerNode({
+        name: "p",
+        dataset: setup.dataset,
+        pipelinesDir: setup.dir,
+        batchSize: 1_000,
+        concurrency: 1,
+        checkpoint: { rows: 10_000 },
+        ...config
+      })
+    ),
+    Effect.provide(setup.destination)
+  )
 
+const suite = (kind: Kind) => {
   it.scoped(
     `${kind.name}: the local spool holds one checkpoint interval, also for replace and stateless resources`,
     () =>
@@ -437,6 +445,43 @@ const suite = (kind: Kind) => {
       expect(yield* setup.reader.holdTables).toEqual([])
     })
   )
+
+  it.scoped(`${kind.name}: a held table that gains a column mid-run`, () =>
+    Effect.gen(function* () {
+      const setup = yield* kind.setup
+      const widened = Resource.make(
+        { name: "snapshot", writeDisposition: "replace" },
+        Stream.unwrap(
+          Effect.map(Next.get, (start) =>
+            Stream.range(start, 9).pipe(
+              Stream.flatMap((page) =>
+                Stream.fromEffect(Next.set(page + 1)).pipe(
+                  Stream.drain,
+                  Stream.concat(
+                    Stream.fromIterable(
+                      Array.from({ length: 2_000 }, (_, i) => ({
+                        id: page * 2_000 + i,
+                        gen: 1,
+                        ...(page >= 5 ? { extra: `page ${page}` } : {})
+                      }))
+                    ).pipe(Stream.rechunk(700))
+                  )
+                )
+              )
+            )
+          )
+        )
+      )
+      const summary = yield* runWith(setup, Source.make({ name: "src", resources: [widened] }), {
+        checkpoint: { rows: 3_000 }
+      })
+      expect(summary.checkpoints!.length).toBeGreaterThanOrEqual(5)
+      expect(yield* setup.reader.table("snapshot")).toEqual({ n: 20_000, lo: 1, hi: 1 })
+      expect(yield* setup.reader.count("snapshot", `extra IS NOT NULL`)).toBe(10_000)
+      expect(yield* setup.reader.count("snapshot", `extra = 'page 9' AND id >= 18000`)).toBe(2_000)
+      expect(yield* setup.reader.holdTables).toEqual([])
+    })
+  )
 }
 
 describe("Checkpoint hold tables", () => {
@@ -445,4 +490,41 @@ describe("Checkpoint hold tables", () => {
 
 describe.skipIf(!postgresAvailable)("Checkpoint hold tables on PostgreSQL", () => {
   suite(postgresKind)
+
+  it.scoped(
+    "held rows discarded under a running run (as another run of the pipeline would): the run fails, the old table stays",
+    () =>
+      Effect.gen(function* () {
+        const setup = yield* postgresKind.setup
+        const snapshot = (gen: number, onPage?: (page: number) => Effect.Effect<void>) =>
+          pages({
+            name: "snapshot",
+            pages: 10,
+            pageSize: 2_000,
+            gen,
+            writeDisposition: "replace",
+            stateful: true,
+            ...(onPage === undefined ? {} : { onPage })
+          })
+        const config = { checkpoint: { rows: 3_000 } }
+        yield* runWith(setup, Source.make({ name: "src", resources: [snapshot(1)] }), config)
+        const discard = (page: number) =>
+          page === 6
+            ? Effect.promise(async () => {
+                for (const { hold_table } of await query<{ hold_table: string }>(
+                  `SELECT hold_table FROM "${setup.dataset}"._pipestate_holds`
+                )) {
+                  await query(`DROP TABLE "${setup.dataset}"."${hold_table}"`)
+                }
+                await query(`DELETE FROM "${setup.dataset}"._pipestate_holds`)
+              })
+            : Effect.void
+        const error = (yield* Effect.flip(
+          runWith(setup, Source.make({ name: "src", resources: [snapshot(2, discard)] }), config)
+        )) as { readonly _tag?: string; readonly message?: string }
+        expect(error._tag).toBe("DestinationError")
+        expect(error.message).toContain("another run of the pipeline discarded them")
+        expect(yield* setup.reader.table("snapshot")).toEqual({ n: 20_000, lo: 1, hi: 1 })
+      })
+  )
 })
