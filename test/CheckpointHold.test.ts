@@ -17,7 +17,7 @@ import * as Pipeline from "../src/pipeline/Pipeline.js"
 import * as Resource from "../src/pipeline/Resource.js"
 import * as Source from "../src/pipeline/Source.js"
 import * as StateBlob from "../src/internal/state/StateBlob.js"
-import { newestStored, tempDir } from "./helpers.js"
+import { newestStored, tempDir, wrapDestination } from "./helpers.js"
 import { freshDataset, postgresAvailable, query, testDestination } from "./postgres.js"
 
 const Next = ResourceState.key("next", Schema.Number, () => 0)
@@ -486,6 +486,50 @@ const suite = (kind: Kind) => {
 
 describe("Checkpoint hold tables", () => {
   suite(sqliteKind)
+
+  it.scoped("a destination without hold tables keeps the held rows in a local spool for the run, as before", () =>
+    Effect.gen(function* () {
+      const setup = yield* sqliteKind.setup
+      // the port's optional member left out, as a custom destination may
+      const destination = yield* Layer.memoize(
+        wrapDestination(({ holdTable: _, ...rest }) => rest)(
+          Destination.sqlite({ directory: NodePath.join(setup.dir, "db") })
+        )
+      )
+      const spool = NodePath.join(setup.dir, "p", "load")
+      const finals: Array<number> = []
+      const onPage = () =>
+        Effect.sync(() => {
+          const entries = NodeFs.existsSync(spool) ? NodeFs.readdirSync(spool) : []
+          finals.push(entries.filter((e) => e.endsWith(".final")).length)
+        })
+      const snapshot = (gen: number, failAt?: number) =>
+        pages({
+          name: "snapshot",
+          pages: 10,
+          pageSize: 2_000,
+          gen,
+          writeDisposition: "replace",
+          stateful: true,
+          onPage,
+          ...(failAt === undefined ? {} : { failAt })
+        })
+      const local = { ...setup, destination }
+      yield* runWith(local, Source.make({ name: "src", resources: [snapshot(1)] }), { checkpoint: { rows: 3_000 } })
+      expect(
+        Exit.isFailure(
+          yield* Effect.exit(
+            runWith(local, Source.make({ name: "src", resources: [snapshot(2, 7)] }), { checkpoint: { rows: 3_000 } })
+          )
+        )
+      ).toBe(true)
+      expect(yield* setup.reader.table("snapshot")).toEqual({ n: 20_000, lo: 1, hi: 1 })
+      yield* runWith(local, Source.make({ name: "src", resources: [snapshot(3)] }), { checkpoint: { rows: 3_000 } })
+      expect(yield* setup.reader.table("snapshot")).toEqual({ n: 20_000, lo: 3, hi: 3 })
+      expect(finals.every((n) => n === 1)).toBe(true)
+      expect(yield* setup.reader.holdTables).toEqual([])
+    })
+  )
 })
 
 describe.skipIf(!postgresAvailable)("Checkpoint hold tables on PostgreSQL", () => {
