@@ -9,9 +9,10 @@
  * `_dlt_loads` row, a `_dlt_pipeline_state` row, the stored schema, with the same optimistic check),
  * and the local `state.json` follows it. Each checkpoint stages into a spool of its own, removed
  * once it committed: the spool on disk holds at most one checkpoint interval, also for the rows
- * that wait for the final commit (below). Every load of such a run is recorded in `_pipestate_loads` with the
- * run's id (the load id of its first load), its checkpoint number and whether it was the final
- * commit; `pipestate pipeline <name> history` shows them.
+ * that wait for the final commit on a destination with hold tables (below). Every load of such a
+ * run is recorded in `_pipestate_loads` with the run's id (the load id of its first load), its
+ * checkpoint number and whether it was the final commit; `pipestate pipeline <name> history` shows
+ * them.
  *
  * ## The invariant
  *
