@@ -13,6 +13,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Layer, Schema, type Scope, Stream } from "effect"
 import * as ResourceState from "../src/context/ResourceState.js"
 import * as Destination from "../src/destination/index.js"
+import * as SqlDestination from "../src/destination/SqlDestination.js"
 import * as Pipeline from "../src/pipeline/Pipeline.js"
 import * as Resource from "../src/pipeline/Resource.js"
 import * as Source from "../src/pipeline/Source.js"
@@ -485,6 +486,25 @@ const suite = (kind: Kind) => {
 }
 
 describe("Checkpoint hold tables", () => {
+  it("hold table names fit PostgreSQL's 63 bytes and differ per pipeline, run and table", () => {
+    const long = "ä".repeat(40)
+    const key = { pipelineName: "p", runId: "1732900000.123456", table: long }
+    const name = SqlDestination.holdTableName(key)
+    expect(Buffer.byteLength(name)).toBeLessThanOrEqual(63)
+    expect(name.startsWith("_pipestate_hold_")).toBe(true)
+    expect(name).not.toContain("\ufffd")
+    expect(SqlDestination.holdTableName({ pipelineName: "p", runId: "1", table: "players_games" })).toMatch(
+      /^_pipestate_hold_[0-9a-f]{12}_players_games$/
+    )
+    const names = new Set([
+      name,
+      SqlDestination.holdTableName({ ...key, pipelineName: "q" }),
+      SqlDestination.holdTableName({ ...key, runId: "1732900000.123457" }),
+      SqlDestination.holdTableName({ ...key, table: `${long}x` })
+    ])
+    expect(names.size).toBe(4)
+  })
+
   suite(sqliteKind)
 
   it.scoped("a destination without hold tables keeps the held rows in a local spool for the run, as before", () =>
