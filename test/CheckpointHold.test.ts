@@ -447,6 +447,45 @@ const suite = (kind: Kind) => {
     })
   )
 
+  it.scoped(
+    `${kind.name}: a merge resource that loses its cuts mid-run: the held rows win over the checkpointed ones`,
+    () =>
+      Effect.gen(function* () {
+        const setup = yield* kind.setup
+        // three pages with a state change before each (cuts), then 6,000 records without one
+        const items = Resource.make(
+          { name: "items", writeDisposition: "merge", primaryKey: ["id"] },
+          Stream.range(0, 3).pipe(
+            Stream.flatMap((page) =>
+              page < 3
+                ? Stream.fromEffect(Next.set(page + 1)).pipe(
+                    Stream.drain,
+                    Stream.concat(
+                      Stream.fromIterable(
+                        Array.from({ length: 1_000 }, (_, i) => ({ id: page * 1_000 + i, value: page }))
+                      )
+                    ),
+                    Stream.rechunk(400)
+                  )
+                : Stream.fromIterable(
+                    Array.from({ length: 6_000 }, (_, i) => ({ id: i % 3_000, value: 100 + i }))
+                  ).pipe(Stream.rechunk(400))
+            )
+          )
+        )
+        const summary = yield* runWith(setup, Source.make({ name: "src", resources: [items] }), {
+          batchSize: 500,
+          checkpoint: { rows: 1_000 }
+        })
+        expect(summary.checkpoints!.some((c) => c.rows > 0)).toBe(true)
+        expect(summary.checkpoints!.some((c) => c.held > 0)).toBe(true)
+        const values = yield* setup.reader.values("items", "value")
+        expect(values.size).toBe(3_000)
+        for (const [id, value] of values) expect(value).toBe(3_100 + id)
+        expect(yield* setup.reader.holdTables).toEqual([])
+      })
+  )
+
   it.scoped(`${kind.name}: a held table that gains a column mid-run`, () =>
     Effect.gen(function* () {
       const setup = yield* kind.setup
