@@ -249,6 +249,71 @@ export interface Transaction {
    * without it keeps no record, and `history` shows no run ids for it.
    */
   readonly insertRunLoad?: (row: RunLoadRow) => Effect.Effect<void, DestinationError>
+  /**
+   * Keeps rows that wait for a run's final commit in hold tables of the dataset (see
+   * {@link HoldTransaction}). Optional, with {@link DestinationShape.holdTable}: a destination
+   * without them keeps those rows in a local spool for the whole run.
+   */
+  readonly holds?: HoldTransaction
+}
+
+/**
+ * Which run's rows a hold table keeps for which table: the pipeline, the run (the load id of its
+ * first load) and the table the rows are for.
+ *
+ * @since 0.3.0
+ */
+export interface HoldKey {
+  readonly pipelineName: string
+  readonly runId: string
+  readonly table: string
+}
+
+/**
+ * A `_pipestate_holds` row: hold table `holdTable` keeps rows of run `runId` of pipeline
+ * `pipelineName` for table `table` until the run's final commit.
+ *
+ * @since 0.3.0
+ */
+export interface HoldRow extends HoldKey {
+  readonly holdTable: string
+  readonly insertedAt: Date
+}
+
+/**
+ * Hold tables: where the rows of a run with checkpoints that must wait for its final commit (the
+ * rows of `replace` resources, and of resources without a cut, see `Checkpoint`) go at each
+ * checkpoint, inside that checkpoint's transaction, so the local spool never holds more than one
+ * checkpoint interval. A hold table has the columns of its table (and whatever the driver needs to
+ * keep the rows' order); it is internal: it never enters a stored schema, so `Dataset`, the CLI and
+ * dlt do not list it. Every effect runs inside the commit's transaction.
+ *
+ * @since 0.3.0
+ */
+export interface HoldTransaction {
+  /**
+   * Records `row` in `_pipestate_holds` (created when first needed) and creates the hold table
+   * with `table`'s columns when it does not exist; the commit's `writeTables` then moves the staged
+   * rows of the hold table in (the caller lists it as an `append` table). `existing`: the run
+   * recorded this hold table in an earlier commit; it fails when the record is gone (another run
+   * of the pipeline discarded it), since the rows held before are gone with it.
+   */
+  readonly prepare: (row: HoldRow, table: TableSchema, existing: boolean) => Effect.Effect<void, DestinationError>
+  /**
+   * Drops the hold tables `pipelineName` recorded in runs other than `runId` (runs that were killed
+   * or failed before their final commit) and their records; returns the hold tables dropped.
+   */
+  readonly discardOthers: (
+    pipelineName: string,
+    runId: string
+  ) => Effect.Effect<ReadonlyArray<string>, DestinationError>
+  /**
+   * Moves the rows of the hold table into `table` (which `writeTables` created, widened and, for
+   * `replace`, emptied in this transaction), in the order they were held: appended, or for `merge`
+   * upserted on the primary key (the last held row of a key wins); then drops the hold table and
+   * its record. Fails when the record is gone.
+   */
+  readonly release: (row: HoldRow, table: TableSchema) => Effect.Effect<void, DestinationError>
 }
 
 /**
@@ -392,6 +457,13 @@ export interface DestinationShape {
     target: DatasetTarget,
     loadIds: ReadonlyArray<string>
   ) => Effect.Effect<ReadonlyArray<RunLoadRow>, DestinationError>
+  /**
+   * The name of the hold table of `key` (see {@link Transaction.holds}), within the store's
+   * identifier limits and distinct for every key. Optional, with `Transaction.holds`: a
+   * destination with both keeps the rows that wait for a run's final commit in the dataset; without
+   * them, those rows wait in a local spool for the whole run.
+   */
+  readonly holdTable?: (key: HoldKey) => string
   /** drops the dataset with all its tables and state (tests, `devMode` cleanup, full resets) */
   readonly dropDataset: (target: DatasetTarget) => Effect.Effect<void, DestinationError>
 }
@@ -413,3 +485,5 @@ export const VERSION_TABLE = "_dlt_version"
 export const GROUP_RUNS_TABLE = "_pipestate_group_runs"
 /** which run each load of a run with checkpoints belongs to (pipestate's own, dlt ignores it) @since 0.1.0 */
 export const RUN_LOADS_TABLE = "_pipestate_loads"
+/** which hold tables keep which run's rows until its final commit (pipestate's own, dlt ignores it) @since 0.3.0 */
+export const HOLDS_TABLE = "_pipestate_holds"

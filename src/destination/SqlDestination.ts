@@ -23,6 +23,7 @@
  *
  * @since 0.1.0
  */
+import { createHash } from "node:crypto"
 import type * as SqlClient from "@effect/sql/SqlClient"
 import type * as SqlError from "@effect/sql/SqlError"
 import type * as Statement from "@effect/sql/Statement"
@@ -35,6 +36,10 @@ import {
   type ExistingColumn,
   GROUP_RUNS_TABLE,
   type GroupRunRow,
+  type HoldKey,
+  type HoldRow,
+  HOLDS_TABLE,
+  type HoldTransaction,
   LOADS_TABLE,
   RUN_LOADS_TABLE,
   type RunLoadRow,
@@ -90,6 +95,15 @@ export interface SqlDialect {
   readonly parseTimestamp: (value: unknown) => Date
   /** whether `ALTER TABLE ... ADD COLUMN IF NOT EXISTS` is understood */
   readonly addColumnIfNotExists: boolean
+  /**
+   * How a hold table keeps the order its rows were held in (see `Destination.HoldTransaction`):
+   * the column the rows are ordered by, and the SQL type of the column added for it (none: an
+   * implicit column, as SQLite's `rowid`). Without it the destination keeps no hold tables: rows
+   * that wait for a run's final commit wait in a local spool.
+   */
+  readonly holdOrder?: { readonly column: string; readonly addType?: string }
+  /** the longest identifier in bytes; hold table names are kept within it (default 63, PostgreSQL's) */
+  readonly maxIdentifierBytes?: number
 }
 
 /**
@@ -525,6 +539,100 @@ export const make = (options: SqlDestinationOptions): DestinationShape => {
       }
     })
 
+  /** hold tables (see `Destination.HoldTransaction`), inside a commit's transaction on `sql` */
+  const holdsWith = (sql: SqlClient.SqlClient, dataset: string): HoldTransaction | undefined => {
+    const order = dialect.holdOrder
+    if (order === undefined) return undefined
+    const registry = dialect.table(sql, dataset, HOLDS_TABLE)
+    const ids = (names: ReadonlyArray<string>) => sql.csv(names.map((name) => sql`${sql(name)}`))
+    const hasRegistry = Effect.map(dialect.describeTable(sql, dataset, HOLDS_TABLE), Option.isSome)
+    const recorded = (row: HoldRow) =>
+      Effect.gen(function* () {
+        if (!(yield* hasRegistry)) return false
+        const rows =
+          yield* sql`SELECT 1 AS one FROM ${registry} WHERE pipeline_name = ${row.pipelineName} AND run_id = ${row.runId} AND hold_table = ${row.holdTable}`
+        return rows.length > 0
+      })
+    const discarded = (row: HoldRow, operation: string) =>
+      new DestinationError({
+        destination: options.name,
+        operation,
+        reason: `the rows run ${row.runId} of pipeline ${row.pipelineName} held for table ${row.table} (in ${row.holdTable}) are gone: another run of the pipeline discarded them as the leftovers of a run that did not finish. Nothing of this commit was written; run the pipeline again (one run at a time)`
+      })
+    return {
+      prepare: (row, table, existing) =>
+        as(`hold rows of ${row.table}`)(
+          Effect.gen(function* () {
+            if (yield* recorded(row)) {
+              // recorded: the table exists, widened by `writeTables` to the rows staged for it
+            } else {
+              if (existing) return yield* discarded(row, `hold rows of ${row.table}`)
+              if (!(yield* hasRegistry)) {
+                // created by the first run that holds rows, under the dataset lock (concurrent creators)
+                yield* dialect.lockDataset(sql, dataset)
+                const text = sql.literal(dialect.columnType("text"))
+                const timestamp = sql.literal(dialect.columnType("timestamp"))
+                yield* sql`CREATE TABLE IF NOT EXISTS ${registry} (pipeline_name ${text} NOT NULL, run_id ${text} NOT NULL, table_name ${text} NOT NULL, hold_table ${text} NOT NULL, inserted_at ${timestamp} NOT NULL)`
+              }
+              yield* sql`INSERT INTO ${registry} (pipeline_name, run_id, table_name, hold_table, inserted_at) VALUES (${row.pipelineName}, ${row.runId}, ${row.table}, ${row.holdTable}, ${dialect.timestampParam(row.insertedAt)})`
+            }
+            yield* ensureTable(sql, dataset, table)
+            if (order.addType !== undefined) {
+              const columns = yield* dialect.describeTable(sql, dataset, row.holdTable)
+              const have = Option.match(columns, {
+                onNone: () => false,
+                onSome: (cs) => cs.some((c) => c.name === order.column)
+              })
+              if (!have) {
+                yield* sql`ALTER TABLE ${dialect.table(sql, dataset, row.holdTable)} ADD COLUMN ${sql(order.column)} ${sql.literal(order.addType)}`
+              }
+            }
+          })
+        ),
+      discardOthers: (pipelineName, runId) =>
+        as("discard the held rows of unfinished runs")(
+          Effect.gen(function* () {
+            if (!(yield* hasRegistry)) return []
+            const rows = yield* sql<{
+              readonly hold_table: string
+            }>`SELECT hold_table FROM ${registry} WHERE pipeline_name = ${pipelineName} AND run_id <> ${runId}`
+            const tables = [...new Set(rows.map((r) => r.hold_table))]
+            for (const table of tables) yield* sql`DROP TABLE IF EXISTS ${dialect.table(sql, dataset, table)}`
+            if (tables.length > 0) {
+              yield* sql`DELETE FROM ${registry} WHERE pipeline_name = ${pipelineName} AND run_id <> ${runId}`
+            }
+            return tables
+          })
+        ),
+      release: (row, table) =>
+        as(`move the held rows into ${row.table}`)(
+          Effect.gen(function* () {
+            if (!(yield* recorded(row))) return yield* discarded(row, `move the held rows into ${row.table}`)
+            const hold = dialect.table(sql, dataset, row.holdTable)
+            const target = dialect.table(sql, dataset, table.name)
+            const held = yield* dialect.describeTable(sql, dataset, row.holdTable)
+            const columns = Option.getOrElse(held, () => [])
+              .map((c) => c.name)
+              .filter((c) => c !== order.column)
+            if (columns.length > 0) {
+              const list = ids(columns)
+              const seq = sql(order.column)
+              if (table.writeDisposition === "merge" && table.primaryKey.length > 0) {
+                const key = ids(table.primaryKey)
+                yield* sql`DELETE FROM ${target} WHERE (${key}) IN (SELECT ${key} FROM ${hold})`
+                // the last held row of a key wins, as when the rows were upserted one by one
+                yield* sql`INSERT INTO ${target} (${list}) SELECT ${list} FROM ${hold} WHERE ${seq} IN (SELECT max(${seq}) FROM ${hold} GROUP BY ${key}) ORDER BY ${seq}`
+              } else {
+                yield* sql`INSERT INTO ${target} (${list}) SELECT ${list} FROM ${hold} ORDER BY ${seq}`
+              }
+            }
+            yield* sql`DROP TABLE IF EXISTS ${hold}`
+            yield* sql`DELETE FROM ${registry} WHERE pipeline_name = ${row.pipelineName} AND run_id = ${row.runId} AND hold_table = ${row.holdTable}`
+          })
+        )
+    }
+  }
+
   const stage: DestinationShape["stage"] = (target, spoolDir, stageOptions) =>
     Effect.gen(function* () {
       const sql = yield* options.client(target)
@@ -570,7 +678,9 @@ export const make = (options: SqlDestinationOptions): DestinationShape => {
       const dataset = target.dataset
       const sql = Option.isSome(joined) ? joined.value : yield* options.client(target)
       if (Option.isNone(joined)) yield* systemTables(sql, dataset)
+      const holds = holdsWith(sql, dataset)
       const tx: Transaction = {
+        ...(holds === undefined ? {} : { holds }),
         stateRows: (pipelineName, limit) =>
           as("read the state rows")(stateRowsWith(sql, dataset, pipelineName, limit, true)),
         readState: (pipelineName, loadId) => as("read a state row")(readStateWith(sql, dataset, pipelineName, loadId)),
@@ -732,6 +842,9 @@ export const make = (options: SqlDestinationOptions): DestinationShape => {
       withClient(target, "read the group run", (sql) =>
         readGroupRunWith(sql, target.dataset, pipelineName, runId, group)
       ),
+    ...(dialect.holdOrder === undefined
+      ? {}
+      : { holdTable: (key: HoldKey) => holdTableName(key, dialect.maxIdentifierBytes ?? 63) }),
     runLoads: (target, loadIds) =>
       withClient(target, "read the loads' runs", (sql) =>
         Effect.gen(function* () {
@@ -782,3 +895,28 @@ export const columnList = (columns: ReadonlyArray<Column>): string =>
  * @since 0.1.0
  */
 export const quoteIdentifier = (name: string): string => `"${name.replaceAll('"', '""')}"`
+
+/**
+ * The name of a hold table (see `Destination.HoldTransaction`): `_pipestate_hold_`, 12 hex digits
+ * of a SHA-256 of the pipeline, the run id and the table (distinct for every run of every pipeline
+ * sharing the dataset), `_`, then the table's name cut to fit `maxBytes` (PostgreSQL: 63 bytes), e.g.
+ * `_pipestate_hold_3fa9c02b11de_players_games`.
+ *
+ * @since 0.3.0
+ */
+export const holdTableName = (key: HoldKey, maxBytes = 63): string => {
+  const hash = createHash("sha256")
+    .update(`${key.pipelineName}\u0000${key.runId}\u0000${key.table}`)
+    .digest("hex")
+    .slice(0, 12)
+  const prefix = `_pipestate_hold_${hash}_`
+  let room = Math.max(0, maxBytes - Buffer.byteLength(prefix))
+  let name = prefix
+  for (const char of key.table) {
+    const bytes = Buffer.byteLength(char)
+    if (bytes > room) break
+    room -= bytes
+    name += char
+  }
+  return name
+}

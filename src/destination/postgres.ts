@@ -89,7 +89,10 @@ export const dialect: SqlDestination.SqlDialect = {
     Effect.asVoid(sql`SELECT pg_advisory_xact_lock(hashtextextended(${`${dataset}\u0001${pipelineName}`}, 0))`),
   timestampParam: (date) => date,
   parseTimestamp: (value) => (value instanceof Date ? value : new Date(String(value))),
-  addColumnIfNotExists: true
+  addColumnIfNotExists: true,
+  // COPY into a hold table numbers its rows in the order they were held
+  holdOrder: { column: "_pipestate_seq", addType: "bigserial" },
+  maxIdentifierBytes: MAX_IDENTIFIER_BYTES
 }
 
 interface Segment {

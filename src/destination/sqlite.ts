@@ -76,7 +76,9 @@ export const dialect: SqlDestination.SqlDialect = {
       onLeft: () => new Date(Number.NaN),
       onRight: (timestamp) => timestamp.toDate()
     }),
-  addColumnIfNotExists: false
+  addColumnIfNotExists: false,
+  // a hold table is insert-only: its rowid grows in the order the rows were held
+  holdOrder: { column: "rowid" }
 }
 
 /**

@@ -6,7 +6,9 @@
  * meaning), at least ten times on PostgreSQL and on SQLite. After every kill and after the following
  * run: every row exactly once, the committed state names exactly the pages the table holds, the
  * next run starts from the page of its last checkpoint, and a completed resumed run loads only what
- * the checkpoints had not (fewer rows than a full restart).
+ * the checkpoints had not (fewer rows than a full restart). A `replace` resource of 4 pages runs
+ * alongside (its rows wait in a hold table of the dataset): after a kill the table is the old one,
+ * after a completed run it holds exactly that run's rows, and no hold table is left.
  *
  * Set PIPESTATE_KILL_SEED to replay a sequence of kills.
  */
@@ -25,6 +27,7 @@ const FIXTURE = NodePath.join(REPO_ROOT, "test", "fixtures", "checkpoint-pipelin
 const PAGES = 20
 const PAGE_SIZE = 5_000
 const TOTAL = PAGES * PAGE_SIZE
+const SNAPSHOT_PAGES = 4
 const KILLS = 10
 const CHILD_TIMEOUT = 120_000
 
@@ -79,6 +82,10 @@ interface Facts {
   readonly maxId: number
   /** the committed state's next page (0 without state) */
   readonly next: number
+  /** the replace table: rows, distinct ids, and the runs (`gen`) its rows came from */
+  readonly snapshot: { readonly rows: number; readonly distinct: number; readonly gens: ReadonlyArray<number> }
+  /** hold tables left in the dataset */
+  readonly holdTables: number
 }
 
 const factsOf = (layer: Layer.Layer<Destination.Destination, unknown>, name: string, dataset: string, dir: string) =>
@@ -102,7 +109,33 @@ const factsOf = (layer: Layer.Layer<Destination.Destination, unknown>, name: str
           next = resources?.pages?.next ?? 0
         }
       }
-      return { rows: Number(counts.n), distinct: Number(counts.d), maxId: Number(counts.m ?? -1), next } as Facts
+      const snapshot = (yield* access.tableExists("snapshot"))
+        ? {
+            ...(yield* access.execute(
+              `SELECT count(*) AS rows, count(DISTINCT id) AS "distinct" FROM ${access.table("snapshot")}`
+            )).map((r) => ({ rows: Number(r.rows), distinct: Number(r.distinct) }))[0]!,
+            gens: (yield* access.execute(`SELECT DISTINCT gen FROM ${access.table("snapshot")} ORDER BY gen`)).map(
+              (r) => Number(r.gen)
+            )
+          }
+        : { rows: 0, distinct: 0, gens: [] }
+      const holds =
+        d.name === "postgres"
+          ? yield* access.execute(
+              `SELECT count(*) AS n FROM information_schema.tables WHERE table_schema = $1 AND table_name LIKE '\\_pipestate\\_hold\\_%'`,
+              [dataset]
+            )
+          : yield* access.execute(
+              `SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name LIKE '\\_pipestate\\_hold\\_%' ESCAPE '\\'`
+            )
+      return {
+        rows: Number(counts.n),
+        distinct: Number(counts.d),
+        maxId: Number(counts.m ?? -1),
+        next,
+        snapshot,
+        holdTables: Number(holds[0]?.n ?? 0)
+      } as Facts
     }).pipe(Effect.provide(layer), Effect.scoped)
   )
 
@@ -131,7 +164,7 @@ const killLoop = async (
     const left = TOTAL - before.rows
     // a random row count this run reports before it dies
     const target = 1 + Math.floor(random() * (left - 1))
-    const child = spawnChild({ ...destinationArgs, name, dataset, dir })
+    const child = spawnChild({ ...destinationArgs, name, dataset, dir, gen: String(attempt) })
     const reached = await Promise.race([
       child.reached(target),
       new Promise<boolean>((_, reject) =>
@@ -151,6 +184,14 @@ const killLoop = async (
     const after = await factsOf(layer, name, dataset, dir)
     expectConsistent(after, `seed ${seed}, after attempt ${attempt} (${reached ? `killed at ${target}` : "completed"})`)
     expect(after.rows).toBeGreaterThanOrEqual(before.rows)
+    // the replace table: the old one after a kill (none yet: a completed run ends a round), the
+    // run's rows, each once, after it completed
+    expect(after.snapshot, `seed ${seed}, attempt ${attempt}`).toEqual(
+      reached
+        ? before.snapshot
+        : { rows: SNAPSHOT_PAGES * PAGE_SIZE, distinct: SNAPSHOT_PAGES * PAGE_SIZE, gens: [attempt] }
+    )
+    if (!reached) expect(after.holdTables, `seed ${seed}, attempt ${attempt}: hold tables left`).toBe(0)
     if (!reached) {
       expect(code, child.stderr()).toBe(0)
       const outcome = child.lines.find((l) => l.startsWith("OUTCOME COMMITTED "))!
@@ -166,13 +207,19 @@ const killLoop = async (
   const name = `ckpt_${round}`
   const dataset = datasetOf(round)
   const before = await factsOf(layer, name, dataset, dir)
-  const child = spawnChild({ ...destinationArgs, name, dataset, dir })
+  const child = spawnChild({ ...destinationArgs, name, dataset, dir, gen: "999" })
   const { code } = await child.exited
   expect(code, child.stderr()).toBe(0)
   expect(child.lines.find((l) => l.startsWith("START "))).toBe(`START ${before.next}`)
   const after = await factsOf(layer, name, dataset, dir)
   expectConsistent(after, `seed ${seed}, last run`)
   expect(after.rows).toBe(TOTAL)
+  expect(after.snapshot).toEqual({
+    rows: SNAPSHOT_PAGES * PAGE_SIZE,
+    distinct: SNAPSHOT_PAGES * PAGE_SIZE,
+    gens: [999]
+  })
+  expect(after.holdTables).toBe(0)
   if (before.rows > 0) resumedShorter++
   expect(kills, `seed ${seed}`).toBe(KILLS)
   expect(resumedShorter, `seed ${seed}: completed runs that resumed from a checkpoint`).toBeGreaterThan(0)

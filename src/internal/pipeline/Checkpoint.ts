@@ -8,10 +8,11 @@
  * same door as a run's commit (`Session.commit`: the rows staged since the previous checkpoint, a
  * `_dlt_loads` row, a `_dlt_pipeline_state` row, the stored schema, with the same optimistic check),
  * and the local `state.json` follows it. Each checkpoint stages into a spool of its own, removed
- * once it committed: the spool on disk holds at most one checkpoint interval (plus the rows of
- * `replace` resources, below). Every load of such a run is recorded in `_pipestate_loads` with the
- * run's id (the load id of its first load), its checkpoint number and whether it was the final
- * commit; `pipestate pipeline <name> history` shows them.
+ * once it committed: the spool on disk holds at most one checkpoint interval, also for the rows
+ * that wait for the final commit on a destination with hold tables (below). Every load of such a
+ * run is recorded in `_pipestate_loads` with the run's id (the load id of its first load), its
+ * checkpoint number and whether it was the final commit; `pipestate pipeline <name> history` shows
+ * them.
  *
  * ## The invariant
  *
@@ -44,15 +45,30 @@
  *   ahead of the records it describes; keep them upstream of the state update.
  * - a resource whose state does not change for 10 batches (`batchSize`) in a row (no cut: a
  *   stateless resource, a unit larger than that) holds its further records and its state for the
- *   final commit, as `replace` resources do; its spool is then the rest of its extract. So do the
- *   records of a resource that did not change its state at all in the run: a later run could not
- *   skip them, so committing them early would load them twice after a kill.
+ *   final commit, as `replace` resources do (below). So do the records of a resource that did not
+ *   change its state at all in the run: a later run could not skip them, so committing them early
+ *   would load them twice after a kill.
  *
- * ## `replace` resources
+ * ## `replace` resources, and rows held for the final commit
  *
- * Their rows and their state wait for the run's final commit (they stage into a spool of their own
- * for the whole run): readers never see a half-replaced table, and a killed run leaves the old table
- * and the old state in place.
+ * The rows and the state of `replace` resources wait for the run's final commit, and so do the held
+ * rows of resources without a cut. Where the rows wait depends on the destination:
+ *
+ * - with hold tables (`DestinationShape.holdTable` and `Transaction.holds`; SQLite and PostgreSQL):
+ *   they stage with the checkpoint interval, and each checkpoint moves them, inside its
+ *   transaction, into a hold table of the dataset per table and run
+ *   (`_pipestate_hold_<hash of pipeline, run id, table>_<table>`, recorded in `_pipestate_holds`).
+ *   Held records count towards `rows` like cut ones (any point is a cut for them), so a run of only
+ *   such resources checkpoints too. The local spool never holds more than one interval. The final
+ *   commit moves the held rows into their tables in its one transaction, as the write disposition
+ *   says (`replace`: the old rows go; `append`; `merge`: upserted, the last row of a key wins), and
+ *   drops the hold tables. A run's first commit drops the hold tables that unfinished runs of the
+ *   same pipeline left (never another pipeline's). Hold tables never enter the stored schema, so
+ *   readers (`Dataset`, the CLI, dlt) do not list them.
+ * - without: they stage into a spool of their own for the whole run, moved in by the final commit.
+ *
+ * Either way readers never see a half-replaced table, and a killed run leaves the old table and the
+ * old state in place (with hold tables: and its hold tables, dropped by the pipeline's next run).
  *
  * ## What resumes
  *
@@ -90,9 +106,11 @@ import { readResource, writeResource } from "../context/Slots.js"
 import type { Slot } from "../context/StateSlot.js"
 import type { DestinationError, Stage } from "../../destination/Destination.js"
 import type * as PipelineState from "../state/PipelineState.js"
+import type { TableSchema } from "../destination/TableSchema.js"
 import type { NormalizeError, TableNormalizer } from "./Normalize.js"
 import type * as Progress from "../../pipeline/Progress.js"
 import type { Resource, ResourceServices } from "../../pipeline/Resource.js"
+import type * as Commit from "./Commit.js"
 import type * as Session from "./Session.js"
 import type * as WorkingDir from "./WorkingDir.js"
 
@@ -125,6 +143,8 @@ export interface CheckpointSummary {
   readonly loadId: string
   /** rows the checkpoint loaded, all tables */
   readonly rows: number
+  /** rows the checkpoint moved into hold tables, for the run's final commit (see the module documentation) */
+  readonly held: number
 }
 
 /**
@@ -189,6 +209,17 @@ interface Interval {
   readonly scope: Scope.CloseableScope
   /** rows staged per table */
   readonly rows: Map<string, number>
+  /** rows staged per table for its hold table (destinations with hold tables) */
+  readonly held: Map<string, number>
+}
+
+/** the hold table of a table whose rows wait for the final commit (destinations with hold tables) */
+interface Hold {
+  readonly table: string
+  readonly name: string
+  readonly normalizer: TableNormalizer
+  /** a committed checkpoint recorded it */
+  committed: boolean
 }
 
 interface Lane {
@@ -264,12 +295,50 @@ export const run = <E, R>(
         const scope = yield* Scope.fork(runScope, ExecutionStrategy.sequential)
         const spool = yield* Scope.extend(workingDir.makeSpool(spoolName), scope)
         const stage = yield* Scope.extend(destination.stage(datasetTarget, spool, { direct }), scope)
-        return { loadId, stage, scope, rows: new Map<string, number>() } satisfies Interval
+        return {
+          loadId,
+          stage,
+          scope,
+          rows: new Map<string, number>(),
+          held: new Map<string, number>()
+        } satisfies Interval
       })
 
+    // a destination with hold tables keeps the rows that wait for the final commit in the dataset,
+    // moved there by each checkpoint: the local spool holds one checkpoint interval
+    const holdTable = destination.holdTable
+    const holding = holdTable !== undefined
+    const holds = new Map<string, Hold>()
+    /** whether a commit of this run dropped the hold tables of the pipeline's unfinished runs */
+    let discarded = false
+    const holdOf = (lane: Lane): Hold => {
+      let hold = holds.get(lane.table)
+      if (hold === undefined) {
+        hold = {
+          table: lane.table,
+          name: holdTable!({ pipelineName: session.config.name, runId, table: lane.table }),
+          normalizer: lane.normalizer,
+          committed: false
+        }
+        holds.set(lane.table, hold)
+      }
+      return hold
+    }
+    /** the hold table's schema: the table's columns, appended to in the order held */
+    const holdSchema = (hold: Hold): TableSchema => {
+      const schema = hold.normalizer.schema()
+      return {
+        name: hold.name,
+        writeDisposition: "append",
+        primaryKey: [],
+        columns: schema.columns.map((c) => (c.primaryKey ? { ...c, primaryKey: false } : c))
+      }
+    }
+
     let current = yield* openInterval(runId, runId)
-    // rows held for the final commit: `replace` resources, resources without cuts
-    const replacing = input.plans.some((p) => p.resource.writeDisposition === "replace")
+    // rows held for the final commit: `replace` resources, resources without cuts (a local spool
+    // for the whole run, when the destination keeps no hold tables)
+    const replacing = !holding && input.plans.some((p) => p.resource.writeDisposition === "replace")
     let finalInterval: Interval | undefined = replacing
       ? yield* openInterval(runId, `${runId}.final`, false)
       : undefined
@@ -308,17 +377,20 @@ export const run = <E, R>(
       extracted: 0
     }))
 
-    const stageRecords = (lane: Lane, records: ReadonlyArray<unknown>, into: Interval) =>
+    const stageRecords = (lane: Lane, records: ReadonlyArray<unknown>, into: Interval, hold?: Hold) =>
       Effect.gen(function* () {
+        // held rows carry the run's first load id, as the rows of the final spool do
+        const loadId = hold === undefined ? into.loadId : runId
+        const counts = hold === undefined ? into.rows : into.held
         for (let start = 0; start < records.length; start += batchSize) {
           const piece = records.slice(start, start + batchSize)
-          const batch = yield* lane.normalizer.normalize(piece, into.loadId, session.rowId, {
+          const batch = yield* lane.normalizer.normalize(piece, loadId, session.rowId, {
             resource: lane.resource.name,
             offset: lane.extracted
           })
           lane.extracted += batch.rows.length
-          yield* into.stage.write(lane.normalizer.schema(), batch)
-          into.rows.set(lane.table, (into.rows.get(lane.table) ?? 0) + batch.rows.length)
+          yield* into.stage.write(hold === undefined ? lane.normalizer.schema() : holdSchema(hold), batch)
+          counts.set(lane.table, (counts.get(lane.table) ?? 0) + batch.rows.length)
           yield* progress.rows(lane.resource.name, lane.extracted)
         }
       }).pipe(
@@ -352,6 +424,21 @@ export const run = <E, R>(
         (n) => (interval.rows.get(n.name) ?? 0) > 0 || (interval === finalInterval && n.writeDisposition === "replace")
       )
 
+    /** the hold tables the interval staged rows for */
+    const heldIn = (interval: Interval): Array<Hold> =>
+      [...holds.values()].filter((hold) => (interval.held.get(hold.table) ?? 0) > 0)
+
+    /** what a commit does with hold tables: prepare those `interval` staged rows for, release `release` */
+    const holdPlan = (interval: Interval, release: ReadonlyArray<Hold>): Commit.HoldPlan => ({
+      discardOthers: !discarded,
+      prepare: heldIn(interval).map((hold) => ({
+        table: hold.table,
+        hold: holdSchema(hold),
+        existing: hold.committed
+      })),
+      release: release.map((hold) => ({ table: hold.normalizer.schema(), holdTable: hold.name }))
+    })
+
     const checkpoint = Effect.gen(function* () {
       yield* Effect.annotateCurrentSpan("pipestate.checkpoint", checkpoints.length + 1)
       for (const lane of lanes) yield* flushReady(lane)
@@ -362,18 +449,29 @@ export const run = <E, R>(
       }
       const written = schemasOf(current)
       const rows = [...current.rows.values()].reduce((a, b) => a + b, 0)
+      const held = [...current.held.values()].reduce((a, b) => a + b, 0)
+      const staged = heldIn(current)
       const committed = yield* session.commit({
         draft: state,
         schemaName: sourceName,
         loadId: current.loadId,
         stage: current.stage,
-        tables: written.map((t) => t.schema()),
+        tables: [...written.map((t) => t.schema()), ...staged.map(holdSchema)],
         extractedAt: new Date(yield* Clock.currentTimeMillis),
         schemas: [{ name: sourceName, tables: written.map((t) => t.storedTable()), dropTables: [] }],
-        run: { runId, checkpoint: checkpoints.length + 1, final: false }
+        run: {
+          runId,
+          checkpoint: checkpoints.length + 1,
+          final: false,
+          ...(holding ? { holds: holdPlan(current, []) } : {})
+        }
       })
       lastCommitted = committed.state
-      if (committed.loadId !== null) checkpoints.push({ loadId: committed.loadId, rows })
+      if (committed.loadId !== null) {
+        checkpoints.push({ loadId: committed.loadId, rows, held })
+        discarded = true
+        for (const hold of staged) hold.committed = true
+      }
       yield* Scope.close(current.scope, Exit.void)
       const loadId = yield* session.newLoadId
       current = yield* openInterval(loadId, loadId)
@@ -389,10 +487,20 @@ export const run = <E, R>(
           (lane.sinceRows >= lane.threshold.rows || now - lastAt >= lane.threshold.everyMillis)
       )
 
+    /** records that wait for the final commit: into the lane's hold table at the next checkpoint, or the final spool */
+    const holdRecords = (lane: Lane, records: ReadonlyArray<unknown>) =>
+      Effect.gen(function* () {
+        if (!holding) return yield* stageRecords(lane, records, yield* finalStage)
+        yield* stageRecords(lane, records, current, holdOf(lane))
+        // held records count towards the checkpoint as cut ones do: any point is a cut for them
+        lane.sinceRows += records.length
+        if (yield* due(lane)) yield* checkpoint
+      })
+
     const onChunk = (lane: Lane, chunk: Chunk.Chunk<unknown>, slot: Slot) =>
       Effect.gen(function* () {
         const records = Chunk.toReadonlyArray(chunk)
-        if (lane.final) return yield* stageRecords(lane, records, yield* finalStage)
+        if (lane.final) return yield* holdRecords(lane, records)
         const isCut = lane.pending.length > 0 && slot !== lane.pendingSlot
         if (isCut) cut(lane)
         append(lane.pending, records)
@@ -405,7 +513,7 @@ export const run = <E, R>(
           lane.final = true
           const held = lane.pending
           lane.pending = []
-          yield* stageRecords(lane, held, yield* finalStage)
+          yield* holdRecords(lane, held)
         }
       })
 
@@ -417,7 +525,7 @@ export const run = <E, R>(
             // they commit with the run's final commit only
             const held = lane.pending
             lane.pending = []
-            yield* stageRecords(lane, held, yield* finalStage)
+            yield* holdRecords(lane, held)
           } else {
             cut(lane)
           }
@@ -451,7 +559,14 @@ export const run = <E, R>(
     // commits first, as one more checkpoint
     if (finalInterval !== undefined && [...current.rows.values()].some((n) => n > 0)) yield* checkpoint
     const last = finalInterval ?? current
-    const written = schemasOf(last)
+    // with hold tables: the tables the last interval staged rows for, every `replace` table (emptied
+    // even without rows), every table with held rows, then the hold tables of the last interval;
+    // the held rows move in after them
+    const written = holding
+      ? [...input.normalizers.values()].filter(
+          (n) => (last.rows.get(n.name) ?? 0) > 0 || n.writeDisposition === "replace" || holds.has(n.name)
+        )
+      : schemasOf(last)
     const loaded = [...input.normalizers.values()].filter((t) => t.rows > 0 || t.writeDisposition === "replace")
     yield* progress.phase(session.config.name, "commit")
     const live = yield* Ref.get(draft)
@@ -460,13 +575,18 @@ export const run = <E, R>(
       schemaName: sourceName,
       loadId: current.loadId,
       stage: last.stage,
-      tables: written.map((t) => t.schema()),
+      tables: [...written.map((t) => t.schema()), ...(holding ? heldIn(last).map(holdSchema) : [])],
       extractedAt: new Date(yield* Clock.currentTimeMillis),
       resets: input.plans
         .filter((p) => p.resource.writeDisposition === "replace")
         .map((p) => ({ source: sourceName, resource: p.resource.name })),
       schemas: [{ name: sourceName, tables: loaded.map((t) => t.storedTable()), dropTables: [] }],
-      run: { runId, checkpoint: checkpoints.length + 1, final: true }
+      run: {
+        runId,
+        checkpoint: checkpoints.length + 1,
+        final: true,
+        ...(holding ? { holds: holdPlan(last, [...holds.values()]) } : {})
+      }
     })
     return {
       runId,

@@ -12,6 +12,7 @@ import {
   DestinationError,
   type GroupRunRow,
   type DestinationShape,
+  type HoldRow,
   type LoadRow,
   type RunLoadRow,
   type Stage,
@@ -74,8 +75,37 @@ export interface CommitRequest<A, E> {
   readonly schemas: ReadonlyArray<SchemaChange>
   /** the group-run record of an orchestrated group, written with the load (given the state's value and the load id) */
   readonly groupRun?: (value: A, loadId: string) => GroupRunRow
-  /** the run this load belongs to (runs with checkpoints), recorded in `_pipestate_loads` */
-  readonly run?: Omit<RunLoadRow, "loadId" | "insertedAt">
+  /** the run this load belongs to (runs with checkpoints), recorded in `_pipestate_loads`, and its hold tables */
+  readonly run?: RunInfo
+}
+
+/**
+ * The run a load of a run with checkpoints belongs to, and what its commit does with hold tables.
+ *
+ * @since 0.3.0
+ */
+export interface RunInfo extends Omit<RunLoadRow, "loadId" | "insertedAt"> {
+  readonly holds?: HoldPlan
+}
+
+/**
+ * What a commit of a run with checkpoints does with hold tables (see `Destination.HoldTransaction`),
+ * all inside its transaction: first drop the hold tables of the pipeline's unfinished runs, then
+ * prepare the hold tables its stage writes rows into (listed in `tables` as `append` tables), and
+ * after `writeTables` move the rows of `release` into their tables (listed in `tables` too).
+ *
+ * @since 0.3.0
+ */
+export interface HoldPlan {
+  readonly discardOthers: boolean
+  readonly prepare: ReadonlyArray<{
+    readonly table: string
+    /** the hold table's schema (its name is the hold table's) */
+    readonly hold: TableSchema
+    /** an earlier commit of the run recorded it */
+    readonly existing: boolean
+  }>
+  readonly release: ReadonlyArray<{ readonly table: TableSchema; readonly holdTable: string }>
 }
 
 /**
@@ -174,7 +204,45 @@ export const apply = <A, E>(
           : yield* request.state.onMoved(found, tx.readState(request.pipelineName, found.loadId))
       const drops = request.dropTables.filter((table) => !table.startsWith("_dlt"))
       if (drops.length > 0) yield* tx.dropTables(drops)
+      const plan = request.run?.holds
+      const holdRow = (table: string, holdTable: string): HoldRow => ({
+        pipelineName: request.pipelineName,
+        runId: request.run?.runId ?? request.load.loadId,
+        table,
+        holdTable,
+        insertedAt: request.load.insertedAt
+      })
+      const holds = tx.holds
+      if (plan !== undefined) {
+        if (holds === undefined) {
+          if (plan.prepare.length > 0 || plan.release.length > 0) {
+            return yield* new DestinationError({
+              destination: destination.name,
+              operation: "hold rows for the run's final commit",
+              reason:
+                "the destination names hold tables (holdTable) but its transaction keeps none (Transaction.holds): implement both or neither"
+            })
+          }
+        } else {
+          yield* Effect.gen(function* () {
+            if (plan.discardOthers) {
+              const dropped = yield* holds.discardOthers(request.pipelineName, request.run?.runId ?? "")
+              if (dropped.length > 0) {
+                yield* Effect.logInfo(
+                  `pipeline ${request.pipelineName}: dropped the rows held by runs that did not finish (${dropped.join(", ")})`
+                )
+              }
+            }
+            for (const p of plan.prepare) yield* holds.prepare(holdRow(p.table, p.hold.name), p.hold, p.existing)
+          }).pipe(Effect.withSpan("pipestate.hold", { attributes: { "pipestate.holds": plan.prepare.length } }))
+        }
+      }
       if (request.tables.length > 0) yield* tx.writeTables(request.tables)
+      if (plan !== undefined && holds !== undefined && plan.release.length > 0) {
+        yield* Effect.forEach(plan.release, (r) => holds.release(holdRow(r.table.name, r.holdTable), r.table), {
+          discard: true
+        }).pipe(Effect.withSpan("pipestate.release", { attributes: { "pipestate.holds": plan.release.length } }))
+      }
       // each schema: this load's tables merged into the newest stored version, a new version when
       // that changes it; the pipeline's state table joins the schema of the load that writes state
       const schemas: Array<CommittedSchema> = []
@@ -214,7 +282,13 @@ export const apply = <A, E>(
       const recordRun = (loadId: string) =>
         request.run === undefined || tx.insertRunLoad === undefined
           ? Effect.void
-          : tx.insertRunLoad({ ...request.run, loadId, insertedAt: request.load.insertedAt })
+          : tx.insertRunLoad({
+              runId: request.run.runId,
+              checkpoint: request.run.checkpoint,
+              final: request.run.final,
+              loadId,
+              insertedAt: request.load.insertedAt
+            })
       yield* recordRun(load.loadId)
       if (Option.isSome(row)) {
         // the newest state is the row of the newest load (dlt's rule): a load id taken before
