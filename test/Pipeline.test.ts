@@ -367,6 +367,23 @@ describe("Pipeline.run", () => {
     })
   )
 
+  it.scoped("keeps the newest keepStateVersions state rows on SQLite", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir()
+      const data = yield* tempDir()
+      const destination = yield* Layer.memoize(Destination.sqlite({ directory: data }))
+      for (let i = 1; i <= 5; i++) {
+        yield* runIn(dir, Source.make({ name: "src", resources: [numbers([i])] }), destination, { keepStateVersions: 2 })
+      }
+      const versions = yield* Effect.gen(function* () {
+        const d = yield* Destination.Destination
+        const access = yield* d.dataset({ dataset: "ds", pipelineDir: NodePath.join(dir, "p") })
+        return yield* access.execute(`SELECT version FROM ${access.table("_dlt_pipeline_state")} ORDER BY version`)
+      }).pipe(Effect.provide(destination))
+      expect(versions.map((r) => Number(r.version))).toEqual([3, 4])
+    })
+  )
+
   it.scoped("currentState tells the state a run would start from and writes nothing", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir()

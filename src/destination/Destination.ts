@@ -232,6 +232,13 @@ export interface Transaction {
   readonly insertState: (row: StateRow) => Effect.Effect<void, DestinationError>
   /** deletes the pipeline's state rows of loads older than `loadId` (retention) */
   readonly deleteStatesBefore: (pipelineName: string, loadId: string) => Effect.Effect<void, DestinationError>
+  /**
+   * Retention in one step: deletes the pipeline's state rows of loads older than the `keep`-th newest
+   * state row of a completed load (`keep` ≥ 1), as {@link stateRows} with limit `keep` then
+   * {@link deleteStatesBefore} with the oldest of them would. Optional: without it the commit does
+   * exactly that (reading up to `keep` rows each commit).
+   */
+  readonly trimStates?: (pipelineName: string, keep: number) => Effect.Effect<void, DestinationError>
   /** a version of a stored schema (`_dlt_version`) */
   readonly readSchema: (
     schemaName: string,

@@ -738,7 +738,15 @@ export const make = (options: SqlDestinationOptions): DestinationShape => {
         deleteStatesBefore: (pipelineName, loadId) =>
           as("prune old state rows")(
             sql`DELETE FROM ${dialect.table(sql, dataset, STATE_TABLE)} WHERE pipeline_name = ${pipelineName} AND _dlt_load_id < ${loadId}`
+          ),
+        trimStates: (pipelineName, keep) => {
+          const state = dialect.table(sql, dataset, STATE_TABLE)
+          const loads = dialect.table(sql, dataset, LOADS_TABLE)
+          // the keep-th newest state row of a completed load; none (fewer rows): NULL, nothing deleted
+          return as("prune old state rows")(
+            sql`DELETE FROM ${state} WHERE pipeline_name = ${pipelineName} AND _dlt_load_id < (SELECT l.load_id FROM ${state} s JOIN ${loads} l ON l.load_id = s._dlt_load_id WHERE s.pipeline_name = ${pipelineName} AND l.status = 0 ORDER BY l.load_id DESC LIMIT 1 OFFSET ${Math.max(0, Math.floor(keep) - 1)})`
           )
+        }
       }
       // a pool can hand out a connection the server terminated a moment ago: BEGIN then fails with
       // nothing done, and the transaction gets one more try on a fresh connection

@@ -303,9 +303,13 @@ export const apply = <A, E>(
         }
         yield* tx.insertState({ ...row.value, loadId })
         const keep = Math.max(1, Math.floor(request.keepStateVersions))
-        const kept = yield* tx.stateRows(request.pipelineName, keep)
-        const oldest = kept[keep - 1]
-        if (oldest !== undefined) yield* tx.deleteStatesBefore(request.pipelineName, oldest.loadId)
+        if (tx.trimStates !== undefined) {
+          yield* tx.trimStates(request.pipelineName, keep)
+        } else {
+          const kept = yield* tx.stateRows(request.pipelineName, keep)
+          const oldest = kept[keep - 1]
+          if (oldest !== undefined) yield* tx.deleteStatesBefore(request.pipelineName, oldest.loadId)
+        }
       }
       if (request.groupRun !== undefined) {
         if (tx.insertGroupRun === undefined) {
