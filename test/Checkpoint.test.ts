@@ -111,6 +111,98 @@ const expectConsistent = (found: ReadonlyArray<number>, next: number, pageSize: 
 }
 
 describe("Checkpoint", () => {
+  it.scoped("a run's final commit keeps what other runs committed meanwhile (another working dir, another resource)", () =>
+    Effect.gen(function* () {
+      const dirA = yield* tempDir()
+      const dirB = yield* tempDir()
+      const destination = yield* Layer.memoize(Destination.memory())
+      const Done = ResourceState.key("done", Schema.Boolean, () => false)
+      // B: 50 rows once; its state says they are loaded
+      const b = Resource.make(
+        { name: "b" },
+        Stream.unwrap(
+          Effect.map(Done.get, (done) =>
+            done
+              ? Stream.empty
+              : Stream.fromEffect(Done.set(true)).pipe(
+                  Stream.drain,
+                  Stream.concat(Stream.fromIterable(Array.from({ length: 50 }, (_, i) => ({ id: i }))))
+                )
+          )
+        )
+      )
+      const runB = run(dirB, destination, Source.make({ name: "src", resources: [b] }))
+      // A: 6 pages of 100 with checkpoints; B runs to completion from its own working dir before page 4
+      const a = Resource.make(
+        { name: "a", checkpoint: { rows: 150 } },
+        Stream.unwrap(
+          Effect.map(Next.get, (start) =>
+            Stream.range(start, 5).pipe(
+              Stream.flatMap((page) =>
+                (page === 4 ? Stream.fromEffect(runB).pipe(Stream.drain) : Stream.empty).pipe(
+                  Stream.concat(Stream.fromEffect(Next.set(page + 1)).pipe(Stream.drain)),
+                  Stream.concat(Stream.fromIterable(Array.from({ length: 100 }, (_, i) => ({ id: page * 100 + i }))))
+                )
+              )
+            )
+          )
+        )
+      )
+      const summaryA = yield* run(dirA, destination, Source.make({ name: "src", resources: [a] }))
+      expect(summaryA.checkpoints?.length ?? 0).toBeGreaterThan(1)
+      const { remote } = yield* states(destination, dirA)
+      expect(slot(remote, "a").next).toBe(6)
+      expect(slot(remote, "b").done).toBe(true)
+      // B's next run starts from its own state: nothing to load again
+      const again = yield* runB
+      expect(again.tables.b).toBe(0)
+      expect((yield* ids(destination, dirB, "b")).length).toBe(50)
+      expect((yield* ids(destination, dirA, "a")).length).toBe(600)
+    })
+  )
+
+  it.scoped("a run's final commit merges a slot another run changed before and after its last checkpoint", () =>
+    Effect.gen(function* () {
+      const dirA = yield* tempDir()
+      const dirB = yield* tempDir()
+      const destination = yield* Layer.memoize(Destination.memory())
+      const Runs = ResourceState.key("runs", Schema.Number, () => 0)
+      // B: one row per run, its run count in its state
+      const b = Resource.make(
+        { name: "b" },
+        Stream.unwrap(
+          Effect.map(Runs.get, (n) =>
+            Stream.fromEffect(Runs.set(n + 1)).pipe(Stream.drain, Stream.concat(Stream.make({ id: n })))
+          )
+        )
+      )
+      const runB = run(dirB, destination, Source.make({ name: "src", resources: [b] }))
+      // A: B runs before A's page 2 (A's next checkpoints merge it in) and after A's last record
+      const a = Resource.make(
+        { name: "a", checkpoint: { rows: 150 } },
+        Stream.unwrap(
+          Effect.map(Next.get, (start) =>
+            Stream.range(start, 5).pipe(
+              Stream.flatMap((page) =>
+                (page === 2 ? Stream.fromEffect(runB).pipe(Stream.drain) : Stream.empty).pipe(
+                  Stream.concat(Stream.fromEffect(Next.set(page + 1)).pipe(Stream.drain)),
+                  Stream.concat(Stream.fromIterable(Array.from({ length: 100 }, (_, i) => ({ id: page * 100 + i }))))
+                )
+              ),
+              Stream.concat(Stream.fromEffect(runB).pipe(Stream.drain))
+            )
+          )
+        )
+      )
+      const summaryA = yield* run(dirA, destination, Source.make({ name: "src", resources: [a] }))
+      expect(summaryA.checkpoints?.length ?? 0).toBeGreaterThan(1)
+      const { remote } = yield* states(destination, dirA)
+      expect(slot(remote, "a").next).toBe(6)
+      expect(slot(remote, "b").runs).toBe(2)
+      expect((yield* ids(destination, dirB, "b")).sort()).toEqual([0, 1])
+    })
+  )
+
   it.scoped("a run that dies after checkpoint k resumes from k: every row once, state as of its rows", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir()

@@ -102,10 +102,11 @@ import {
   Scope,
   Stream
 } from "effect"
-import { readResource, writeResource } from "../context/Slots.js"
+import { readResource, readResources, removeResource, writeResource } from "../context/Slots.js"
 import type { Slot } from "../context/StateSlot.js"
-import type { DestinationError, Stage } from "../../destination/Destination.js"
+import { type DestinationError, type Stage, StateConflict } from "../../destination/Destination.js"
 import type * as PipelineState from "../state/PipelineState.js"
+import * as StateRebase from "../state/StateRebase.js"
 import type { TableSchema } from "../destination/TableSchema.js"
 import type { NormalizeError, TableNormalizer } from "./Normalize.js"
 import type * as Progress from "../../pipeline/Progress.js"
@@ -242,6 +243,8 @@ interface Lane {
   sinceRows: number
   /** rows normalized so far (error positions, progress) */
   extracted: number
+  /** a checkpoint committed the resource's slot (as of a cut) */
+  slotCommitted: boolean
 }
 
 /**
@@ -374,7 +377,8 @@ export const run = <E, R>(
       pendingSlot: undefined,
       initialSlot: readResource(initial, sourceName, resource.name),
       sinceRows: 0,
-      extracted: 0
+      extracted: 0,
+      slotCommitted: false
     }))
 
     const stageRecords = (lane: Lane, records: ReadonlyArray<unknown>, into: Interval, hold?: Hold) =>
@@ -467,6 +471,9 @@ export const run = <E, R>(
         }
       })
       lastCommitted = committed.state
+      for (const lane of lanes) {
+        if (lane.resource.writeDisposition !== "replace" && lane.readySlot !== undefined) lane.slotCommitted = true
+      }
       if (committed.loadId !== null) {
         checkpoints.push({ loadId: committed.loadId, rows, held })
         discarded = true
@@ -478,6 +485,48 @@ export const run = <E, R>(
       for (const lane of lanes) lane.sinceRows = 0
       lastAt = yield* Clock.currentTimeMillis
     }).pipe(Effect.withSpan("pipestate.checkpoint", { attributes: { "pipestate.run_id": runId } }))
+
+    const resets = input.plans
+      .filter((p) => p.resource.writeDisposition === "replace")
+      .map((p) => ({ source: sourceName, resource: p.resource.name }))
+
+    /**
+     * What the final commit commits: the last checkpoint's state (which holds what other runs
+     * committed meanwhile, merged in by the checkpoints' commits) with this run's own changes since
+     * it started: its resources' slots and the source-level keys it changed. The run's live state
+     * still holds the other units as they were when it started, so committing it as it is would
+     * undo the other runs' changes.
+     */
+    const finalDraft = (live: PipelineState.PipelineState) =>
+      Effect.gen(function* () {
+        if (checkpoints.length === 0) return { ...lastCommitted, sources: live.sources }
+        // the run's base, with the slots its checkpoints committed as they committed them: those
+        // are not the other runs' changes
+        const committedSlots = readResources(lastCommitted, sourceName)
+        let base = session.state
+        for (const lane of lanes) {
+          if (!lane.slotCommitted) continue
+          const name = lane.resource.name
+          base = Object.hasOwn(committedSlots, name)
+            ? writeResource(base, sourceName, name, readResource(lastCommitted, sourceName, name))
+            : removeResource(base, sourceName, name)
+        }
+        const rebased = StateRebase.rebase({ base, remote: lastCommitted, draft: live, resets })
+        if (Either.isLeft(rebased)) {
+          const error = rebased.left
+          if (error._tag !== "RebaseConflict") return yield* error
+          return yield* new StateConflict({
+            pipelineName: session.config.name,
+            dataset: session.config.dataset,
+            expectedVersion: session.state._state_version,
+            expectedHash: session.state._version_hash ?? null,
+            foundVersion: lastCommitted._state_version,
+            foundHash: lastCommitted._version_hash ?? null,
+            paths: error.paths
+          })
+        }
+        return { ...rebased.right.state, _local: lastCommitted._local }
+      })
 
     const due = (lane: Lane) =>
       Effect.map(
@@ -571,15 +620,13 @@ export const run = <E, R>(
     yield* progress.phase(session.config.name, "commit")
     const live = yield* Ref.get(draft)
     const committed = yield* session.commit({
-      draft: { ...lastCommitted, sources: live.sources },
+      draft: yield* finalDraft(live),
       schemaName: sourceName,
       loadId: current.loadId,
       stage: last.stage,
       tables: [...written.map((t) => t.schema()), ...(holding ? heldIn(last).map(holdSchema) : [])],
       extractedAt: new Date(yield* Clock.currentTimeMillis),
-      resets: input.plans
-        .filter((p) => p.resource.writeDisposition === "replace")
-        .map((p) => ({ source: sourceName, resource: p.resource.name })),
+      resets,
       schemas: [{ name: sourceName, tables: loaded.map((t) => t.storedTable()), dropTables: [] }],
       run: {
         runId,
