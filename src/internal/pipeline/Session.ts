@@ -489,16 +489,23 @@ export const open = (
         yield* write(persisted)
         // the working dir's copy of each schema follows the destination's newest version; a commit
         // that left a schema as it was rewrites the copy only when it differs (or is missing)
+        const copies = schemaCopies(workingDir)
         yield* Effect.forEach(
           schemas,
           ({ schema, inserted }) =>
             Effect.gen(function* () {
+              // the same document object as the copy this process last wrote or found: nothing to do
+              if (!inserted && copies.get(schema.name) === schema) return
               const text = StoredSchema.toText(schema)
               if (!inserted) {
                 const local = yield* workingDir.readSchema(schema.name)
-                if (Option.isSome(local) && local.value === text) return
+                if (Option.isSome(local) && local.value === text) {
+                  copies.set(schema.name, schema)
+                  return
+                }
               }
               yield* workingDir.writeSchema(schema.name, text)
+              copies.set(schema.name, schema)
             }),
           { discard: true }
         )
@@ -526,6 +533,20 @@ export const open = (
       persist
     } satisfies Session
   }).pipe(Effect.withSpan("pipestate.restore"))
+
+// per working dir: the stored schema each copy in it last matched (a stored schema that did not
+// change is the same object, StoredSchema's memo by text): a commit that left it as it was reads
+// and writes no file (a copy deleted behind a running process comes back with the schema's next
+// version, or in the next process)
+const schemaCopiesByDir = new WeakMap<WorkingDir.WorkingDir, Map<string, StoredSchema.StoredSchema>>()
+const schemaCopies = (dir: WorkingDir.WorkingDir): Map<string, StoredSchema.StoredSchema> => {
+  let copies = schemaCopiesByDir.get(dir)
+  if (copies === undefined) {
+    copies = new Map()
+    schemaCopiesByDir.set(dir, copies)
+  }
+  return copies
+}
 
 const spanOf = (config: ResolvedConfig) => ({
   "pipestate.pipeline": config.name,
