@@ -38,7 +38,8 @@ const attempt = (destination: Layer.Layer<Destination.Destination, unknown>, dat
     const message = String((error as { message?: unknown } | undefined)?.message)
     expect(message).toContain("payload")
     expect(message).toContain("events")
-    expect(message).toContain("convert bigints to strings")
+    expect(message).toContain("a bigint")
+    expect(message).toContain("convert it to a string")
   })
 
 describe("a json cell that JSON cannot write", () => {

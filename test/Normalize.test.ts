@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { BigDecimal, Either } from "effect"
+import { BigDecimal, Either, Option } from "effect"
 import {
   type NormalizeError,
   normalizeIdentifier,
@@ -7,6 +7,7 @@ import {
   validateResource
 } from "../src/internal/pipeline/Normalize.js"
 import * as StoredSchema from "../src/internal/schema/StoredSchema.js"
+import * as StateValue from "../src/state/StateValue.js"
 
 const ids = () => "id"
 
@@ -100,6 +101,48 @@ describe("TableNormalizer", () => {
     }
     const map = table.normalize([{ m: new Map() }], "l", ids)
     expect(Either.isLeft(map) && map.left.message).toContain("Map")
+  })
+
+  it("rejects a value inside an object or array that JSON would drop, empty or rewrite, naming where it is", () => {
+    const cases: ReadonlyArray<readonly [unknown, string, string]> = [
+      [{ dec: BigDecimal.unsafeFromString("1.50") }, "a BigDecimal", ".dec"],
+      [{ bin: new Uint8Array([1, 2]) }, "Uint8Array", ".bin"],
+      [{ m: new Map([[1, 2]]) }, "Map", ".m"],
+      [[1, { s: new Set([1]) }], "Set", "[1].s"],
+      [{ "odd key": { f: () => 1 } }, "a function", '["odd key"].f'],
+      [{ n: 1n }, "a bigint", ".n"],
+      [{ o: Option.some(1) }, "instance", ".o"]
+    ]
+    for (const [value, what, path] of cases) {
+      const table = new TableNormalizer({ name: "t", writeDisposition: "append" })
+      const error = failure(table.normalize([{ id: 1, nested: value }], "l", ids))
+      expect(error).toMatchObject({ _tag: "UnsupportedValue", table: "t", column: "nested", nested: true })
+      expect(error.message).toContain(what)
+      expect(error.message).toContain(`at ${path}`)
+    }
+    const cycle: Record<string, unknown> = { a: 1 }
+    cycle.self = cycle
+    expect(
+      failure(new TableNormalizer({ name: "t", writeDisposition: "append" }).normalize([{ c: cycle }], "l", ids))
+        .message
+    ).toContain("a cycle?")
+    // what JSON writes as it is: plain values, Dates and Timestamps (their text), undefined keys
+    const fine = new TableNormalizer({ name: "t", writeDisposition: "append" })
+    const batch = fine.normalize(
+      [
+        {
+          j: {
+            d: new Date(0),
+            t: StateValue.Timestamp.fromDate(new Date(0)),
+            list: [1, "x", null, true, { deep: [] }],
+            gone: undefined
+          }
+        }
+      ],
+      "l",
+      ids
+    )
+    expect(Either.isRight(batch)).toBe(true)
   })
 })
 

@@ -49,10 +49,14 @@ import { isStateValue, Timestamp } from "../../state/StateValue.js"
 export class UnsupportedValue extends Schema.TaggedError<UnsupportedValue>()("UnsupportedValue", {
   table: Schema.String,
   column: Schema.String,
-  reason: Schema.String
+  reason: Schema.String,
+  /** the value is nested in a json value (an object or array column) */
+  nested: Schema.optional(Schema.Boolean)
 }) {
   override get message(): string {
-    return `table ${this.table}, column ${this.column}: ${this.reason}; convert it to a string, number, boolean, Date, BigDecimal, Uint8Array, plain object or array in the resource`
+    return this.nested === true
+      ? `table ${this.table}, column ${this.column}: ${this.reason}; inside an object or array, convert it to a string, number, boolean, plain object or array in the resource (a Date or Timestamp is written as its text)`
+      : `table ${this.table}, column ${this.column}: ${this.reason}; convert it to a string, number, boolean, Date, BigDecimal, Uint8Array, plain object or array in the resource`
   }
 }
 
@@ -256,6 +260,74 @@ const infer = (value: unknown): Inferred => {
     }
     default:
       return { unsupported: `a ${typeof value}` }
+  }
+}
+
+// deeper nesting than this in a json value is refused (JSON.stringify would also meet a cycle here)
+const MAX_JSON_DEPTH = 256
+
+const describeNested = (value: unknown): string => {
+  if (typeof value !== "object" || value === null) return `a ${typeof value}`
+  if (BigDecimal.isBigDecimal(value)) return "a BigDecimal"
+  return `an instance of ${value.constructor?.name ?? "a class"}`
+}
+
+/**
+ * Why a json value (a plain object or array) would not be written as what it holds: the path
+ * inside it and what is there, for the first nested value JSON would drop, empty or rewrite — a
+ * function, symbol or bigint, a Map, Set, Uint8Array, BigDecimal or other class instance
+ * (JSON writes `{}`, its fields or a debugging form) — or nesting past 256 levels. `undefined` when
+ * it is fine: strings, numbers, booleans, null, plain objects, arrays, `Date` and `Timestamp` (their
+ * text). `undefined` in an object is a missing key, as in JSON.
+ */
+const jsonProblem = (value: unknown, depth: number): { path: Array<string>; what: string } | undefined => {
+  switch (typeof value) {
+    case "string":
+    case "number":
+    case "boolean":
+    case "undefined":
+      return undefined
+    case "object": {
+      if (value === null) return undefined
+      if (depth >= MAX_JSON_DEPTH) return { path: [], what: `values nested deeper than ${MAX_JSON_DEPTH} levels (a cycle?)` }
+      if (Array.isArray(value)) {
+        for (let i = 0; i < value.length; i++) {
+          const item: unknown = value[i]
+          if (typeof item !== "object" || item === null) {
+            if (typeof item === "string" || typeof item === "number" || typeof item === "boolean" || item == null)
+              continue
+          }
+          const problem = jsonProblem(item, depth + 1)
+          if (problem !== undefined) {
+            problem.path.push(`[${i}]`)
+            return problem
+          }
+        }
+        return undefined
+      }
+      if (isPlainObject(value)) {
+        const record = value as Record<string, unknown>
+        for (const key in record) {
+          const item = record[key]
+          if (typeof item !== "object" || item === null) {
+            if (typeof item === "string" || typeof item === "number" || typeof item === "boolean" || item == null)
+              continue
+          }
+          const problem = jsonProblem(item, depth + 1)
+          if (problem !== undefined) {
+            problem.path.push(/^[A-Za-z_$][A-Za-z0-9_$]*$/.test(key) ? `.${key}` : `[${JSON.stringify(key)}]`)
+            return problem
+          }
+        }
+        return undefined
+      }
+      // a Date or Timestamp is written as its text; other classes' toJSON (Effect's data types
+      // among them) write a debugging form, not the value
+      if (value instanceof Date || value instanceof Timestamp) return undefined
+      return { path: [], what: describeNested(value) }
+    }
+    default:
+      return { path: [], what: describeNested(value) }
   }
 }
 
@@ -679,6 +751,21 @@ export class TableNormalizer {
         const value = record[key]
         const type = infer(value)
         if (type === null) continue
+        if (type === "json") {
+          const problem = jsonProblem(value, 0)
+          if (problem !== undefined) {
+            const path = problem.path.reverse().join("")
+            const at = path.length > 120 ? `${path.slice(0, 120)}…` : path
+            return Either.left(
+              new UnsupportedValue({
+                table: this.name,
+                column: this.names.get(key) ?? Naming.normalizeIdentifier(key),
+                reason: `the json value holds ${problem.what}${at === "" ? "" : ` at ${at}`}, which JSON would drop, empty or rewrite (record ${offset + rows.length})`,
+                nested: true
+              })
+            )
+          }
+        }
         // the common case: a field seen before, whose value has its column's type (JS bigints
         // are range-checked, and keys coerced: the path below)
         const known = this.fieldPositions.get(key)
