@@ -8,6 +8,7 @@ import * as ValidationError from "@effect/cli/ValidationError"
 import * as Cause from "effect/Cause"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
+import { shellQuote } from "../internal/Shell.js"
 
 /**
  * A command that needs a pipeline name got none.
@@ -33,7 +34,7 @@ export class UnknownCommand extends Schema.TaggedError<UnknownCommand>()("Unknow
 }) {
   override get message(): string {
     const what = this.given === undefined ? "a command is missing" : `unknown command ${JSON.stringify(this.given)}`
-    return `${what}: use \`pipestate pipeline list\` or \`pipestate pipeline ${this.pipeline} info|sync|drop|history|restore|schema\` (--help for their options)`
+    return `${what}: use \`pipestate pipeline list\` or \`pipestate pipeline ${shellQuote(this.pipeline)} info|sync|drop|history|restore|schema\` (--help for their options)`
   }
 }
 

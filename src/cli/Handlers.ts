@@ -18,6 +18,7 @@ import * as StateSync from "../internal/pipeline/StateSync.js"
 import * as WorkingDir from "../internal/pipeline/WorkingDir.js"
 import { ConfirmationRequired, MissingPipelineName } from "./Errors.js"
 import * as Render from "./Render.js"
+import { shellQuote } from "../internal/Shell.js"
 
 /**
  * The flags every pipeline command takes (see main.ts for their help text).
@@ -157,7 +158,7 @@ export const info = (
       yield* Console.error(
         `warning: the local state of ${name} belongs to ${kind ?? "?"} dataset ${stateDataset ?? "?"}${
           typeof recorded === "string" ? ` (${recorded})` : ""
-        }, not to ${located.destination.value} dataset ${located.dataset.value}; shown below is that local state (\`pipestate pipeline ${name} history\` with the same flags lists the versions the other target holds)`
+        }, not to ${located.destination.value} dataset ${located.dataset.value}; shown below is that local state (\`pipestate pipeline ${shellQuote(name)} history\` with the same flags lists the versions the other target holds)`
       )
     }
     const data: Render.Info = {

@@ -41,6 +41,7 @@ import * as Schemas from "../internal/pipeline/Schemas.js"
 import * as Dataset from "../dataset/Dataset.js"
 import * as Session from "../internal/pipeline/Session.js"
 import * as StateSync from "../internal/pipeline/StateSync.js"
+import { shellQuote } from "../internal/Shell.js"
 
 // ---------------------------------------------------------------------------------------------
 // Model
@@ -97,7 +98,7 @@ export class VersionNotFound extends Schema.TaggedError<VersionNotFound>()("Vers
         : `it keeps versions ${describeVersions(this.available)}`
     return (
       `pipeline ${this.pipelineName}: dataset ${this.dataset} holds no state version ${this.version}; ${kept}. ` +
-      `Run \`pipestate pipeline ${this.pipelineName} history\` to see them.`
+      `Run \`pipestate pipeline ${shellQuote(this.pipelineName)} history\` to see them.`
     )
   }
 }

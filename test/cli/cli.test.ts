@@ -289,6 +289,29 @@ describe("pipestate CLI on SQLite", () => {
     expect(readStateFile(dir, "other_pipeline")._version_hash).toBe(JSON.parse(good)._version_hash)
   })
 
+  it("a state file with nothing readable: every command says it is corrupt (not unknown), with a quoted name", async () => {
+    const odd = "odd pipe; echo x"
+    NodeFs.mkdirSync(NodePath.join(dir, odd), { recursive: true })
+    NodeFs.writeFileSync(NodePath.join(dir, odd, "state.json"), "[]")
+    try {
+      for (const command of [
+        ["info"],
+        ["history"],
+        ["drop", "r", "--yes"],
+        ["restore", "--state-version", "0", "--yes"],
+        ["sync", "--yes"]
+      ]) {
+        const result = await run(["pipeline", odd, ...command])
+        expectFailure(result, "is corrupt")
+        expect(result.stderr).not.toContain("not found")
+        expect(result.stderr).toContain("`pipestate pipeline 'odd pipe; echo x' sync --dataset <dataset> --yes`")
+        expect(result.stderr).toContain("--destination postgres --url <url>")
+      }
+    } finally {
+      NodeFs.rmSync(NodePath.join(dir, odd), { recursive: true, force: true })
+    }
+  })
+
   it("sync against a destination without state fails, saying so, and leaves no working dir behind", async () => {
     const result = await run(["pipeline", "ghost", "sync", "--dataset", "nothing_here", "--yes"])
     expectFailure(result, "holds no state of this pipeline")

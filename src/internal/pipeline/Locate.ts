@@ -31,6 +31,7 @@ import type * as PipelineState from "../state/PipelineState.js"
 import * as PipelineConfig from "../../pipeline/PipelineConfig.js"
 import * as StateSync from "./StateSync.js"
 import * as WorkingDir from "./WorkingDir.js"
+import { shellQuote } from "../Shell.js"
 
 // ---------------------------------------------------------------------------------------------
 // Errors
@@ -53,7 +54,7 @@ export class UnknownPipeline extends Schema.TaggedError<UnknownPipeline>()("Unkn
     return (
       `pipeline ${JSON.stringify(this.name)} not found in ${this.pipelinesDir}; ${known}. ` +
       "Pass --pipelines-dir (or set PIPESTATE_PIPELINES_DIR) if it lives elsewhere, or restore it on this machine " +
-      `with \`pipestate pipeline ${this.name} sync --destination postgres --url <url> --dataset <dataset> --yes\` ` +
+      `with \`pipestate pipeline ${shellQuote(this.name)} sync --destination postgres --url <url> --dataset <dataset> --yes\` ` +
       "(or --destination sqlite --sqlite-path <file>)."
     )
   }
@@ -384,19 +385,26 @@ export const locate = (
   })
 
 /**
- * Fails with `UnknownPipeline` (listing the known ones) when nothing tells where the pipeline's
- * state is.
+ * Fails when nothing tells where the pipeline's state is: with the `CorruptStateFile` when its
+ * working dir has a state file that says nothing readable (it names the command that repairs it),
+ * else with `UnknownPipeline` (listing the known ones).
  *
  * @since 0.1.0
  */
 export const requireKnown = (
   located: Located
-): Effect.Effect<void, UnknownPipeline | WorkingDir.WorkingDirError, FileSystem.FileSystem | Path.Path> =>
+): Effect.Effect<
+  void,
+  UnknownPipeline | WorkingDir.CorruptStateFile | WorkingDir.WorkingDirError,
+  FileSystem.FileSystem | Path.Path
+> =>
   located.known
     ? Effect.void
-    : Effect.flatMap(WorkingDir.listPipelines(located.pipelinesDir), (known) =>
-        Effect.fail(new UnknownPipeline({ name: located.name, pipelinesDir: located.pipelinesDir, known }))
-      )
+    : Option.isSome(located.corrupt)
+      ? Effect.fail(located.corrupt.value)
+      : Effect.flatMap(WorkingDir.listPipelines(located.pipelinesDir), (known) =>
+          Effect.fail(new UnknownPipeline({ name: located.name, pipelinesDir: located.pipelinesDir, known }))
+        )
 
 /**
  * The local state, or `UnknownPipeline` (or the `CorruptStateFile`).

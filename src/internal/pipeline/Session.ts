@@ -49,6 +49,7 @@ import { Ids } from "./Ids.js"
 import { Pipeline, type ResolvedConfig } from "../../pipeline/PipelineConfig.js"
 import * as StateSync from "./StateSync.js"
 import * as WorkingDir from "./WorkingDir.js"
+import * as Shell from "../Shell.js"
 
 /**
  * @since 0.1.0
@@ -215,14 +216,12 @@ export const syncCommand = (
   return `pipestate pipeline ${shellQuote(config.name)} sync ${flags.join(" ")} --yes`
 }
 
-const SAFE_WORD = /^[A-Za-z0-9_@%+=:,./-]+$/
-
 /**
- * A word as a POSIX shell reads it back: quoted when it holds anything but plain characters.
+ * A word as a POSIX shell reads it back (see `Shell.shellQuote`).
  *
  * @since 0.1.0
  */
-export const shellQuote = (word: string): string => (SAFE_WORD.test(word) ? word : `'${word.replaceAll("'", "'\\''")}'`)
+export const shellQuote = Shell.shellQuote
 
 /**
  * Opens a session on the pipeline in context: takes the working-dir lock (held until the scope

@@ -12,6 +12,7 @@ import * as Path from "@effect/platform/Path"
 import type { PlatformError } from "@effect/platform/Error"
 import { Config, Effect, Either, Option, Schema, type Scope } from "effect"
 import * as PipelineState from "../state/PipelineState.js"
+import { shellQuote } from "../Shell.js"
 
 // ---------------------------------------------------------------------------------------------
 // Errors
@@ -45,11 +46,15 @@ export class CorruptStateFile extends Schema.TaggedError<CorruptStateFile>()("Co
   command: Schema.optional(Schema.String)
 }) {
   override get message(): string {
-    const name = this.pipelineName ?? "<name>"
-    const command = this.command ?? `pipestate pipeline ${name} sync --dataset <dataset> --yes`
+    const name = this.pipelineName === undefined ? "<name>" : shellQuote(this.pipelineName)
+    // without a command, nothing left in the file says where the destination is
+    const restore =
+      this.command === undefined
+        ? `Run \`pipestate pipeline ${name} sync --dataset <dataset> --yes\` with the pipeline's dataset, adding \`--destination postgres --url <url>\` for a PostgreSQL destination (or \`--sqlite-path <file>\` for a SQLite file outside the working dir), to restore the state from the destination, `
+        : `Run \`${this.command}\` to restore the state from the destination, `
     return (
       `The local state file ${this.path} is corrupt: ${this.reason}. ` +
-      `Run \`${command}\` to restore the state from the destination, ` +
+      restore +
       "or delete the file (the next run then restores from the destination, or starts fresh when restore_from_destination is off)."
     )
   }
