@@ -371,6 +371,19 @@ describe("Incremental cursor kinds", () => {
     }).pipe(Effect.provide(scratch))
   )
 
+  it.effect("string cursors compare by code points, as Python does (a character above U+FFFF sorts after U+FF00)", () =>
+    Effect.gen(function* () {
+      const version = Incremental.cursor({ path: "w", initialValue: "" })
+      yield* load(version, [
+        { id: "1", w: "\uff00" },
+        { id: "2", w: "😀" }
+      ])
+      // Python: max("\uff00", "😀") == "😀" (U+1F600 > U+FF00); UTF-16 code units say the opposite
+      expect((yield* entryOf("w"))?.last_value).toBe("😀")
+      expect(ids(yield* load(version, [{ id: "3", w: "\uffff" }, { id: "4", w: "😁" }]))).toEqual(["4"])
+    }).pipe(Effect.provide(scratch))
+  )
+
   it.effect("bigint cursors are stored as ints (typed decimals past 64 bits), BigDecimal cursors as decimals", () =>
     Effect.gen(function* () {
       const id = Incremental.cursor({ path: "id64", initialValue: 0n })

@@ -43,7 +43,7 @@ import * as StateValue from "../state/StateValue.js"
  * | ------------ | ---------------------------------------------------------------- | ------------------ |
  * | `number`     | finite numbers                                                   | number             |
  * | `bigint`     | bigints, safe integer numbers                                    | int (typed decimal past 64 bits) |
- * | `string`     | strings (compared by UTF-16 code units)                          | string             |
+ * | `string`     | strings (compared by code points, as Python and dlt compare)     | string             |
  * | `Timestamp`  | Timestamps, valid Dates, ISO 8601 text (no offset means UTC)     | datetime (typed)   |
  * | `Date`       | the same as `Timestamp`                                          | datetime (typed)   |
  * | `CalendarDate` | CalendarDates, `YYYY-MM-DD` text                               | date (typed)       |
@@ -352,12 +352,30 @@ const bigintKind: Kind = {
   format: (value) => `${value as bigint}n`
 }
 
+// strings by Unicode code points, as Python compares them (dlt's max/min): JS `<` compares UTF-16
+// code units, which puts a character above U+FFFF (a surrogate pair, 0xD800..0xDFFF) before
+// U+E000..U+FFFF
+const compareCodePoints = (a: string, b: string): number => {
+  if (a === b) return 0
+  const n = Math.min(a.length, b.length)
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i)
+    const y = b.charCodeAt(i)
+    if (x === y) continue
+    const xPair = x >= 0xd800 && x <= 0xdfff
+    const yPair = y >= 0xd800 && y <= 0xdfff
+    if (xPair !== yPair) return xPair ? 1 : -1
+    return x < y ? -1 : 1
+  }
+  return a.length < b.length ? -1 : a.length > b.length ? 1 : 0
+}
+
 const stringKind: Kind = {
   name: "string",
   fromRow: (raw) => (typeof raw === "string" ? raw : undefined),
   fromState: (stored) => (typeof stored === "string" ? stored : undefined),
   toState: (value) => value as string,
-  compare: (a, b) => order(a as string, b as string),
+  compare: (a, b) => compareCodePoints(a as string, b as string),
   format: (value) => JSON.stringify(value)
 }
 
