@@ -121,6 +121,21 @@ describe("the stored schema commits with the data", () => {
     })
   )
 
+  it.scoped("tables named like dlt's or pipestate's own are refused before anything runs", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir()
+      for (const tableName of ["_dlt_loads", "_pipestate_loads", "_pipestate_group_runs", "_pipestate_holds"]) {
+        const source = Source.make({
+          name: "users",
+          resources: [Resource.make({ name: "users", tableName }, Stream.make({ id: 1 }))]
+        })
+        const error = yield* Effect.flip(Pipeline.run(source).pipe(Effect.provide(layersIn(dir))))
+        expect(error._tag).toBe("InvalidSource")
+        expect(error.message).toContain(`table ${tableName} is reserved`)
+      }
+    })
+  )
+
   it.scoped("two resources on one table with different primary keys are refused before anything runs", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir()

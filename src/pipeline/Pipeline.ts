@@ -121,11 +121,12 @@ const plan = (
     }
     names.add(resource.name)
     const table = normalizeIdentifier(resource.tableName)
-    if (table.startsWith("_dlt")) {
+    // dlt's tables, and pipestate's own (_pipestate_loads, _pipestate_holds, hold tables, ...)
+    if (table.startsWith("_dlt") || table.startsWith("_pipestate")) {
       return Either.left(
         new InvalidSource({
           source: sourceName,
-          reason: `resource ${resource.name}: table ${table} is reserved (_dlt*)`
+          reason: `resource ${resource.name}: table ${table} is reserved (_dlt* belongs to dlt, _pipestate* to pipestate); give the resource another tableName`
         })
       )
     }
