@@ -367,6 +367,23 @@ describe("Pipeline.run", () => {
     })
   )
 
+  it.scoped("refuses dataset names a destination would alter or reserves, with InvalidDatasetName", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir()
+      for (const dataset of ["a.sub", ".", "..", "pg_temp_x", "PG_mine", "information_schema", "x".repeat(64)]) {
+        const error = yield* Effect.flip(
+          runIn(dir, Source.make({ name: "src", resources: [numbers([1])] }), Destination.memory(), { dataset })
+        )
+        expect(error._tag, dataset).toBe("InvalidDatasetName")
+      }
+      // 63 bytes is fine
+      const ok = yield* runIn(dir, Source.make({ name: "src", resources: [numbers([1])] }), Destination.memory(), {
+        dataset: "x".repeat(63)
+      })
+      expect(ok.tables.numbers).toBe(1)
+    })
+  )
+
   it.scoped("keeps the newest keepStateVersions state rows on SQLite", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir()
@@ -451,8 +468,9 @@ describe("Pipeline.run", () => {
       const dir = yield* tempDir()
       const bad = Resource.make({ name: "bad" }, Stream.make({ doc: { big: 1n } }))
       const error = yield* Effect.flip(runIn(dir, Source.make({ name: "src", resources: [bad] }), Destination.sqlite()))
-      expect(error._tag).toBe("DestinationError")
-      expect(error.message).toContain("BigInt")
+      // refused while normalizing, before the destination sees it
+      expect(error._tag).toBe("UnsupportedValue")
+      expect(error.message).toContain("a bigint at .big")
     })
   )
 

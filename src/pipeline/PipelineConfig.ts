@@ -169,10 +169,25 @@ export const make = (
     })
     const pipelinesDir = yield* WorkingDir.resolvePipelinesDir(Option.getOrUndefined(settings.pipelinesDir.value))
     const baseDataset = Option.getOrElse(settings.dataset.value, () => `${config.name}_dataset`)
-    if (baseDataset.trim() === "" || baseDataset.includes("\u0000") || /[/\\]/.test(baseDataset)) {
+    if (baseDataset.trim() === "" || baseDataset.includes("\u0000") || /[/\\.]/.test(baseDataset)) {
       return yield* new InvalidDatasetName({
         dataset: baseDataset,
-        reason: "must be non-empty, without path separators or NUL"
+        reason: "must be non-empty, without path separators, dots or NUL"
+      })
+    }
+    if (/^(pg_|information_schema$)/i.test(baseDataset)) {
+      return yield* new InvalidDatasetName({
+        dataset: baseDataset,
+        reason: "names starting with pg_ and information_schema belong to PostgreSQL's system schemas"
+      })
+    }
+    // PostgreSQL cuts longer identifiers (two datasets would share one schema); with dev mode's
+    // 15-character suffix
+    const datasetBytes = Buffer.byteLength(baseDataset, "utf8") + (settings.devMode.value ? 15 : 0)
+    if (datasetBytes > 63) {
+      return yield* new InvalidDatasetName({
+        dataset: baseDataset,
+        reason: `is ${datasetBytes} bytes in UTF-8${settings.devMode.value ? " with dev mode's suffix" : ""}, past the 63 a PostgreSQL schema name holds`
       })
     }
     const devMode = settings.devMode.value
