@@ -1,7 +1,7 @@
 import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Layer, Option, Schema, Stream } from "effect"
+import { type Duration, Effect, Exit, Layer, Option, Schema, Stream } from "effect"
 import * as ResourceState from "../src/context/ResourceState.js"
 import * as SourceState from "../src/context/SourceState.js"
 import * as Destination from "../src/destination/index.js"
@@ -516,6 +516,15 @@ describe("Checkpoint", () => {
         readonly message?: string
       }
       expect(bad.message).toContain("resource soon: every is soon")
+      for (const every of [-5, Number.NaN, "-5 seconds"] as const) {
+        const error = (yield* Effect.flip(
+          run(dir, destination, Source.make({ name: "src", resources: [pages] }), {
+            checkpoint: { every: every as Duration.DurationInput }
+          })
+        )) as { readonly _tag?: string; readonly message?: string }
+        expect(error._tag, String(every)).toBe("InvalidCheckpoint")
+        expect(error.message).toContain("zero or more")
+      }
       expect(yield* ids(destination, dir, "pages")).toEqual([])
     })
   )

@@ -201,6 +201,13 @@ const threshold = (
   if (Option.isNone(every)) {
     return Either.left(new InvalidCheckpoint({ resource, reason: `every is ${String(options.every)}, not a duration` }))
   }
+  // Duration reads a negative or NaN number, and "-5 seconds", as zero (0 itself: at every cut)
+  const raw = options.every
+  if ((typeof raw === "number" && !(raw >= 0)) || (typeof raw === "string" && /^\s*-/.test(raw))) {
+    return Either.left(
+      new InvalidCheckpoint({ resource, reason: `every is ${String(raw)}, not a duration of zero or more` })
+    )
+  }
   return Either.right({ rows: options.rows ?? Infinity, everyMillis: Duration.toMillis(every.value) })
 }
 
