@@ -111,54 +111,56 @@ const expectConsistent = (found: ReadonlyArray<number>, next: number, pageSize: 
 }
 
 describe("Checkpoint", () => {
-  it.scoped("a run's final commit keeps what other runs committed meanwhile (another working dir, another resource)", () =>
-    Effect.gen(function* () {
-      const dirA = yield* tempDir()
-      const dirB = yield* tempDir()
-      const destination = yield* Layer.memoize(Destination.memory())
-      const Done = ResourceState.key("done", Schema.Boolean, () => false)
-      // B: 50 rows once; its state says they are loaded
-      const b = Resource.make(
-        { name: "b" },
-        Stream.unwrap(
-          Effect.map(Done.get, (done) =>
-            done
-              ? Stream.empty
-              : Stream.fromEffect(Done.set(true)).pipe(
-                  Stream.drain,
-                  Stream.concat(Stream.fromIterable(Array.from({ length: 50 }, (_, i) => ({ id: i }))))
-                )
+  it.scoped(
+    "a run's final commit keeps what other runs committed meanwhile (another working dir, another resource)",
+    () =>
+      Effect.gen(function* () {
+        const dirA = yield* tempDir()
+        const dirB = yield* tempDir()
+        const destination = yield* Layer.memoize(Destination.memory())
+        const Done = ResourceState.key("done", Schema.Boolean, () => false)
+        // B: 50 rows once; its state says they are loaded
+        const b = Resource.make(
+          { name: "b" },
+          Stream.unwrap(
+            Effect.map(Done.get, (done) =>
+              done
+                ? Stream.empty
+                : Stream.fromEffect(Done.set(true)).pipe(
+                    Stream.drain,
+                    Stream.concat(Stream.fromIterable(Array.from({ length: 50 }, (_, i) => ({ id: i }))))
+                  )
+            )
           )
         )
-      )
-      const runB = run(dirB, destination, Source.make({ name: "src", resources: [b] }))
-      // A: 6 pages of 100 with checkpoints; B runs to completion from its own working dir before page 4
-      const a = Resource.make(
-        { name: "a", checkpoint: { rows: 150 } },
-        Stream.unwrap(
-          Effect.map(Next.get, (start) =>
-            Stream.range(start, 5).pipe(
-              Stream.flatMap((page) =>
-                (page === 4 ? Stream.fromEffect(runB).pipe(Stream.drain) : Stream.empty).pipe(
-                  Stream.concat(Stream.fromEffect(Next.set(page + 1)).pipe(Stream.drain)),
-                  Stream.concat(Stream.fromIterable(Array.from({ length: 100 }, (_, i) => ({ id: page * 100 + i }))))
+        const runB = run(dirB, destination, Source.make({ name: "src", resources: [b] }))
+        // A: 6 pages of 100 with checkpoints; B runs to completion from its own working dir before page 4
+        const a = Resource.make(
+          { name: "a", checkpoint: { rows: 150 } },
+          Stream.unwrap(
+            Effect.map(Next.get, (start) =>
+              Stream.range(start, 5).pipe(
+                Stream.flatMap((page) =>
+                  (page === 4 ? Stream.fromEffect(runB).pipe(Stream.drain) : Stream.empty).pipe(
+                    Stream.concat(Stream.fromEffect(Next.set(page + 1)).pipe(Stream.drain)),
+                    Stream.concat(Stream.fromIterable(Array.from({ length: 100 }, (_, i) => ({ id: page * 100 + i }))))
+                  )
                 )
               )
             )
           )
         )
-      )
-      const summaryA = yield* run(dirA, destination, Source.make({ name: "src", resources: [a] }))
-      expect(summaryA.checkpoints?.length ?? 0).toBeGreaterThan(1)
-      const { remote } = yield* states(destination, dirA)
-      expect(slot(remote, "a").next).toBe(6)
-      expect(slot(remote, "b").done).toBe(true)
-      // B's next run starts from its own state: nothing to load again
-      const again = yield* runB
-      expect(again.tables.b).toBe(0)
-      expect((yield* ids(destination, dirB, "b")).length).toBe(50)
-      expect((yield* ids(destination, dirA, "a")).length).toBe(600)
-    })
+        const summaryA = yield* run(dirA, destination, Source.make({ name: "src", resources: [a] }))
+        expect(summaryA.checkpoints?.length ?? 0).toBeGreaterThan(1)
+        const { remote } = yield* states(destination, dirA)
+        expect(slot(remote, "a").next).toBe(6)
+        expect(slot(remote, "b").done).toBe(true)
+        // B's next run starts from its own state: nothing to load again
+        const again = yield* runB
+        expect(again.tables.b).toBe(0)
+        expect((yield* ids(destination, dirB, "b")).length).toBe(50)
+        expect((yield* ids(destination, dirA, "a")).length).toBe(600)
+      })
   )
 
   it.scoped("a run's final commit merges a slot another run changed before and after its last checkpoint", () =>
@@ -349,7 +351,8 @@ describe("Checkpoint", () => {
     Effect.gen(function* () {
       const dir = yield* tempDir()
       const destination = yield* Layer.memoize(Destination.memory())
-      const updatedAt = Incremental.cursor({ path: "updated", initialValue: -1 })
+      // the rows come sorted by the cursor, and the cursor says so: checkpoints commit it as it goes
+      const updatedAt = Incremental.cursor({ path: "updated", initialValue: -1, rowOrder: "asc" })
       // the API returns the rows past the cursor in pages of 400, handed over in chunks of 130
       const events = (failAfter?: number) =>
         Resource.make(
@@ -385,6 +388,64 @@ describe("Checkpoint", () => {
       const all = yield* ids(destination, dir, "events")
       expect(all.length).toBe(6_000)
       expect(new Set(all).size).toBe(6_000)
+    })
+  )
+
+  it.scoped(
+    "an incremental cursor over rows in no promised order waits for the final commit: a failed run loses nothing",
+    () =>
+      Effect.gen(function* () {
+        const dir = yield* tempDir()
+        const destination = yield* Layer.memoize(Destination.memory())
+        const updatedAt = Incremental.cursor({ path: "updated", initialValue: 0, primaryKey: "id" })
+        // 3,000 rows whose cursor values come in a scrambled order, in chunks of 25
+        const events = (failAt?: number) =>
+          Resource.make(
+            { name: "events", writeDisposition: "append" },
+            Incremental.stream(updatedAt, (run) =>
+              Stream.range(1, 3_000).pipe(
+                Stream.map((k) => ({ id: k, updated: (k * 7919) % 3001 })),
+                Stream.filter((row) => row.updated > run.startValue),
+                Stream.rechunk(25),
+                Stream.tap((row) => (row.id === failAt ? Effect.fail("the API broke") : Effect.void))
+              )
+            )
+          )
+        const failed = yield* Effect.exit(
+          run(dir, destination, Source.make({ name: "src", resources: [events(1_500)] }), { checkpoint: { rows: 200 } })
+        )
+        expect(Exit.isFailure(failed)).toBe(true)
+        // the cursor was not committed past rows still to come
+        const slotAfter = slot((yield* states(destination, dir)).remote, "events").incremental as
+          | Record<string, { readonly last_value: number }>
+          | undefined
+        expect(slotAfter?.updated?.last_value ?? 0).toBe(0)
+        const resumed = yield* run(dir, destination, Source.make({ name: "src", resources: [events()] }), {
+          checkpoint: { rows: 200 }
+        })
+        expect(resumed.tables.events).toBe(3_000)
+        const all = yield* ids(destination, dir, "events")
+        expect(all.length).toBe(3_000)
+        expect(new Set(all).size).toBe(3_000)
+      })
+  )
+
+  it.scoped("a row against the cursor's declared rowOrder fails the run, naming it", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir()
+      const destination = yield* Layer.memoize(Destination.memory())
+      const updatedAt = Incremental.cursor({ path: "updated", initialValue: 0, rowOrder: "asc" })
+      const events = Resource.make(
+        { name: "events" },
+        Incremental.stream(updatedAt, () =>
+          Stream.make({ id: 1, updated: 5 }, { id: 2, updated: 9 }, { id: 3, updated: 7 })
+        )
+      )
+      const error = yield* Effect.flip(
+        run(dir, destination, Source.make({ name: "src", resources: [events] }), { checkpoint: { rows: 1 } })
+      )
+      expect(error).toMatchObject({ _tag: "IncrementalRowOrder", rowIndex: 2, value: "7", last: "9" })
+      expect((error as { readonly message: string }).message).toContain('rowOrder "asc"')
     })
   )
 

@@ -409,6 +409,39 @@ const suite = (kind: Kind) => {
         expect(yield* setup.reader.holdTables).toEqual(leftover)
         expect(yield* setup.reader.registry("p")).toBe(1)
 
+        // so does a run of the same pipeline from another working dir (it cannot tell a dead run of
+        // another working dir from one still running)
+        const elsewhere = yield* tempDir()
+        yield* Pipeline.run(
+          Source.make({
+            name: "src",
+            resources: [
+              pages({
+                name: "elsewhere",
+                pages: 4,
+                pageSize: 2_000,
+                gen: 9,
+                writeDisposition: "replace",
+                stateful: true
+              })
+            ]
+          })
+        ).pipe(
+          Effect.provide(
+            Pipeline.layerNode({
+              name: "p",
+              dataset: setup.dataset,
+              pipelinesDir: elsewhere,
+              batchSize: 1_000,
+              checkpoint: { rows: 3_000 }
+            })
+          ),
+          Effect.provide(setup.destination)
+        )
+        expect((yield* setup.reader.table("elsewhere")).n).toBe(8_000)
+        expect(yield* setup.reader.holdTables).toEqual(leftover)
+        expect(yield* setup.reader.registry("p")).toBe(1)
+
         yield* runWith(setup, source(3), config)
         expect(yield* setup.reader.table("snapshot")).toEqual({ n: 20_000, lo: 3, hi: 3 })
         const ids = yield* setup.reader.values("snapshot", "gen")

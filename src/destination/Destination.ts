@@ -284,6 +284,11 @@ export interface HoldKey {
  */
 export interface HoldRow extends HoldKey {
   readonly holdTable: string
+  /**
+   * The working dir the run runs in (a hash of its host name and path): one working dir runs one
+   * run of a pipeline at a time, so its other runs' hold tables are leftovers of runs that died.
+   */
+  readonly owner: string
   readonly insertedAt: Date
 }
 
@@ -307,12 +312,15 @@ export interface HoldTransaction {
    */
   readonly prepare: (row: HoldRow, table: TableSchema, existing: boolean) => Effect.Effect<void, DestinationError>
   /**
-   * Drops the hold tables `pipelineName` recorded in runs other than `runId` (runs that were killed
-   * or failed before their final commit) and their records; returns the hold tables dropped.
+   * Drops the hold tables `pipelineName` recorded under `owner` (the same working dir) in runs other
+   * than `runId` — runs of that working dir that were killed or failed before their final commit —
+   * and their records; returns the hold tables dropped. Runs of other working dirs may be running:
+   * their hold tables stay.
    */
   readonly discardOthers: (
     pipelineName: string,
-    runId: string
+    runId: string,
+    owner: string
   ) => Effect.Effect<ReadonlyArray<string>, DestinationError>
   /**
    * Moves the rows of the hold table into `table` (which `writeTables` created, widened and, for

@@ -572,9 +572,9 @@ export const make = (options: SqlDestinationOptions): DestinationShape => {
                 yield* dialect.lockDataset(sql, dataset)
                 const text = sql.literal(dialect.columnType("text"))
                 const timestamp = sql.literal(dialect.columnType("timestamp"))
-                yield* sql`CREATE TABLE IF NOT EXISTS ${registry} (pipeline_name ${text} NOT NULL, run_id ${text} NOT NULL, table_name ${text} NOT NULL, hold_table ${text} NOT NULL, inserted_at ${timestamp} NOT NULL)`
+                yield* sql`CREATE TABLE IF NOT EXISTS ${registry} (pipeline_name ${text} NOT NULL, run_id ${text} NOT NULL, table_name ${text} NOT NULL, hold_table ${text} NOT NULL, owner ${text} NOT NULL, inserted_at ${timestamp} NOT NULL)`
               }
-              yield* sql`INSERT INTO ${registry} (pipeline_name, run_id, table_name, hold_table, inserted_at) VALUES (${row.pipelineName}, ${row.runId}, ${row.table}, ${row.holdTable}, ${dialect.timestampParam(row.insertedAt)})`
+              yield* sql`INSERT INTO ${registry} (pipeline_name, run_id, table_name, hold_table, owner, inserted_at) VALUES (${row.pipelineName}, ${row.runId}, ${row.table}, ${row.holdTable}, ${row.owner}, ${dialect.timestampParam(row.insertedAt)})`
             }
             yield* ensureTable(sql, dataset, table)
             if (order.addType !== undefined) {
@@ -589,17 +589,17 @@ export const make = (options: SqlDestinationOptions): DestinationShape => {
             }
           })
         ),
-      discardOthers: (pipelineName, runId) =>
+      discardOthers: (pipelineName, runId, owner) =>
         as("discard the held rows of unfinished runs")(
           Effect.gen(function* () {
             if (!(yield* hasRegistry)) return []
             const rows = yield* sql<{
               readonly hold_table: string
-            }>`SELECT hold_table FROM ${registry} WHERE pipeline_name = ${pipelineName} AND run_id <> ${runId}`
+            }>`SELECT hold_table FROM ${registry} WHERE pipeline_name = ${pipelineName} AND owner = ${owner} AND run_id <> ${runId}`
             const tables = [...new Set(rows.map((r) => r.hold_table))]
             for (const table of tables) yield* sql`DROP TABLE IF EXISTS ${dialect.table(sql, dataset, table)}`
             if (tables.length > 0) {
-              yield* sql`DELETE FROM ${registry} WHERE pipeline_name = ${pipelineName} AND run_id <> ${runId}`
+              yield* sql`DELETE FROM ${registry} WHERE pipeline_name = ${pipelineName} AND owner = ${owner} AND run_id <> ${runId}`
             }
             return tables
           })

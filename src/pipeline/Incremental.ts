@@ -29,6 +29,7 @@ import { createHash } from "node:crypto"
 import { BigDecimal, Chunk, Effect, Either, Option, Schema, Stream } from "effect"
 import { ResourceState, type ResourceStateShape } from "../context/ResourceState.js"
 import type * as StateSlot from "../internal/context/StateSlot.js"
+import * as CheckpointHold from "../internal/pipeline/CheckpointHold.js"
 import * as StateValue from "../state/StateValue.js"
 
 // ---------------------------------------------------------------------------------------------
@@ -113,6 +114,16 @@ export interface CursorOptions<V extends CursorValue> {
    * the rows they stood for may be loaded again on the next run.
    */
   readonly maxUniqueHashes?: number
+  /**
+   * The order the rows come in, by the cursor (dlt's `row_order`): `"asc"` or `"desc"`. It matters
+   * for runs with checkpoints. When the rows come in the direction the cursor moves (`"asc"` with
+   * `max`, `"desc"` with `min`), checkpoints commit the cursor as it goes and a killed run resumes
+   * from its last checkpoint; a row that goes back against that order fails with
+   * {@link IncrementalRowOrder}. Otherwise (default: no order promised) the resource's rows and
+   * cursor wait for the run's final commit: a value seen early would claim rows below it that are
+   * still to come, and a run killed after a checkpoint would never load them.
+   */
+  readonly rowOrder?: "asc" | "desc"
 }
 
 /**
@@ -205,6 +216,29 @@ export class IncrementalCursorMissing extends Schema.TaggedError<IncrementalCurs
 }
 
 /**
+ * A row's cursor value goes back against the cursor's declared `rowOrder` (a state already
+ * advanced past it may have been committed by a checkpoint, so it cannot be loaded safely).
+ *
+ * @since 0.3.0
+ */
+export class IncrementalRowOrder extends Schema.TaggedError<IncrementalRowOrder>()("IncrementalRowOrder", {
+  resource: Schema.String,
+  path: Schema.String,
+  rowIndex: Schema.Number,
+  rowOrder: Schema.Literal("asc", "desc"),
+  value: Schema.String,
+  last: Schema.String
+}) {
+  override get message(): string {
+    return (
+      `resource ${this.resource}: row ${this.rowIndex} has ${this.value} at the cursor path "${this.path}" after ` +
+      `${this.last}, against the declared rowOrder "${this.rowOrder}". Sort the rows, or remove rowOrder (the ` +
+      "cursor's state is then written when the stream ends)"
+    )
+  }
+}
+
+/**
  * A row's cursor value is not of the cursor's kind (the kind of its `initialValue`).
  *
  * @since 0.1.0
@@ -291,6 +325,7 @@ export class InvalidIncrementalOptions extends Schema.TaggedError<InvalidIncreme
  * @since 0.1.0
  */
 export type IncrementalError =
+  | IncrementalRowOrder
   | IncrementalCursorMissing
   | IncrementalCursorTypeMismatch
   | IncrementalPrimaryKeyMissing
@@ -703,6 +738,9 @@ interface Config {
   readonly singleKey: boolean
   readonly onMissing: OnCursorValueMissing
   readonly maxUniqueHashes: number
+  readonly rowOrder: "asc" | "desc" | undefined
+  /** the rows come in the direction the cursor moves: the state may advance with each chunk */
+  readonly eager: boolean
 }
 
 const splitPath = (path: string): ReadonlyArray<string> | undefined => {
@@ -757,6 +795,10 @@ const configure = <V extends CursorValue>(
   if (!Number.isSafeInteger(maxUniqueHashes) || maxUniqueHashes < 1) {
     return invalid(`maxUniqueHashes must be a positive integer, got ${maxUniqueHashes}`)
   }
+  const rowOrder = options.rowOrder
+  if (rowOrder !== undefined && rowOrder !== "asc" && rowOrder !== "desc") {
+    return invalid(`rowOrder must be "asc" or "desc", got ${JSON.stringify(rowOrder)}`)
+  }
   return Either.right({
     path,
     segments,
@@ -767,7 +809,9 @@ const configure = <V extends CursorValue>(
     primaryKey: keys === undefined ? undefined : primaryKey,
     singleKey: typeof options.primaryKey === "string",
     onMissing: options.onCursorValueMissing ?? "raise",
-    maxUniqueHashes
+    maxUniqueHashes,
+    rowOrder,
+    eager: rowOrder === (sign === 1 ? "asc" : "desc")
   })
 }
 
@@ -895,6 +939,11 @@ const begin = (config: Config) =>
         true
       )
     }
+    // no order promised: a checkpoint must not commit this cursor before the stream ends
+    if (!config.eager && !backfill) {
+      const hold = yield* Effect.serviceOption(CheckpointHold.CheckpointHold)
+      if (Option.isSome(hold)) yield* hold.value.holdToEnd
+    }
     const dedup = config.primaryKey === undefined || config.primaryKey.length > 0
     // a backfill keeps no state, so the hashes of its last rows would serve nothing
     const track = dedup && !backfill
@@ -1008,8 +1057,21 @@ const begin = (config: Config) =>
             continue
           }
         }
-        kept.push(row)
         const fromLast = sign * kind.compare(value, tracker.last)
+        // kept rows are at or past the start, so a row below `last` came after a greater one
+        if (config.eager && fromLast < 0) {
+          return Either.left(
+            new IncrementalRowOrder({
+              resource,
+              path: config.path,
+              rowIndex: index,
+              rowOrder: config.rowOrder!,
+              value: kind.format(value),
+              last: kind.format(tracker.last)
+            })
+          )
+        }
+        kept.push(row)
         if (fromLast > 0) {
           tracker.last = value
           tracker.hashes = new Set()

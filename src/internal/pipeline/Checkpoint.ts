@@ -36,7 +36,9 @@
  *   committed. A resource that must resume from a checkpoint keeps its position in resource state.
  * - the resource updates its state *before* emitting the records the change covers (a page's next
  *   cursor, then the page's records; an archive marked as read, then its records), as
- *   `Incremental` and the list-of-archives pattern do. A resource that updates state only after its
+ *   `Incremental` (for rows in its declared `rowOrder`) and the list-of-archives pattern do. A
+ *   resource's stream can ask to keep its rows and state for the final commit (`CheckpointHold`):
+ *   `Incremental` does for rows in no promised order, whose cursor would claim rows still to come. A resource that updates state only after its
  *   records may load the records of its last unit once more after a kill (they were committed with
  *   the state before the change).
  * - snapshots are taken where the resource's stream hands chunks to pipestate. Operators inside the
@@ -63,7 +65,8 @@
  *   commit moves the held rows into their tables in its one transaction, as the write disposition
  *   says (`replace`: the old rows go; `append`; `merge`: upserted, the last row of a key wins), and
  *   drops the hold tables. A run's first commit drops the hold tables that unfinished runs of the
- *   same pipeline left (never another pipeline's). Hold tables never enter the stored schema, so
+ *   same pipeline in the same working dir left (never another pipeline's, nor another working
+ *   dir's, whose run may be running). Hold tables never enter the stored schema, so
  *   readers (`Dataset`, the CLI, dlt) do not list them.
  * - without: they stage into a spool of their own for the whole run, moved in by the final commit.
  *
@@ -87,6 +90,8 @@
  *
  * @since 0.1.0
  */
+import { createHash } from "node:crypto"
+import { hostname } from "node:os"
 import {
   Chunk,
   Clock,
@@ -111,6 +116,7 @@ import type { TableSchema } from "../destination/TableSchema.js"
 import type { NormalizeError, TableNormalizer } from "./Normalize.js"
 import type * as Progress from "../../pipeline/Progress.js"
 import type { Resource, ResourceServices } from "../../pipeline/Resource.js"
+import { CheckpointHold } from "./CheckpointHold.js"
 import type * as Commit from "./Commit.js"
 import type * as Session from "./Session.js"
 import type * as WorkingDir from "./WorkingDir.js"
@@ -252,6 +258,8 @@ interface Lane {
   extracted: number
   /** a checkpoint committed the resource's slot (as of a cut) */
   slotCommitted: boolean
+  /** the resource's stream asked to keep its rows and state for the final commit (`CheckpointHold`) */
+  holdRequested: boolean
 }
 
 /**
@@ -321,6 +329,9 @@ export const run = <E, R>(
     const holds = new Map<string, Hold>()
     /** whether a commit of this run dropped the hold tables of the pipeline's unfinished runs */
     let discarded = false
+    // this working dir: it runs one run of the pipeline at a time (its lock), so its other runs'
+    // hold tables are leftovers; other working dirs' runs may be running
+    const owner = createHash("sha256").update(`${hostname()}\u0000${workingDir.dir}`).digest("hex").slice(0, 16)
     const holdOf = (lane: Lane): Hold => {
       let hold = holds.get(lane.table)
       if (hold === undefined) {
@@ -385,7 +396,8 @@ export const run = <E, R>(
       initialSlot: readResource(initial, sourceName, resource.name),
       sinceRows: 0,
       extracted: 0,
-      slotCommitted: false
+      slotCommitted: false,
+      holdRequested: false
     }))
 
     const stageRecords = (lane: Lane, records: ReadonlyArray<unknown>, into: Interval, hold?: Hold) =>
@@ -441,6 +453,7 @@ export const run = <E, R>(
 
     /** what a commit does with hold tables: prepare those `interval` staged rows for, release `release` */
     const holdPlan = (interval: Interval, release: ReadonlyArray<Hold>): Commit.HoldPlan => ({
+      owner,
       discardOthers: !discarded,
       prepare: heldIn(interval).map((hold) => ({
         table: hold.table,
@@ -556,6 +569,15 @@ export const run = <E, R>(
     const onChunk = (lane: Lane, chunk: Chunk.Chunk<unknown>, slot: Slot) =>
       Effect.gen(function* () {
         const records = Chunk.toReadonlyArray(chunk)
+        if (lane.holdRequested && !lane.final) {
+          // the records up to the last cut keep their slot; the rest, and the state from here on,
+          // wait for the final commit
+          yield* flushReady(lane)
+          lane.final = true
+          const held = lane.pending
+          lane.pending = []
+          if (held.length > 0) yield* holdRecords(lane, held)
+        }
         if (lane.final) return yield* holdRecords(lane, records)
         const isCut = lane.pending.length > 0 && slot !== lane.pendingSlot
         if (isCut) cut(lane)
@@ -592,6 +614,11 @@ export const run = <E, R>(
     const extract = (lane: Lane) =>
       input.stream(lane.resource).pipe(
         Stream.provideSomeLayer(input.services(lane.resource)),
+        Stream.provideService(CheckpointHold, {
+          holdToEnd: Effect.sync(() => {
+            lane.holdRequested = true
+          })
+        }),
         // the slot as of the moment the chunk reaches pipestate travels with the chunk
         Stream.mapChunksEffect((chunk) =>
           Effect.map(Ref.get(draft), (state) =>

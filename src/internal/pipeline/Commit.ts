@@ -97,6 +97,8 @@ export interface RunInfo extends Omit<RunLoadRow, "loadId" | "insertedAt"> {
  * @since 0.3.0
  */
 export interface HoldPlan {
+  /** the run's working dir (see `HoldRow.owner`) */
+  readonly owner: string
   readonly discardOthers: boolean
   readonly prepare: ReadonlyArray<{
     readonly table: string
@@ -210,6 +212,7 @@ export const apply = <A, E>(
         runId: request.run?.runId ?? request.load.loadId,
         table,
         holdTable,
+        owner: request.run?.holds?.owner ?? "",
         insertedAt: request.load.insertedAt
       })
       const holds = tx.holds
@@ -226,7 +229,7 @@ export const apply = <A, E>(
         } else {
           yield* Effect.gen(function* () {
             if (plan.discardOthers) {
-              const dropped = yield* holds.discardOthers(request.pipelineName, request.run?.runId ?? "")
+              const dropped = yield* holds.discardOthers(request.pipelineName, request.run?.runId ?? "", plan.owner)
               if (dropped.length > 0) {
                 yield* Effect.logInfo(
                   `pipeline ${request.pipelineName}: dropped the rows held by runs that did not finish (${dropped.join(", ")})`
