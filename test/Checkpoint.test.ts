@@ -163,6 +163,47 @@ describe("Checkpoint", () => {
       })
   )
 
+  it.scoped("a source-level key both runs changed fails the final commit, saying the checkpoints stay committed", () =>
+    Effect.gen(function* () {
+      const dirA = yield* tempDir()
+      const dirB = yield* tempDir()
+      const destination = yield* Layer.memoize(Destination.memory())
+      const Mark = SourceState.key("mark", Schema.String, () => "")
+      const b = Resource.make(
+        { name: "b" },
+        Stream.fromEffect(Mark.set("B")).pipe(Stream.drain, Stream.concat(Stream.make({ id: 1 })))
+      )
+      const runB = run(dirB, destination, Source.make({ name: "src", resources: [b] }))
+      const a = Resource.make(
+        { name: "a", checkpoint: { rows: 150 } },
+        Stream.unwrap(
+          Effect.map(Next.get, (start) =>
+            Stream.range(start, 5).pipe(
+              Stream.flatMap((page) =>
+                (page === 3
+                  ? Stream.fromEffect(Effect.zipRight(runB, Mark.set("A"))).pipe(Stream.drain)
+                  : Stream.empty
+                ).pipe(
+                  Stream.concat(Stream.fromEffect(Next.set(page + 1)).pipe(Stream.drain)),
+                  Stream.concat(Stream.fromIterable(Array.from({ length: 100 }, (_, i) => ({ id: page * 100 + i }))))
+                )
+              )
+            )
+          )
+        )
+      )
+      const error = yield* Effect.flip(run(dirA, destination, Source.make({ name: "src", resources: [a] })))
+      expect(error).toMatchObject({ _tag: "StateConflict", paths: ["sources.src.mark"] })
+      const checkpoints = (error as { readonly checkpoints?: number }).checkpoints ?? 0
+      expect(checkpoints).toBeGreaterThan(0)
+      expect((error as { readonly message: string }).message).toContain("stay committed")
+      // the checkpoints' rows are there, once each
+      const committed = yield* ids(destination, dirA, "a")
+      expect(new Set(committed).size).toBe(committed.length)
+      expect(committed.length).toBeGreaterThanOrEqual(300)
+    })
+  )
+
   it.scoped("a run's final commit merges a slot another run changed before and after its last checkpoint", () =>
     Effect.gen(function* () {
       const dirA = yield* tempDir()
@@ -577,7 +618,7 @@ describe("Checkpoint", () => {
         readonly message?: string
       }
       expect(bad.message).toContain("resource soon: every is soon")
-      for (const every of [-5, Number.NaN, "-5 seconds"] as const) {
+      for (const every of [-5, Number.NaN, "-5 seconds", -5n, [-1, 0]] as const) {
         const error = (yield* Effect.flip(
           run(dir, destination, Source.make({ name: "src", resources: [pages] }), {
             checkpoint: { every: every as Duration.DurationInput }

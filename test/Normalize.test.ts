@@ -111,7 +111,7 @@ describe("TableNormalizer", () => {
       [[1, { s: new Set([1]) }], "Set", "[1].s"],
       [{ "odd key": { f: () => 1 } }, "a function", '["odd key"].f'],
       [{ n: 1n }, "a bigint", ".n"],
-      [{ o: Option.some(1) }, "instance", ".o"]
+      [{ o: Option.some(1) }, "an Effect Option", ".o"]
     ]
     for (const [value, what, path] of cases) {
       const table = new TableNormalizer({ name: "t", writeDisposition: "append" })

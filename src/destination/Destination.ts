@@ -62,11 +62,17 @@ export class StateConflict extends Schema.TaggedError<StateConflict>()("StateCon
   expectedHash: Schema.NullOr(Schema.String),
   foundVersion: Schema.NullOr(Schema.Number),
   foundHash: Schema.NullOr(Schema.String),
-  paths: Schema.optional(Schema.Array(Schema.String))
+  paths: Schema.optional(Schema.Array(Schema.String)),
+  /** the checkpoints this run committed before its final commit failed (runs with checkpoints) */
+  checkpoints: Schema.optional(Schema.Number)
 }) {
   override get message(): string {
     const show = (v: number | null, h: string | null) =>
       v === null ? "no state" : `version ${v} (hash ${h ?? "none"})`
+    if (this.checkpoints !== undefined && this.checkpoints > 0) {
+      const overlap = this.paths === undefined || this.paths.length === 0 ? "" : ` Both changed ${this.paths.join(", ")}.`
+      return `pipeline ${this.pipelineName}: another run changed the state in dataset ${this.dataset} while this run went on, and the final commit cannot combine the two (the newest state is ${show(this.foundVersion, this.foundHash)}).${overlap} This run's ${this.checkpoints} checkpoint(s) stay committed with their rows; its final commit wrote nothing. Run again to continue from them.`
+    }
     const overlap =
       this.paths === undefined || this.paths.length === 0 ? "" : ` Both runs changed ${this.paths.join(", ")}.`
     return `pipeline ${this.pipelineName}: the state in dataset ${this.dataset} moved from ${show(this.expectedVersion, this.expectedHash)}, which this run started from, to ${show(this.foundVersion, this.foundHash)} committed by another run; nothing was written.${overlap} Run again to start from the new state.`

@@ -208,8 +208,14 @@ const threshold = (
     return Either.left(new InvalidCheckpoint({ resource, reason: `every is ${String(options.every)}, not a duration` }))
   }
   // Duration reads a negative or NaN number, and "-5 seconds", as zero (0 itself: at every cut)
-  const raw = options.every
-  if ((typeof raw === "number" && !(raw >= 0)) || (typeof raw === "string" && /^\s*-/.test(raw))) {
+  const raw: unknown = options.every
+  const negative =
+    (typeof raw === "number" && !(raw >= 0)) ||
+    (typeof raw === "bigint" && raw < 0n) ||
+    (typeof raw === "string" && /^\s*-/.test(raw)) ||
+    // [seconds, nanos]
+    (Array.isArray(raw) && raw.some((part) => typeof part !== "number" || !(part >= 0)))
+  if (negative) {
     return Either.left(
       new InvalidCheckpoint({ resource, reason: `every is ${String(raw)}, not a duration of zero or more` })
     )
@@ -542,7 +548,8 @@ export const run = <E, R>(
             expectedHash: session.state._version_hash ?? null,
             foundVersion: lastCommitted._state_version,
             foundHash: lastCommitted._version_hash ?? null,
-            paths: error.paths
+            paths: error.paths,
+            checkpoints: checkpoints.length
           })
         }
         return { ...rebased.right.state, _local: lastCommitted._local }
@@ -668,7 +675,16 @@ export const run = <E, R>(
         final: true,
         ...(holding ? { holds: holdPlan(last, [...holds.values()]) } : {})
       }
-    })
+    }).pipe(
+      // the checkpoints before it stay committed: the conflict says so
+      Effect.catchTag("StateConflict", (error) =>
+        Effect.fail(
+          checkpoints.length === 0 || error.checkpoints !== undefined
+            ? error
+            : new StateConflict({ ...error, checkpoints: checkpoints.length })
+        )
+      )
+    )
     return {
       runId,
       committed,

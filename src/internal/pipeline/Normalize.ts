@@ -256,7 +256,7 @@ const infer = (value: unknown): Inferred => {
       if (value instanceof Uint8Array) return "bytes"
       if (BigDecimal.isBigDecimal(value)) return "decimal"
       if (Array.isArray(value) || isPlainObject(value)) return "json"
-      return { unsupported: `an instance of ${value.constructor?.name ?? "a class"}` }
+      return { unsupported: describeInstance(value) }
     }
     default:
       return { unsupported: `a ${typeof value}` }
@@ -266,10 +266,25 @@ const infer = (value: unknown): Inferred => {
 // deeper nesting than this in a json value is refused (JSON.stringify would also meet a cycle here)
 const MAX_JSON_DEPTH = 256
 
+// what an object that is no plain value is, for messages: its class, or for Effect's data types
+// (whose class is Object) the type their toJSON names (`an Effect Option`, `an Effect DateTime`)
+const describeInstance = (value: object): string => {
+  const name: unknown = value.constructor?.name
+  if (typeof name === "string" && name !== "" && name !== "Object") return `an instance of ${name}`
+  try {
+    const json: unknown = (value as { readonly toJSON?: () => unknown }).toJSON?.()
+    const id = typeof json === "object" && json !== null ? (json as { readonly _id?: unknown })._id : undefined
+    if (typeof id === "string") return `an Effect ${id}`
+  } catch {
+    // a toJSON that throws tells nothing more
+  }
+  return "an object that is not a plain object"
+}
+
 const describeNested = (value: unknown): string => {
   if (typeof value !== "object" || value === null) return `a ${typeof value}`
   if (BigDecimal.isBigDecimal(value)) return "a BigDecimal"
-  return `an instance of ${value.constructor?.name ?? "a class"}`
+  return describeInstance(value)
 }
 
 /**
