@@ -295,6 +295,31 @@ const describeNested = (value: unknown): string => {
  * it is fine: strings, numbers, booleans, null, plain objects, arrays, `Date` and `Timestamp` (their
  * text). `undefined` in an object is a missing key, as in JSON.
  */
+// set by jsonProblem when the value holds a Date (written as dlt writes a datetime, see withTimestamps)
+const nestedDates = { found: false }
+
+/**
+ * A copy of a json value with every `Date` inside as a `Timestamp`, which JSON writes as dlt does
+ * (Python's isoformat: `2024-01-02T03:04:05.678000+00:00`), not as `Date.toJSON` (`…05.678Z`):
+ * one spelling of a datetime in a json column, dlt's. Plain objects and arrays only (what
+ * jsonProblem let through); the value itself is not changed.
+ */
+const withTimestamps = (value: unknown): unknown => {
+  if (value instanceof Date) return Timestamp.fromDate(value)
+  if (typeof value !== "object" || value === null || value instanceof Timestamp) return value
+  if (Array.isArray(value)) return value.map(withTimestamps)
+  const out: Record<string, unknown> = {}
+  for (const key in value as Record<string, unknown>) {
+    Object.defineProperty(out, key, {
+      value: withTimestamps((value as Record<string, unknown>)[key]),
+      enumerable: true,
+      writable: true,
+      configurable: true
+    })
+  }
+  return out
+}
+
 const jsonProblem = (value: unknown, depth: number): { path: Array<string>; what: string } | undefined => {
   switch (typeof value) {
     case "string":
@@ -338,7 +363,12 @@ const jsonProblem = (value: unknown, depth: number): { path: Array<string>; what
       }
       // a Date or Timestamp is written as its text; other classes' toJSON (Effect's data types
       // among them) write a debugging form, not the value
-      if (value instanceof Date || value instanceof Timestamp) return undefined
+      if (value instanceof Date) {
+        if (Number.isNaN(value.getTime())) return { path: [], what: "an invalid Date" }
+        nestedDates.found = true
+        return undefined
+      }
+      if (value instanceof Timestamp) return undefined
       return { path: [], what: describeNested(value) }
     }
     default:
@@ -763,10 +793,11 @@ export class TableNormalizer {
           : { value: raw }
       const row: Array<Cell> = []
       for (const key in record) {
-        const value = record[key]
+        let value = record[key]
         const type = infer(value)
         if (type === null) continue
         if (type === "json") {
+          nestedDates.found = false
           const problem = jsonProblem(value, 0)
           if (problem !== undefined) {
             const path = problem.path.reverse().join("")
@@ -780,6 +811,7 @@ export class TableNormalizer {
               })
             )
           }
+          if (nestedDates.found) value = withTimestamps(value)
         }
         // the common case: a field seen before, whose value has its column's type (JS bigints
         // are range-checked, and keys coerced: the path below)
