@@ -333,6 +333,11 @@ describe("Dataset on SQLite", () => {
         expect(missing).toMatchObject({ _tag: "TableNotFound", table: "nope", known: ["things"] })
         const missingRows = yield* Effect.flip(dataset.table("nope").rows())
         expect(missingRows).toMatchObject({ _tag: "TableNotFound", table: "nope" })
+        // a table that is there but named without its dataset (PostgreSQL's search_path): the
+        // message says how to name it
+        expect(new Dataset.TableNotFound({ dataset: "d", table: "things", known: ["things"] }).message).toContain(
+          '${dataset.table("things")}'
+        )
         expect(yield* dataset.table("nope").exists).toBe(false)
         expect(yield* dataset.table("things").exists).toBe(true)
 

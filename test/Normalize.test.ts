@@ -70,7 +70,7 @@ describe("TableNormalizer", () => {
     expect(names).toContain("at__v_text:text")
     const col = (name: string) => batch.columns.findIndex((c) => c.name === name)
     expect(batch.rows[1]?.[col("label")]).toBe("7")
-    expect(batch.rows[1]?.[col("at")]).toEqual(new Date("2024-02-01T10:00:00Z"))
+    expect(String(batch.rows[1]?.[col("at")])).toBe("2024-02-01T10:00:00+00:00")
     expect(batch.rows[1]?.[col("price__v_double")]).toBe(1.5)
     expect(batch.rows[2]?.[col("price__v_decimal")]).toEqual(BigDecimal.fromBigInt(2n ** 70n))
     expect(batch.rows[2]?.[col("at__v_text")]).toBe("not a date")
@@ -90,6 +90,26 @@ describe("TableNormalizer", () => {
     expect(batch.columns.find((c) => c.name === "amount")?.type).toBe("double")
     expect(batch.columns.find((c) => c.name === "user_id")?.primaryKey).toBe(true)
     expect(table.schema().primaryKey).toEqual(["user_id"])
+  })
+
+  it("reads ISO text into a timestamp column exactly, whatever the machine's time zone", () => {
+    const zone = process.env.TZ
+    process.env.TZ = "Asia/Tokyo"
+    try {
+      const table = new TableNormalizer({ name: "t", writeDisposition: "append" })
+      Either.getOrThrow(table.normalize([{ at: new Date(0) }], "l", ids))
+      const batch = Either.getOrThrow(
+        table.normalize([{ at: "2024-01-01T10:00:00" }, { at: "2024-02-02T10:00:00.123456Z" }], "l", ids)
+      )
+      const at = batch.columns.findIndex((c) => c.name === "at")
+      expect(batch.rows.map((r) => String(r[at]))).toEqual([
+        "2024-01-01T10:00:00+00:00",
+        "2024-02-02T10:00:00.123456+00:00"
+      ])
+    } finally {
+      if (zone === undefined) delete process.env.TZ
+      else process.env.TZ = zone
+    }
   })
 
   it("rejects values no column can hold, naming the table and column", () => {
@@ -368,10 +388,14 @@ describe("TableNormalizer: primary keys", () => {
     expect(failure(keyOf(textKey, 1.5))._tag).toBe("InvalidPrimaryKeyValue")
     expect(failure(keyOf(textKey, true))._tag).toBe("InvalidPrimaryKeyValue")
     const tsKey: StoredSchema.Column = { name: "id", nullable: false, primary_key: true, data_type: "timestamp" }
-    expect(cell(keyOf(tsKey, "2024-01-01T00:00:00.123Z"))).toEqual(new Date("2024-01-01T00:00:00.123Z"))
-    // microseconds or no offset would lose or guess information
-    expect(failure(keyOf(tsKey, "2024-01-01T00:00:00.123456Z"))._tag).toBe("InvalidPrimaryKeyValue")
-    expect(failure(keyOf(tsKey, "2024-01-01T00:00:00"))._tag).toBe("InvalidPrimaryKeyValue")
+    // exactly: microseconds and offsets kept, no offset read as UTC (as dlt), never the machine's zone
+    const tsText = (text: string) => String(cell(keyOf(tsKey, text)))
+    expect(tsText("2024-01-01T00:00:00.123Z")).toBe("2024-01-01T00:00:00.123000+00:00")
+    expect(tsText("2024-01-01T00:00:00.123456Z")).toBe("2024-01-01T00:00:00.123456+00:00")
+    expect(tsText("2024-01-01T00:00:00")).toBe("2024-01-01T00:00:00+00:00")
+    expect(tsText("2024-01-01 10:00+05:30")).toBe("2024-01-01T10:00:00+05:30")
+    // more digits than a timestamp holds would lose information
+    expect(failure(keyOf(tsKey, "2024-01-01T00:00:00.1234567Z"))._tag).toBe("InvalidPrimaryKeyValue")
     const decimalKey: StoredSchema.Column = { name: "id", nullable: false, primary_key: true, data_type: "decimal" }
     // the scale is kept: 1.50 stays 150 x 10^-2
     expect(cell(keyOf(decimalKey, "1.50"))).toMatchObject({ value: 150n, scale: 2 })

@@ -117,6 +117,11 @@ export class TableNotFound extends Schema.TaggedError<TableNotFound>()("TableNot
       this.known.length === 0
         ? "the stored schemas of the dataset name no tables yet (has a run loaded it?)"
         : `its tables: ${this.known.join(", ")}`
+    // the table is there: the statement named it without its dataset (PostgreSQL resolves a bare
+    // name in the search_path, not in the dataset's schema)
+    if (this.known.includes(this.table)) {
+      return `dataset ${this.dataset} has table ${JSON.stringify(this.table)}, but the statement names it without its dataset: write ${"${dataset.table(" + JSON.stringify(this.table) + ")}"} in the query template (it qualifies the name on every destination)`
+    }
     return `dataset ${this.dataset} has no table ${JSON.stringify(this.table)}; ${known}`
   }
 }

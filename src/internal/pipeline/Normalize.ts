@@ -400,19 +400,24 @@ const coerce = (value: unknown, from: ColumnType, to: ColumnType): Cell | undefi
       }
       return undefined
     case "timestamp":
-      if (from === "text" && ISO_TIMESTAMP.test(value as string)) {
-        const date = new Date(value as string)
-        return Number.isNaN(date.getTime()) ? undefined : date
-      }
-      return undefined
+      return from === "text" ? timestampOfText(value as string) : undefined
     default:
       return undefined
   }
 }
 
 const ISO_TIMESTAMP = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$/
-// a key timestamp: an explicit offset (no local-time guess) and at most milliseconds (a Date's precision)
-const KEY_TIMESTAMP = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:?\d{2})$/
+
+/**
+ * ISO 8601 text as a timestamp cell, exactly: microseconds kept, an offset kept, no offset read as
+ * UTC (as dlt reads a naive datetime; never the machine's time zone). `undefined` when it is not
+ * such text, or not exactly (more than six fraction digits): the value then goes to a variant column.
+ */
+const timestampOfText = (text: string): Timestamp | undefined => {
+  if (!ISO_TIMESTAMP.test(text)) return undefined
+  const parsed = Either.getOrUndefined(Timestamp.parse(text))
+  return parsed === undefined ? undefined : parsed.isNaive ? parsed.withOffset(0) : parsed
+}
 const CANONICAL_INTEGER = /^-?(0|[1-9]\d*)$/
 const DECIMAL_TEXT = /^-?\d+(\.\d+)?$/
 
@@ -427,7 +432,7 @@ const describe = (value: unknown, type: ColumnType): string => {
   if (type === "text") return `the text ${JSON.stringify(value)}`
   if (type === "json") return "an object or array"
   if (type === "decimal") return `the decimal ${BigDecimal.format(value as BigDecimal.BigDecimal)}`
-  if (type === "timestamp") return `the Date ${(value as Date).toISOString()}`
+  if (type === "timestamp") return `the timestamp ${(value as Date | Timestamp).toISOString()}`
   if (type === "bytes") return "bytes"
   return `the ${type} ${String(value)}`
 }
@@ -479,9 +484,9 @@ const coerceKey = (value: unknown, from: ColumnType, to: ColumnType): { readonly
       }
       return lossy
     case "timestamp":
-      if (from === "text" && KEY_TIMESTAMP.test(value as string)) {
-        const date = new Date(value as string)
-        if (!Number.isNaN(date.getTime())) return { cell: date }
+      if (from === "text") {
+        const cell = timestampOfText(value as string)
+        if (cell !== undefined) return { cell }
       }
       return lossy
     default:
