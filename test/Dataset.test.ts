@@ -336,7 +336,7 @@ describe("Dataset on SQLite", () => {
         // a table that is there but named without its dataset (PostgreSQL's search_path): the
         // message says how to name it
         expect(new Dataset.TableNotFound({ dataset: "d", table: "things", known: ["things"] }).message).toContain(
-          '${dataset.table("things")}'
+          `\${dataset.table("things")}`
         )
         expect(yield* dataset.table("nope").exists).toBe(false)
         expect(yield* dataset.table("things").exists).toBe(true)

@@ -120,7 +120,7 @@ export class TableNotFound extends Schema.TaggedError<TableNotFound>()("TableNot
     // the table is there: the statement named it without its dataset (PostgreSQL resolves a bare
     // name in the search_path, not in the dataset's schema)
     if (this.known.includes(this.table)) {
-      return `dataset ${this.dataset} has table ${JSON.stringify(this.table)}, but the statement names it without its dataset: write ${"${dataset.table(" + JSON.stringify(this.table) + ")}"} in the query template (it qualifies the name on every destination)`
+      return `dataset ${this.dataset} has table ${JSON.stringify(this.table)}, but the statement names it without its dataset: write ${`\${dataset.table(${JSON.stringify(this.table)})}`} in the query template (it qualifies the name on every destination)`
     }
     return `dataset ${this.dataset} has no table ${JSON.stringify(this.table)}; ${known}`
   }
