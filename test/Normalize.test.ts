@@ -92,6 +92,18 @@ describe("TableNormalizer", () => {
     expect(table.schema().primaryKey).toEqual(["user_id"])
   })
 
+  it("coerces nothing that would lose digits: a bigint a double rounds goes to a variant, a decimal into text keeps its scale", () => {
+    const table = new TableNormalizer({ name: "t", writeDisposition: "append" })
+    Either.getOrThrow(table.normalize([{ f: 1.5, s: "x" }], "l", ids))
+    const batch = Either.getOrThrow(
+      table.normalize([{ f: 2n ** 62n + 1n, s: BigDecimal.unsafeFromString("1.50") }, { f: 2n ** 52n }], "l", ids)
+    )
+    const at = (name: string) => batch.columns.findIndex((c) => c.name === name)
+    expect(batch.rows[0]![at("f__v_bigint")]).toBe(2n ** 62n + 1n)
+    expect(batch.rows[0]![at("s")]).toBe("1.50")
+    expect(batch.rows[1]![at("f")]).toBe(2 ** 52)
+  })
+
   it("reads ISO text into a timestamp column exactly, whatever the machine's time zone", () => {
     const zone = process.env.TZ
     process.env.TZ = "Asia/Tokyo"

@@ -17,7 +17,14 @@ import { formatSqliteTimestamp, parseSqliteTimestamp, Timestamp } from "../state
 import { type DatasetTarget, Destination, DestinationError, LOADS_TABLE } from "./Destination.js"
 import * as SqlDestination from "./SqlDestination.js"
 import { BEGIN, joiningClient } from "../internal/destination/JoiningSqliteClient.js"
-import type { Cell, Column, ColumnType, RowBatch, TableSchema } from "../internal/destination/TableSchema.js"
+import {
+  type Cell,
+  type Column,
+  type ColumnType,
+  decimalText,
+  type RowBatch,
+  type TableSchema
+} from "../internal/destination/TableSchema.js"
 
 const TYPES: Record<ColumnType, string> = {
   text: "TEXT",
@@ -138,7 +145,7 @@ const converters: Record<ColumnType, ((cell: NonNullable<Cell>) => unknown) | nu
   // dlt's text: naive UTC, six fraction digits (2026-11-29 16:28:54.191953)
   timestamp: (cell) =>
     cell instanceof Date || cell instanceof Timestamp ? formatSqliteTimestamp(cell) : String(cell),
-  decimal: (cell) => (BigDecimal.isBigDecimal(cell) ? BigDecimal.format(cell) : String(cell)),
+  decimal: (cell) => (BigDecimal.isBigDecimal(cell) ? decimalText(cell) : String(cell)),
   bytes: (cell) => (cell instanceof Uint8Array ? Buffer.from(cell.buffer, cell.byteOffset, cell.byteLength) : cell),
   // JSON.stringify throws on a bigint or a cycle inside the cell: the stager names where
   json: (cell) => JSON.stringify(cell)

@@ -12,7 +12,7 @@ import { BigDecimal, Chunk, Duration, Effect, Either, Exit, Option, Schema, Stre
 import type { ClientBase } from "pg"
 import { type CopyStreamQuery, from as copyFromQuery } from "pg-copy-streams"
 import { Timestamp } from "../../state/StateValue.js"
-import type { Cell, Column, ColumnType } from "./TableSchema.js"
+import { type Cell, type Column, type ColumnType, decimalText } from "./TableSchema.js"
 
 /**
  * Why a COPY could not be prepared or did not complete. `table`, `column` and `row` (0-based index
@@ -164,7 +164,7 @@ const encodeBoolean: Encoder = (value) =>
 
 const encodeDecimal: Encoder = (value) =>
   // format() switches to exponent notation past 15 digits of scale; numeric input accepts it exactly.
-  BigDecimal.isBigDecimal(value) ? BigDecimal.format(value) : mismatch("decimal", "a BigDecimal", value)
+  BigDecimal.isBigDecimal(value) ? decimalText(value) : mismatch("decimal", "a BigDecimal", value)
 
 // bytea hex format; backslash is not special in CSV, so no quoting.
 const encodeBytes: Encoder = (value) =>

@@ -71,3 +71,23 @@ export interface RowBatch {
   readonly columns: ReadonlyArray<Column>
   readonly rows: ReadonlyArray<ReadonlyArray<Cell>>
 }
+
+/**
+ * A decimal cell as positional text with its scale kept (`1.50` stays `1.50`, as Python's
+ * `str(Decimal)` and PostgreSQL's `numeric` keep it; `BigDecimal.format` would write `1.5`); a
+ * negative scale is written out in zeros (`1E+3` as `1000`).
+ *
+ * @example
+ * ```ts
+ * decimalText(BigDecimal.unsafeFromString("-0.050")) // "-0.050"
+ * ```
+ *
+ * @since 0.3.0
+ */
+export const decimalText = (value: BigDecimal.BigDecimal): string => {
+  const { scale } = value
+  if (scale <= 0) return (value.value * 10n ** BigInt(-scale)).toString()
+  const negative = value.value < 0n
+  const digits = (negative ? -value.value : value.value).toString().padStart(scale + 1, "0")
+  return `${negative ? "-" : ""}${digits.slice(0, digits.length - scale)}.${digits.slice(digits.length - scale)}`
+}

@@ -30,7 +30,15 @@
  */
 import { BigDecimal, Either, Schema } from "effect"
 import type { ExistingColumn } from "../../destination/Destination.js"
-import type { Cell, Column, ColumnType, RowBatch, TableSchema, WriteDisposition } from "../destination/TableSchema.js"
+import {
+  type Cell,
+  type Column,
+  type ColumnType,
+  decimalText,
+  type RowBatch,
+  type TableSchema,
+  type WriteDisposition
+} from "../destination/TableSchema.js"
 import * as DataType from "../schema/DataType.js"
 import * as Naming from "../schema/Naming.js"
 import * as StoredSchema from "../schema/StoredSchema.js"
@@ -387,11 +395,16 @@ const coerce = (value: unknown, from: ColumnType, to: ColumnType): Cell | undefi
   }
   switch (to) {
     case "double":
-      if (from === "bigint") return Number(value)
+      // an integer a double holds exactly (a bigint past 2^53 that it would round goes to a variant)
+      if (from === "bigint") {
+        if (typeof value !== "bigint") return Number(value)
+        const double = Number(value)
+        return BigInt(double) === value ? double : undefined
+      }
       return undefined
     case "text":
       if (from === "timestamp") return (value as Date).toISOString()
-      if (from === "decimal") return BigDecimal.format(value as BigDecimal.BigDecimal)
+      if (from === "decimal") return decimalText(value as BigDecimal.BigDecimal)
       if (from === "bigint" || from === "double" || from === "boolean") return String(value)
       return undefined
     case "decimal":
