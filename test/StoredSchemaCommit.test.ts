@@ -121,6 +121,59 @@ describe("the stored schema commits with the data", () => {
     })
   )
 
+  it.scoped(
+    "a resource joining a table another resource loaded in an earlier run must agree on its disposition and key",
+    () =>
+      Effect.gen(function* () {
+        const dir = yield* tempDir()
+        const layers = yield* Layer.memoize(layersIn(dir))
+        const runOne = (resource: Resource.Resource<unknown, never>) =>
+          Pipeline.run(Source.make({ name: "shared_src", resources: [resource] })).pipe(Effect.provide(layers))
+        const count = Effect.flatMap(Pipeline.dataset, (d) => d.table("shared").rows()).pipe(
+          Effect.map((rows) => rows.length),
+          Effect.provide(layers)
+        )
+        yield* runOne(
+          Resource.make(
+            { name: "a", tableName: "shared", writeDisposition: "merge", primaryKey: ["id"] },
+            Stream.make({ id: 1, k: 1 }, { id: 2, k: 1 })
+          )
+        )
+        // b merges on another key: it would delete a's rows
+        const onKey = (yield* Effect.flip(
+          runOne(
+            Resource.make(
+              { name: "b", tableName: "shared", writeDisposition: "merge", primaryKey: ["k"] },
+              Stream.make({ id: 3, k: 1 })
+            )
+          )
+        )) as { readonly _tag: string; readonly message: string }
+        expect(onKey._tag).toBe("InvalidSource")
+        expect(onKey.message).toContain("resource b would write table shared")
+        expect(onKey.message).toContain("pipestate pipeline vec drop a")
+        // c replaces: it would drop a's rows
+        const replacing = (yield* Effect.flip(
+          runOne(
+            Resource.make({ name: "c", tableName: "shared", writeDisposition: "replace" }, Stream.make({ id: 9, k: 9 }))
+          )
+        )) as { readonly _tag: string }
+        expect(replacing._tag).toBe("InvalidSource")
+        expect(yield* count).toBe(2)
+        // a resource that agrees joins; the table's own writer may still change its disposition
+        yield* runOne(
+          Resource.make(
+            { name: "d", tableName: "shared", writeDisposition: "merge", primaryKey: ["id"] },
+            Stream.make({ id: 3, k: 2 })
+          )
+        )
+        expect(yield* count).toBe(3)
+        yield* runOne(
+          Resource.make({ name: "a", tableName: "shared", writeDisposition: "append" }, Stream.make({ id: 4, k: 2 }))
+        )
+        expect(yield* count).toBe(4)
+      })
+  )
+
   it.scoped("tables named like dlt's or pipestate's own are refused before anything runs", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir()

@@ -159,6 +159,42 @@ const plan = (
 }
 
 /**
+ * A resource that has not written a table before may join its writers only when it agrees with the
+ * table's stored write disposition and (for `merge`) primary key: a `replace` by it would drop the
+ * other writers' rows, a `merge` on another key would delete or overwrite them. The rule of one run
+ * (plan) across runs, through the stored schema's record of the table's writers.
+ */
+const joinsTable = (
+  sourceName: string,
+  dropCommand: (resources: ReadonlyArray<string>) => string,
+  schema: StoredSchema.StoredSchema,
+  table: StoredSchema.Table,
+  resources: ReadonlyArray<Resource<unknown, unknown>>
+): InvalidSource | undefined => {
+  const writers = StoredSchema.writersOf(schema, table).filter((w) => w !== "")
+  if (writers.length === 0) return undefined
+  const disposition = table.write_disposition ?? "append"
+  const key = Object.values(table.columns)
+    .filter((c) => c.primary_key === true)
+    .map((c) => c.name)
+    .sort()
+  for (const resource of resources) {
+    if (writers.includes(resource.name)) continue
+    const ownKey = resource.primaryKey.map(normalizeIdentifier).sort()
+    const keyDiffers =
+      (disposition === "merge" || resource.writeDisposition === "merge") &&
+      (ownKey.length !== key.length || ownKey.some((k, i) => k !== key[i]))
+    if (resource.writeDisposition === disposition && !keyDiffers) continue
+    const show = (k: ReadonlyArray<string>) => (k.length === 0 ? "none" : JSON.stringify(k))
+    return new InvalidSource({
+      source: sourceName,
+      reason: `resource ${resource.name} would write table ${table.name} (${resource.writeDisposition}, primary key ${show(ownKey)}), which ${writers.join(", ")} loaded before (${disposition}, primary key ${show(key)}); a table's writers agree on both, or one would drop or overwrite the other's rows: give resource ${resource.name} its own tableName, or drop the table with its writers first (${dropCommand(writers)})`
+    })
+  }
+  return undefined
+}
+
+/**
  * Runs a source: every resource's stream is extracted (concurrently, up to `concurrency`), its
  * records normalized and staged; then rows and state commit in one transaction, and the new state
  * is written to the working dir.
@@ -217,10 +253,13 @@ const runIn = <E, R>(progress: Progress.ProgressShape, source: Source<E, R>) =>
     })
 
     // errors of typed state keys name the command that resets the key, as a shell reads it
+    // with the flags that find this pipeline's working dir, destination and dataset from a shell
     const repair = (...args: ReadonlyArray<string>) =>
-      ["pipestate", "pipeline", config.name, "drop", ...args, "--pipelines-dir", config.pipelinesDir, "--yes"]
-        .map(Session.shellQuote)
-        .join(" ")
+      [
+        ...["pipestate", "pipeline", config.name, "drop", ...args].map(Session.shellQuote),
+        ...session.locationFlags,
+        "--yes"
+      ].join(" ")
     const sourceKeyReset = (key: string) =>
       repair(
         "--state-paths",
@@ -267,11 +306,24 @@ const runIn = <E, R>(progress: Progress.ProgressShape, source: Source<E, R>) =>
       Effect.suspend(() => {
         const known = normalizers.get(table)
         if (known !== undefined) return Effect.succeed(known)
-        return Effect.map(tableInfo, ({ existing, stored }) => {
+        return Effect.flatMap(tableInfo, ({ existing, stored }) => {
           // another resource of the table may have made it meanwhile
           const made = normalizers.get(table)
-          if (made !== undefined) return made
+          if (made !== undefined) return Effect.succeed(made)
           const { resource } = plans.find((p) => p.table === table)!
+          const storedTable = Option.flatMap(stored, (schema) =>
+            Option.map(Option.fromNullable(schema.tables[table]), (t) => ({ schema, table: t }))
+          )
+          if (Option.isSome(storedTable)) {
+            const refused = joinsTable(
+              source.name,
+              (writers) => repair(...writers),
+              storedTable.value.schema,
+              storedTable.value.table,
+              plans.filter((p) => p.table === table).map((p) => p.resource)
+            )
+            if (refused !== undefined) return Effect.fail(refused)
+          }
           const normalizer = new TableNormalizer({
             name: table,
             writeDisposition: resource.writeDisposition,
@@ -288,7 +340,7 @@ const runIn = <E, R>(progress: Progress.ProgressShape, source: Source<E, R>) =>
             )
           })
           normalizers.set(table, normalizer)
-          return normalizer
+          return Effect.succeed(normalizer)
         })
       })
     const allNormalizers = (which: ReadonlyArray<ResourcePlan>) =>

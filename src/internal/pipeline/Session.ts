@@ -128,6 +128,8 @@ export interface Session {
   readonly datasetTarget: DatasetTarget
   readonly target: StateSync.Target
   readonly decision: StateSync.Decision
+  /** the CLI flags that point a `pipestate pipeline <name> …` command at this pipeline (see `locationFlags`) */
+  readonly locationFlags: ReadonlyArray<string>
   /** the state the change starts from */
   readonly state: PipelineState.PipelineState
   /** the destination's newest state row when the session opened (none when not read or absent) */
@@ -201,19 +203,33 @@ export const syncCommand = (
   destination: DestinationShape,
   target: DatasetTarget,
   options: { readonly postgresUrlInEnv?: boolean } = {}
-): string => {
+): string => `pipestate pipeline ${shellQuote(config.name)} sync ${locationFlags(config, destination, target, options).join(" ")} --yes`
+
+/**
+ * The CLI flags that point a `pipestate pipeline <name> …` command at this pipeline's working dir,
+ * destination and dataset, shell-quoted: `--pipelines-dir`, and for the built-in destinations
+ * `--destination` with `--sqlite-path` or `--url` (the server's URL without its password, given when
+ * the shell has no `PIPESTATE_POSTGRES_URL` for the CLI to find, which would take precedence), and
+ * `--dataset`.
+ *
+ * @since 0.3.0
+ */
+export const locationFlags = (
+  config: ResolvedConfig,
+  destination: DestinationShape,
+  target: DatasetTarget,
+  options: { readonly postgresUrlInEnv?: boolean } = {}
+): ReadonlyArray<string> => {
   const flags = [`--pipelines-dir ${shellQuote(config.pipelinesDir)}`]
   if (destination.name === "sqlite" || destination.name === "postgres") {
     flags.push(`--destination ${destination.name}`)
     if (destination.name === "sqlite") flags.push(`--sqlite-path ${shellQuote(destination.identity(target))}`)
-    // the server's URL without its password (identity never holds one): given when the shell has no
-    // PIPESTATE_POSTGRES_URL for the CLI to find, which would otherwise take precedence
     if (destination.name === "postgres" && options.postgresUrlInEnv !== true) {
       flags.push(`--url ${shellQuote(destination.identity(target))}`)
     }
   }
   flags.push(`--dataset ${shellQuote(target.dataset)}`)
-  return `pipestate pipeline ${shellQuote(config.name)} sync ${flags.join(" ")} --yes`
+  return flags
 }
 
 /**
@@ -523,6 +539,7 @@ export const open = (
       datasetTarget,
       target,
       decision,
+      locationFlags: locationFlags(config, destination, datasetTarget, { postgresUrlInEnv }),
       state,
       remote,
       newLoadId,
