@@ -367,6 +367,19 @@ describe("Pipeline.run", () => {
     })
   )
 
+  it.scoped("a primaryKey given as one name (as dlt allows) merges on it", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir()
+      const destination = yield* Layer.memoize(Destination.memory())
+      const users = (rows: ReadonlyArray<{ readonly id: number; readonly name: string }>) =>
+        Resource.make({ name: "users", writeDisposition: "merge", primaryKey: "id" }, Stream.fromIterable(rows))
+      expect(users([]).primaryKey).toEqual(["id"])
+      yield* runIn(dir, Source.make({ name: "src", resources: [users([{ id: 1, name: "a" }])] }), destination)
+      yield* runIn(dir, Source.make({ name: "src", resources: [users([{ id: 1, name: "b" }])] }), destination)
+      expect((yield* rowsOf(destination, "users", dir)).map((r) => r.name)).toEqual(["b"])
+    })
+  )
+
   it.scoped("refuses dataset names a destination would alter or reserves, with InvalidDatasetName", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir()

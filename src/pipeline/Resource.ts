@@ -35,7 +35,8 @@ export interface ResourceOptions {
   readonly tableName?: string
   /** `append` (default), `replace` (the table and the resource state start empty every run) or `merge` (upsert on `primaryKey`) */
   readonly writeDisposition?: WriteDisposition
-  readonly primaryKey?: ReadonlyArray<string>
+  /** the field(s) identifying a record (`merge` upserts on them): one name or a list, as in dlt */
+  readonly primaryKey?: string | ReadonlyArray<string>
   /** commit as the resource goes (overrides the pipeline's `checkpoint`; see `Checkpoint`) */
   readonly checkpoint?: CheckpointOptions | undefined
 }
@@ -63,7 +64,7 @@ export const make = <E, R>(options: ResourceOptions, stream: Stream.Stream<unkno
   name: options.name,
   tableName: options.tableName ?? options.name,
   writeDisposition: options.writeDisposition ?? "append",
-  primaryKey: options.primaryKey ?? [],
+  primaryKey: typeof options.primaryKey === "string" ? [options.primaryKey] : (options.primaryKey ?? []),
   ...(options.checkpoint === undefined ? {} : { checkpoint: options.checkpoint }),
   stream
 })
