@@ -51,7 +51,9 @@ export const freshDataset = (prefix = "t") =>
           .toLowerCase()
           .replace(/[^a-z0-9]/g, "")}`
     ),
-    (dataset) => Effect.promise(() => query(`DROP SCHEMA IF EXISTS "${dataset}" CASCADE`)).pipe(Effect.ignore)
+    // quoted as an identifier: a test's hostile prefix (a quote in it) is dropped too
+    (dataset) =>
+      Effect.promise(() => query(`DROP SCHEMA IF EXISTS "${dataset.replaceAll('"', '""')}" CASCADE`)).pipe(Effect.ignore)
   )
 
 /** runs one query on a fresh connection of its own */
