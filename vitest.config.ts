@@ -7,6 +7,8 @@ import { configDefaults, defineConfig } from "vitest/config"
  * the built binary and package (bin.test.ts, PublicFace.test.ts, Package.test.ts), the tests that
  * start pipeline processes (ParallelProcesses, SqliteProcesses, ClusterOrchestrator), and the
  * property-based fuzzing (Fuzz.test.ts: thousands of generated cases, half a minute alone).
+ * `test:fast` runs its files on both cores (`--maxWorkers=2`: vitest's default leaves one free);
+ * `npm test` keeps the default, so the slow tier's timing-sensitive process tests do not compete.
  */
 const SLOW = [
   "test/faults/**/*.test.ts",
