@@ -367,6 +367,35 @@ describe("Pipeline.run", () => {
     })
   )
 
+  it.scoped("a typed key whose schema holds a Date (Schema.DateFromSelf) reads back the Date it stored", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir()
+      const destination = yield* Layer.memoize(Destination.memory())
+      const Seen = ResourceState.key("seen", Schema.Struct({ at: Schema.DateFromSelf }), () => ({ at: new Date(0) }))
+      const Last = ResourceState.key("last", Schema.DateFromSelf, () => new Date(0))
+      const seen: Array<number> = []
+      const clock = (ms: number) =>
+        Resource.make(
+          { name: "clock" },
+          Stream.fromEffect(
+            Effect.gen(function* () {
+              const last = yield* Last.get
+              const nested = yield* Seen.get
+              seen.push(last.getTime(), nested.at.getTime())
+              yield* Last.set(new Date(ms))
+              yield* Seen.set({ at: new Date(ms) })
+              return { ms }
+            })
+          )
+        )
+      yield* runIn(dir, Source.make({ name: "src", resources: [clock(1_234)] }), destination)
+      // a clean working dir: the state comes back from the destination
+      NodeFs.rmSync(NodePath.join(dir, "p"), { recursive: true })
+      yield* runIn(dir, Source.make({ name: "src", resources: [clock(5_678)] }), destination)
+      expect(seen).toEqual([0, 0, 1_234, 1_234])
+    })
+  )
+
   it.scoped("a primaryKey given as one name (as dlt allows) merges on it", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir()

@@ -327,6 +327,35 @@ export interface StateKey<A, R> {
   readonly update: (f: (current: A) => A) => Effect.Effect<A, InvalidStateKeyValue | StateWriteError, R>
 }
 
+// the value with every Timestamp inside as a Date (the same object when it holds none)
+const timestampsAsDates = (value: unknown, depth: number): unknown => {
+  if (value instanceof StateValue.Timestamp) return value.toDate()
+  if (typeof value !== "object" || value === null || depth > 64) return value
+  if (Array.isArray(value)) {
+    let out: Array<unknown> | undefined
+    value.forEach((item, i) => {
+      const next = timestampsAsDates(item, depth + 1)
+      if (next !== item) {
+        out ??= [...value]
+        out[i] = next
+      }
+    })
+    return out ?? value
+  }
+  const proto: unknown = Object.getPrototypeOf(value)
+  if (proto !== Object.prototype && proto !== null) return value
+  let out: Record<string, unknown> | undefined
+  for (const key of Object.keys(value)) {
+    const item = (value as Record<string, unknown>)[key]
+    const next = timestampsAsDates(item, depth + 1)
+    if (next !== item) {
+      out ??= { ...(value as Record<string, unknown>) }
+      Object.defineProperty(out, key, { value: next, enumerable: true, writable: true, configurable: true })
+    }
+  }
+  return out ?? value
+}
+
 /**
  * Builds a typed key over the slot that `slot` yields.
  *
@@ -340,12 +369,20 @@ export const makeKey = <A, I, R>(
 ): StateKey<A, R> => {
   const decode = Schema.decodeUnknownEither(schema)
   const encode = Schema.encodeEither(schema)
+  // state reads a datetime back as a Timestamp: a key whose schema holds a Date (Schema.DateFromSelf)
+  // gets the Date it stored
+  const decodeStored = (value: StateValue.StateValue) => {
+    const decoded = decode(value)
+    if (Either.isRight(decoded)) return decoded
+    const dated = timestampsAsDates(value, 0)
+    return dated === value ? decoded : Either.orElse(decode(dated), () => decoded)
+  }
   const read = (s: StateSlot, current: Option.Option<StateValue.StateValue>): Either.Either<A, InvalidStateKeyValue> =>
     Option.match(current, {
       onNone: () => Either.right(makeDefault()),
       onSome: (value) =>
         Either.mapLeft(
-          decode(value),
+          decodeStored(value),
           (error) =>
             new InvalidStateKeyValue({
               path: keyPath(s.path, name),
