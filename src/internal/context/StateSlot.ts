@@ -327,9 +327,12 @@ export interface StateKey<A, R> {
   readonly update: (f: (current: A) => A) => Effect.Effect<A, InvalidStateKeyValue | StateWriteError, R>
 }
 
-// the value with every Timestamp inside as a Date (the same object when it holds none)
+// the value with every Timestamp inside that a Date holds exactly (UTC, whole milliseconds: what a
+// stored Date reads back as) as a Date; the same object when it holds none
 const timestampsAsDates = (value: unknown, depth: number): unknown => {
-  if (value instanceof StateValue.Timestamp) return value.toDate()
+  if (value instanceof StateValue.Timestamp) {
+    return value.offsetSeconds === 0 && value.microsecond % 1000 === 0 ? value.toDate() : value
+  }
   if (typeof value !== "object" || value === null || depth > 64) return value
   if (Array.isArray(value)) {
     let out: Array<unknown> | undefined
