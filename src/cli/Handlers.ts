@@ -328,6 +328,18 @@ export const restore = (
     const located = yield* locate(name, options)
     yield* Locate.requireKnown(located)
     yield* requireDestinationState(located)
+    // `history` with the flags this command was given, so it finds the same pipeline and dataset
+    const historyCommand = [
+      ...["pipestate", "pipeline", name, "history"].map(shellQuote),
+      ...Option.match(options.pipelinesDir, { onNone: () => [], onSome: (d) => ["--pipelines-dir", shellQuote(d)] }),
+      ...Option.match(options.destination, { onNone: () => [], onSome: (d) => ["--destination", d] }),
+      ...Option.match(options.url, {
+        onNone: () => [],
+        onSome: (url) => ["--url", shellQuote(Locate.describePostgresUrl(url))]
+      }),
+      ...Option.match(options.sqlitePath, { onNone: () => [], onSome: (p) => ["--sqlite-path", shellQuote(p)] }),
+      ...Option.match(options.dataset, { onNone: () => [], onSome: (d) => ["--dataset", shellQuote(d)] })
+    ].join(" ")
     const outcome = yield* withPipeline(
       located,
       History.restore({
@@ -344,6 +356,18 @@ export const restore = (
             )
           )
       })
+    ).pipe(
+      Effect.catchTag("VersionNotFound", (error) =>
+        Effect.fail(
+          new History.VersionNotFound({
+            pipelineName: error.pipelineName,
+            dataset: error.dataset,
+            version: error.version,
+            available: error.available,
+            command: historyCommand
+          })
+        )
+      )
     )
     switch (outcome._tag) {
       case "Restored":

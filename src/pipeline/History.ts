@@ -89,16 +89,19 @@ export class VersionNotFound extends Schema.TaggedError<VersionNotFound>()("Vers
   pipelineName: Schema.String,
   dataset: Schema.String,
   version: Schema.Number,
-  available: Schema.Array(Schema.Number)
+  available: Schema.Array(Schema.Number),
+  /** the command that lists them, as a shell reads it (the CLI gives it with the flags it was given) */
+  command: Schema.optional(Schema.String)
 }) {
   override get message(): string {
     const kept =
       this.available.length === 0
         ? "it keeps no state for this pipeline"
         : `it keeps versions ${describeVersions(this.available)}`
+    const command = this.command ?? `pipestate pipeline ${shellQuote(this.pipelineName)} history`
     return (
       `pipeline ${this.pipelineName}: dataset ${this.dataset} holds no state version ${this.version}; ${kept}. ` +
-      `Run \`pipestate pipeline ${shellQuote(this.pipelineName)} history\` to see them.`
+      `Run \`${command}\` to see them.`
     )
   }
 }

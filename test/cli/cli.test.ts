@@ -289,6 +289,25 @@ describe("pipestate CLI on SQLite", () => {
     expect(readStateFile(dir, "other_pipeline")._version_hash).toBe(JSON.parse(good)._version_hash)
   })
 
+  it("restore of a version the dataset does not keep names the history command with the flags it was given", async () => {
+    const result = await run([
+      "pipeline",
+      "other_pipeline",
+      "restore",
+      "--state-version",
+      "99",
+      "--pipelines-dir",
+      dir,
+      "--yes"
+    ])
+    expectFailure(result, "holds no state version 99")
+    const printed = `pipestate pipeline other_pipeline history --pipelines-dir ${dir}`
+    expect(result.stderr).toContain(`\`${printed}\``)
+    // as printed, without the environment that names the pipelines dir
+    const history = await cli(printed.split(" ").slice(1), { env: {} })
+    expect(history.status).toBe(0)
+  })
+
   it("a state file with nothing readable: every command says it is corrupt (not unknown), with a quoted name", async () => {
     const odd = "odd pipe; echo x"
     NodeFs.mkdirSync(NodePath.join(dir, odd), { recursive: true })

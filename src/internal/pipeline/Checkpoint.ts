@@ -681,7 +681,16 @@ export const run = <E, R>(
         Effect.fail(
           checkpoints.length === 0 || error.checkpoints !== undefined
             ? error
-            : new StateConflict({ ...error, checkpoints: checkpoints.length })
+            : new StateConflict({
+                pipelineName: error.pipelineName,
+                dataset: error.dataset,
+                expectedVersion: error.expectedVersion,
+                expectedHash: error.expectedHash,
+                foundVersion: error.foundVersion,
+                foundHash: error.foundHash,
+                ...(error.paths === undefined ? {} : { paths: error.paths }),
+                checkpoints: checkpoints.length
+              })
         )
       )
     )
