@@ -295,92 +295,77 @@ const describeNested = (value: unknown): string => {
   return describeInstance(value)
 }
 
-/**
- * Why a json value (a plain object or array) would not be written as what it holds: the path
- * inside it and what is there, for the first nested value JSON would drop, empty or rewrite — a
- * function, symbol or bigint, a Map, Set, Uint8Array, BigDecimal or other class instance
- * (JSON writes `{}`, its fields or a debugging form) — or nesting past 256 levels. `undefined` when
- * it is fine: strings, numbers, booleans, null, plain objects, arrays, `Date` and `Timestamp` (their
- * text). `undefined` in an object is a missing key, as in JSON.
- */
-// set by jsonProblem when the value holds a Date (written as dlt writes a datetime, see withTimestamps)
-const nestedDates = { found: false }
-
-/**
- * A copy of a json value with every `Date` inside as a `Timestamp`, which JSON writes as dlt does
- * (Python's isoformat: `2024-01-02T03:04:05.678000+00:00`), not as `Date.toJSON` (`…05.678Z`):
- * one spelling of a datetime in a json column, dlt's. Plain objects and arrays only (what
- * jsonProblem let through); the value itself is not changed.
- */
-const withTimestamps = (value: unknown): unknown => {
-  if (value instanceof Date) return Timestamp.fromDate(value)
-  if (typeof value !== "object" || value === null || value instanceof Timestamp) return value
-  if (Array.isArray(value)) return value.map(withTimestamps)
-  const out: Record<string, unknown> = {}
-  for (const key in value as Record<string, unknown>) {
-    Object.defineProperty(out, key, {
-      value: withTimestamps((value as Record<string, unknown>)[key]),
-      enumerable: true,
-      writable: true,
-      configurable: true
-    })
-  }
-  return out
+/** Why a json value would not be written as what it holds: the path inside it, and what is there. */
+class JsonProblem {
+  constructor(
+    readonly path: Array<string>,
+    readonly what: string
+  ) {}
 }
 
-const jsonProblem = (value: unknown, depth: number): { path: Array<string>; what: string } | undefined => {
+/**
+ * A json value (a plain object or array) as it is written, in one walk: the value itself; a copy
+ * with every `Date` inside as a `Timestamp`, which JSON writes as dlt writes a datetime (Python's
+ * isoformat, `2024-01-02T03:04:05.678000+00:00`, not `Date.toJSON`'s `…05.678Z`: one spelling per
+ * json column; only the containers on the way to a Date are copied, the resource's value is never
+ * changed); or the {@link JsonProblem} of the first nested value JSON would drop, empty or rewrite —
+ * a function, symbol or bigint, an invalid Date, a Map, Set, Uint8Array, BigDecimal or other class
+ * instance (JSON writes `{}`, its fields or a debugging form) — or of nesting past 256 levels.
+ * Strings, numbers, booleans, null, plain objects, arrays and Timestamps are fine; `undefined` in
+ * an object is a missing key, as in JSON.
+ */
+const jsonCell = (value: unknown, depth: number): unknown => {
   switch (typeof value) {
     case "string":
     case "number":
     case "boolean":
     case "undefined":
-      return undefined
+      return value
     case "object": {
-      if (value === null) return undefined
-      if (depth >= MAX_JSON_DEPTH) return { path: [], what: `values nested deeper than ${MAX_JSON_DEPTH} levels (a cycle?)` }
+      if (value === null || value instanceof Timestamp) return value
+      if (value instanceof Date) {
+        return Number.isNaN(value.getTime()) ? new JsonProblem([], "an invalid Date") : Timestamp.fromDate(value)
+      }
+      if (depth >= MAX_JSON_DEPTH)
+        return new JsonProblem([], `values nested deeper than ${MAX_JSON_DEPTH} levels (a cycle?)`)
       if (Array.isArray(value)) {
+        let copy: Array<unknown> | undefined
         for (let i = 0; i < value.length; i++) {
           const item: unknown = value[i]
-          if (typeof item !== "object" || item === null) {
-            if (typeof item === "string" || typeof item === "number" || typeof item === "boolean" || item == null)
-              continue
+          const cell = jsonCell(item, depth + 1)
+          if (cell instanceof JsonProblem) {
+            cell.path.push(`[${i}]`)
+            return cell
           }
-          const problem = jsonProblem(item, depth + 1)
-          if (problem !== undefined) {
-            problem.path.push(`[${i}]`)
-            return problem
+          if (cell !== item) {
+            copy ??= [...value]
+            copy[i] = cell
           }
         }
-        return undefined
+        return copy ?? value
       }
       if (isPlainObject(value)) {
         const record = value as Record<string, unknown>
+        let copy: Record<string, unknown> | undefined
         for (const key in record) {
           const item = record[key]
-          if (typeof item !== "object" || item === null) {
-            if (typeof item === "string" || typeof item === "number" || typeof item === "boolean" || item == null)
-              continue
+          const cell = jsonCell(item, depth + 1)
+          if (cell instanceof JsonProblem) {
+            cell.path.push(/^[A-Za-z_$][A-Za-z0-9_$]*$/.test(key) ? `.${key}` : `[${JSON.stringify(key)}]`)
+            return cell
           }
-          const problem = jsonProblem(item, depth + 1)
-          if (problem !== undefined) {
-            problem.path.push(/^[A-Za-z_$][A-Za-z0-9_$]*$/.test(key) ? `.${key}` : `[${JSON.stringify(key)}]`)
-            return problem
+          if (cell !== item) {
+            copy ??= { ...record }
+            Object.defineProperty(copy, key, { value: cell, enumerable: true, writable: true, configurable: true })
           }
         }
-        return undefined
+        return copy ?? value
       }
-      // a Date or Timestamp is written as its text; other classes' toJSON (Effect's data types
-      // among them) write a debugging form, not the value
-      if (value instanceof Date) {
-        if (Number.isNaN(value.getTime())) return { path: [], what: "an invalid Date" }
-        nestedDates.found = true
-        return undefined
-      }
-      if (value instanceof Timestamp) return undefined
-      return { path: [], what: describeNested(value) }
+      // other classes' toJSON (Effect's data types among them) write a debugging form, not the value
+      return new JsonProblem([], describeNested(value))
     }
     default:
-      return { path: [], what: describeNested(value) }
+      return new JsonProblem([], describeNested(value))
   }
 }
 
@@ -815,9 +800,9 @@ export class TableNormalizer {
         const type = infer(value)
         if (type === null) continue
         if (type === "json") {
-          nestedDates.found = false
-          const problem = jsonProblem(value, 0)
-          if (problem !== undefined) {
+          const cell = jsonCell(value, 0)
+          if (cell instanceof JsonProblem) {
+            const problem = cell
             const path = problem.path.reverse().join("")
             const at = path.length > 120 ? `${path.slice(0, 120)}…` : path
             return Either.left(
@@ -829,7 +814,7 @@ export class TableNormalizer {
               })
             )
           }
-          if (nestedDates.found) value = withTimestamps(value)
+          value = cell
         }
         // the common case: a field seen before, whose value has its column's type (JS bigints
         // are range-checked, and keys coerced: the path below)
