@@ -110,6 +110,33 @@ const expectConsistent = (found: ReadonlyArray<number>, next: number, pageSize: 
   expect(Math.max(-1, ...found)).toBe(next * pageSize - 1)
 }
 
+/**
+ * Resource `a`: 6 pages of 100 records, checkpoints every 150; the next page is recorded before a
+ * page's records, and `before(page)` runs first (another run, a state change); `after` once the last
+ * page is out.
+ */
+const pagesOfA = <E, R>(
+  before: (page: number) => Effect.Effect<unknown, E, R> | undefined,
+  after?: Effect.Effect<unknown, E, R>
+) =>
+  Resource.make(
+    { name: "a", checkpoint: { rows: 150 } },
+    Stream.unwrap(
+      Effect.map(Next.get, (start) => {
+        const pages = Stream.range(start, 5).pipe(
+          Stream.flatMap((page) => {
+            const hook = before(page)
+            return (hook === undefined ? Stream.empty : Stream.fromEffect(hook).pipe(Stream.drain)).pipe(
+              Stream.concat(Stream.fromEffect(Next.set(page + 1)).pipe(Stream.drain)),
+              Stream.concat(Stream.fromIterable(Array.from({ length: 100 }, (_, i) => ({ id: page * 100 + i }))))
+            )
+          })
+        )
+        return after === undefined ? pages : Stream.concat(pages, Stream.fromEffect(after).pipe(Stream.drain))
+      })
+    )
+  )
+
 describe("Checkpoint", () => {
   it.scoped(
     "a run's final commit keeps what other runs committed meanwhile (another working dir, another resource)",
@@ -135,21 +162,7 @@ describe("Checkpoint", () => {
         )
         const runB = run(dirB, destination, Source.make({ name: "src", resources: [b] }))
         // A: 6 pages of 100 with checkpoints; B runs to completion from its own working dir before page 4
-        const a = Resource.make(
-          { name: "a", checkpoint: { rows: 150 } },
-          Stream.unwrap(
-            Effect.map(Next.get, (start) =>
-              Stream.range(start, 5).pipe(
-                Stream.flatMap((page) =>
-                  (page === 4 ? Stream.fromEffect(runB).pipe(Stream.drain) : Stream.empty).pipe(
-                    Stream.concat(Stream.fromEffect(Next.set(page + 1)).pipe(Stream.drain)),
-                    Stream.concat(Stream.fromIterable(Array.from({ length: 100 }, (_, i) => ({ id: page * 100 + i }))))
-                  )
-                )
-              )
-            )
-          )
-        )
+        const a = pagesOfA((page) => (page === 4 ? runB : undefined))
         const summaryA = yield* run(dirA, destination, Source.make({ name: "src", resources: [a] }))
         expect(summaryA.checkpoints?.length ?? 0).toBeGreaterThan(1)
         const { remote } = yield* states(destination, dirA)
@@ -174,24 +187,7 @@ describe("Checkpoint", () => {
         Stream.fromEffect(Mark.set("B")).pipe(Stream.drain, Stream.concat(Stream.make({ id: 1 })))
       )
       const runB = run(dirB, destination, Source.make({ name: "src", resources: [b] }))
-      const a = Resource.make(
-        { name: "a", checkpoint: { rows: 150 } },
-        Stream.unwrap(
-          Effect.map(Next.get, (start) =>
-            Stream.range(start, 5).pipe(
-              Stream.flatMap((page) =>
-                (page === 3
-                  ? Stream.fromEffect(Effect.zipRight(runB, Mark.set("A"))).pipe(Stream.drain)
-                  : Stream.empty
-                ).pipe(
-                  Stream.concat(Stream.fromEffect(Next.set(page + 1)).pipe(Stream.drain)),
-                  Stream.concat(Stream.fromIterable(Array.from({ length: 100 }, (_, i) => ({ id: page * 100 + i }))))
-                )
-              )
-            )
-          )
-        )
-      )
+      const a = pagesOfA((page) => (page === 3 ? Effect.zipRight(runB, Mark.set("A")) : undefined))
       const error = yield* Effect.flip(run(dirA, destination, Source.make({ name: "src", resources: [a] })))
       expect(error).toMatchObject({ _tag: "StateConflict", paths: ["sources.src.mark"] })
       const checkpoints = (error as { readonly checkpoints?: number }).checkpoints ?? 0
@@ -221,22 +217,7 @@ describe("Checkpoint", () => {
       )
       const runB = run(dirB, destination, Source.make({ name: "src", resources: [b] }))
       // A: B runs before A's page 2 (A's next checkpoints merge it in) and after A's last record
-      const a = Resource.make(
-        { name: "a", checkpoint: { rows: 150 } },
-        Stream.unwrap(
-          Effect.map(Next.get, (start) =>
-            Stream.range(start, 5).pipe(
-              Stream.flatMap((page) =>
-                (page === 2 ? Stream.fromEffect(runB).pipe(Stream.drain) : Stream.empty).pipe(
-                  Stream.concat(Stream.fromEffect(Next.set(page + 1)).pipe(Stream.drain)),
-                  Stream.concat(Stream.fromIterable(Array.from({ length: 100 }, (_, i) => ({ id: page * 100 + i }))))
-                )
-              ),
-              Stream.concat(Stream.fromEffect(runB).pipe(Stream.drain))
-            )
-          )
-        )
-      )
+      const a = pagesOfA((page) => (page === 2 ? runB : undefined), runB)
       const summaryA = yield* run(dirA, destination, Source.make({ name: "src", resources: [a] }))
       expect(summaryA.checkpoints?.length ?? 0).toBeGreaterThan(1)
       const { remote } = yield* states(destination, dirA)
