@@ -231,6 +231,10 @@ const pages = (p: Pages) =>
     )
   )
 
+/** the `replace` resource most tests use: 10 pages of 2,000 rows of generation `gen`, with state */
+const snapshot = (gen: number, extra: Pick<Pages, "failAt" | "onPage"> = {}) =>
+  pages({ name: "snapshot", pages: 10, pageSize: 2_000, gen, writeDisposition: "replace", stateful: true, ...extra })
+
 const runWith = <E, R>(
   setup: {
     readonly dir: string
@@ -291,16 +295,6 @@ const suite = (kind: Kind) => {
   it.scoped(`${kind.name}: readers see the old table while a replace resource runs, then exactly the new rows`, () =>
     Effect.gen(function* () {
       const setup = yield* kind.setup
-      const snapshot = (gen: number, onPage?: (page: number) => Effect.Effect<void>) =>
-        pages({
-          name: "snapshot",
-          pages: 10,
-          pageSize: 2_000,
-          gen,
-          writeDisposition: "replace",
-          stateful: true,
-          ...(onPage === undefined ? {} : { onPage })
-        })
       yield* runWith(setup, Source.make({ name: "src", resources: [snapshot(1)] }), { checkpoint: { rows: 4_000 } })
       const before = yield* setup.reader.loads
       const seen: Array<{ readonly loads: number; readonly n: number; readonly lo: number; readonly hi: number }> = []
@@ -309,7 +303,7 @@ const suite = (kind: Kind) => {
           const table = yield* setup.reader.table("snapshot")
           seen.push({ loads: (yield* setup.reader.loads) - before, ...table })
         })
-      const summary = yield* runWith(setup, Source.make({ name: "src", resources: [snapshot(2, onPage)] }), {
+      const summary = yield* runWith(setup, Source.make({ name: "src", resources: [snapshot(2, { onPage })] }), {
         checkpoint: { rows: 4_000 }
       })
       // checkpoints committed while the resource ran (its rows into a hold table), the table kept its old rows
@@ -326,16 +320,6 @@ const suite = (kind: Kind) => {
     () =>
       Effect.gen(function* () {
         const setup = yield* kind.setup
-        const snapshot = (gen: number, failAt?: number) =>
-          pages({
-            name: "snapshot",
-            pages: 10,
-            pageSize: 2_000,
-            gen,
-            writeDisposition: "replace",
-            stateful: true,
-            ...(failAt === undefined ? {} : { failAt })
-          })
         const appended = pages({
           name: "pages",
           pages: 10,
@@ -345,7 +329,7 @@ const suite = (kind: Kind) => {
           stateful: true
         })
         const source = (gen: number, failAt?: number) =>
-          Source.make({ name: "src", resources: [appended, snapshot(gen, failAt)] })
+          Source.make({ name: "src", resources: [appended, snapshot(gen, failAt === undefined ? {} : { failAt })] })
         const config = { checkpoint: { rows: 3_000 } }
         yield* runWith(setup, source(1), config)
         const stateOf = Effect.gen(function* () {
@@ -595,28 +579,23 @@ describe("Checkpoint hold tables", () => {
           const entries = NodeFs.existsSync(spool) ? NodeFs.readdirSync(spool) : []
           finals.push(entries.filter((e) => e.endsWith(".final")).length)
         })
-      const snapshot = (gen: number, failAt?: number) =>
-        pages({
-          name: "snapshot",
-          pages: 10,
-          pageSize: 2_000,
-          gen,
-          writeDisposition: "replace",
-          stateful: true,
-          onPage,
-          ...(failAt === undefined ? {} : { failAt })
-        })
       const local = { ...setup, destination }
-      yield* runWith(local, Source.make({ name: "src", resources: [snapshot(1)] }), { checkpoint: { rows: 3_000 } })
+      yield* runWith(local, Source.make({ name: "src", resources: [snapshot(1, { onPage })] }), {
+        checkpoint: { rows: 3_000 }
+      })
       expect(
         Exit.isFailure(
           yield* Effect.exit(
-            runWith(local, Source.make({ name: "src", resources: [snapshot(2, 7)] }), { checkpoint: { rows: 3_000 } })
+            runWith(local, Source.make({ name: "src", resources: [snapshot(2, { onPage, failAt: 7 })] }), {
+              checkpoint: { rows: 3_000 }
+            })
           )
         )
       ).toBe(true)
       expect(yield* setup.reader.table("snapshot")).toEqual({ n: 20_000, lo: 1, hi: 1 })
-      yield* runWith(local, Source.make({ name: "src", resources: [snapshot(3)] }), { checkpoint: { rows: 3_000 } })
+      yield* runWith(local, Source.make({ name: "src", resources: [snapshot(3, { onPage })] }), {
+        checkpoint: { rows: 3_000 }
+      })
       expect(yield* setup.reader.table("snapshot")).toEqual({ n: 20_000, lo: 3, hi: 3 })
       expect(finals.every((n) => n === 1)).toBe(true)
       expect(yield* setup.reader.holdTables).toEqual([])
@@ -632,16 +611,6 @@ describe.skipIf(!postgresAvailable)("Checkpoint hold tables on PostgreSQL", () =
     () =>
       Effect.gen(function* () {
         const setup = yield* postgresKind.setup
-        const snapshot = (gen: number, onPage?: (page: number) => Effect.Effect<void>) =>
-          pages({
-            name: "snapshot",
-            pages: 10,
-            pageSize: 2_000,
-            gen,
-            writeDisposition: "replace",
-            stateful: true,
-            ...(onPage === undefined ? {} : { onPage })
-          })
         const config = { checkpoint: { rows: 3_000 } }
         yield* runWith(setup, Source.make({ name: "src", resources: [snapshot(1)] }), config)
         const discard = (page: number) =>
@@ -656,7 +625,7 @@ describe.skipIf(!postgresAvailable)("Checkpoint hold tables on PostgreSQL", () =
               })
             : Effect.void
         const error = (yield* Effect.flip(
-          runWith(setup, Source.make({ name: "src", resources: [snapshot(2, discard)] }), config)
+          runWith(setup, Source.make({ name: "src", resources: [snapshot(2, { onPage: discard })] }), config)
         )) as { readonly _tag?: string; readonly message?: string }
         expect(error._tag).toBe("DestinationError")
         expect(error.message).toContain("another run of the pipeline discarded them")
