@@ -232,8 +232,8 @@ export class IncrementalRowOrder extends Schema.TaggedError<IncrementalRowOrder>
   override get message(): string {
     return (
       `resource ${this.resource}: row ${this.rowIndex} has ${this.value} at the cursor path "${this.path}" after ` +
-      `${this.last}, against the declared rowOrder "${this.rowOrder}". Sort the rows, or remove rowOrder (the ` +
-      "cursor's state is then written when the stream ends)"
+      `${this.last}, against the declared rowOrder "${this.rowOrder}". Sort the rows, or remove rowOrder (a run ` +
+      "with checkpoints then keeps this resource's rows and cursor for its final commit)"
     )
   }
 }
