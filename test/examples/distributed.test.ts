@@ -38,7 +38,12 @@ describe.skipIf(!postgresAvailable)("example: distributed", () => {
               cwd: ROOT,
               timeout: 280_000
             }
-          )
+          ).catch((error: { readonly message?: string; readonly stdout?: string; readonly stderr?: string }) => {
+            // what the example printed, to tell a hang from a failure
+            throw new Error(
+              `${error.message ?? "the example failed"}\n--- stdout (end) ---\n${String(error.stdout ?? "").slice(-4000)}\n--- stderr (end) ---\n${String(error.stderr ?? "").slice(-4000)}`
+            )
+          })
         )
         const rows = stdout.split("\n").filter((line) => /^r\d\s/.test(line))
         expect(rows.map((line) => line.split(/\s+/)[0])).toEqual(["r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8"])
